@@ -1,0 +1,90 @@
+"""The Gatehouse application factory.
+
+`flask --app app …` and `gunicorn 'app:create_app()'` call `create_app`; importing
+this module builds nothing, connects nowhere and reads no environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import models  # noqa: F401  (registers the tables for Flask-Migrate)
+from blueprints.auth.routes import bp as auth_bp
+from blueprints.dashboard.routes import bp as dashboard_bp
+from blueprints.health.routes import bp as health_bp
+from blueprints.home.routes import bp as home_bp
+from blueprints.profile.routes import bp as profile_bp
+from clients.downstream import init_downstream
+from commands.users import users_cli
+from config import load_settings
+from connections import init_connections, session_redis
+from errors import register_error_handlers
+from extensions import csrf, db, migrate
+from jobs.queues import init_queue
+from jobs.worker import worker_command
+from oidc.provider import init_oidc
+from sessions.hooks import init_session_hooks
+from sessions.persistence import register_builtin_hooks
+from sessions.store import init_session_store
+from web import init_response_policies
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Gatehouse app from the environment, with `config` taking precedence."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(load_settings(overrides=config, instance_path=app.instance_path))
+    init_logging(app)
+    init_proxy_fix(app)
+    init_database(app)
+    init_connections(app)
+    init_session_store(app, session_redis(app))
+    init_queue(app)
+    init_session_hooks(app)
+    register_builtin_hooks(app)
+    init_oidc(app)
+    init_downstream(app)
+    csrf.init_app(app)
+    init_response_policies(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def init_logging(app: Flask) -> None:
+    """Log at INFO so sign-in failures and job problems are visible."""
+    app.logger.setLevel(logging.INFO)
+
+
+def init_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* from this many proxies (0: none), for correct redirect URLs."""
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+
+
+def init_database(app: Flask) -> None:
+    """Bind SQLAlchemy and Flask-Migrate; pools are bounded and checked before use."""
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        engine_options |= {"pool_size": app.config["DB_POOL_SIZE"], "max_overflow": app.config["DB_MAX_OVERFLOW"]}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path) + "/migrations")
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every URL space."""
+    for blueprint in (home_bp, auth_bp, profile_bp, dashboard_bp, health_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the `worker` and `users` commands to `flask --app app`."""
+    app.cli.add_command(worker_command)
+    app.cli.add_command(users_cli)

@@ -1,0 +1,75 @@
+"""Routes for signing in and out."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from blueprints.auth import services
+from blueprints.auth.redirects import safe_next
+from oidc.provider import ProviderError, oidc_provider
+from sessions.user import current_tokens, end_user_session
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+
+# Messages /login can show; the query string carries a code, never free text.
+LOGIN_NOTICES = {
+    "expired": "Your session has ended. Please sign in again.",
+    "signed_out": "You have been signed out.",
+}
+
+
+@bp.get("/login")
+def login() -> Response | str | tuple[str, int]:
+    """Send the browser to the provider, or show why the user must sign in again."""
+    next_path = safe_next(request.args.get("next"))
+    notice = LOGIN_NOTICES.get(request.args.get("reason", ""))
+    if notice:
+        return render_template("auth/login.html", notice=notice, next_path=next_path)
+    try:
+        url = services.authorization_url(url_for("auth.callback", _external=True), next_path)
+    except services.LoginFailed as failure:
+        log.warning("sign-in could not start: %s", failure.reason)
+        return render_template("auth/error.html", message=failure.message), 503
+    return redirect(url)
+
+
+@bp.get("/auth/callback")
+def callback() -> Response | tuple[str, int]:
+    """Finish sign-in: validate everything, start a new session, leave the code out of the address bar."""
+    try:
+        result = services.complete_login(request.args)
+    except services.LoginFailed as failure:
+        log.warning("sign-in failed: %s", failure.reason)
+        return render_template("auth/error.html", message=failure.message), 400
+    services.sign_in(result)
+    return redirect(result.next_path)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out: delete the session record and cookie, then end the provider's session if it can."""
+    id_token = current_tokens().get("id_token")
+    end_user_session()
+    target = url_for("auth.login", reason="signed_out", _external=True)
+    try:
+        metadata = oidc_provider().metadata()
+    except ProviderError:
+        return redirect(target)
+    if not metadata.get("end_session_endpoint") or not id_token:
+        return redirect(target)
+    logout_url = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)[
+        "url"
+    ]
+    return redirect(logout_url)
+
+
+@bp.after_request
+def keep_auth_pages_private(response: Response) -> Response:
+    """Sign-in pages carry codes and state: never cache them, never leak them as a Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

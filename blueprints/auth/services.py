@@ -1,0 +1,188 @@
+"""Sign-in decisions, as plain functions the routes (and tests) call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import available_timezones
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+
+from blueprints.profile.choices import LOCALE_CODES
+from connections import session_redis
+from oidc.id_token import IdTokenError, validate_id_token
+from oidc.provider import ProviderError, oidc_provider, pop_login_state, store_login_state
+from oidc.tokens import token_fields
+from sessions.hooks import session_hooks
+from sessions.profile_snapshot import load_snapshot
+from sessions.user import start_user_session
+
+log = logging.getLogger(__name__)
+
+# Provider error codes we can explain; anything else gets the generic message.
+PROVIDER_ERRORS = {
+    "access_denied": "You declined to sign in, so you are not signed in.",
+    "login_required": "The sign-in provider needs you to sign in there first.",
+    "consent_required": "The sign-in provider needs your consent first.",
+    "interaction_required": "The sign-in provider needs you to finish signing in there.",
+}
+GENERIC_FAILURE = "We could not sign you in. Please try again."
+PROVIDER_UNAVAILABLE = "The sign-in provider is unavailable right now. Please try again later."
+
+
+class LoginFailed(Exception):
+    """Sign-in cannot complete; `message` is safe to show, `reason` is for the log."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(reason)
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A completed, fully validated sign-in."""
+
+    claims: dict[str, Any]
+    tokens: dict[str, Any]
+    next_path: str
+
+
+def authorization_url(redirect_uri: str, next_path: str) -> str:
+    """Start a sign-in: remember state, nonce and PKCE verifier, return the provider URL."""
+    provider = oidc_provider()
+    try:
+        provider.metadata()
+        request = provider.client.create_authorization_url(redirect_uri, nonce=generate_token(32))
+    except ProviderError as error:
+        raise LoginFailed(
+            "The sign-in provider is unavailable right now. Please try again later.", str(error)
+        ) from error
+    store_login_state(
+        request["state"],
+        {
+            "redirect_uri": redirect_uri,
+            "code_verifier": request["code_verifier"],
+            "nonce": request["nonce"],
+            "next": next_path,
+        },
+    )
+    return request["url"]
+
+
+def complete_login(args: Mapping[str, str]) -> LoginResult:
+    """Validate the provider's answer end to end and return who signed in."""
+    state = pop_login_state(args.get("state"))
+    if "error" in args:
+        error = args.get("error", "")
+        raise LoginFailed(PROVIDER_ERRORS.get(error, GENERIC_FAILURE), f"provider error {error!r}")
+    if state is None:
+        raise LoginFailed("This sign-in link has expired or was already used. Please sign in again.", "unknown state")
+    provider = oidc_provider()
+    try:
+        metadata = provider.metadata()
+    except ProviderError as error:
+        raise LoginFailed(GENERIC_FAILURE, str(error)) from error
+    # RFC 9207: a provider that says it sends `iss` must send ours (mix-up defence).
+    iss_expected = metadata.get("authorization_response_iss_parameter_supported") or "iss" in args
+    if iss_expected and args.get("iss") != provider.issuer:
+        raise LoginFailed(GENERIC_FAILURE, "iss response parameter missing or wrong")
+    if not args.get("code"):
+        raise LoginFailed(GENERIC_FAILURE, "no authorization code")
+
+    token = _exchange_code(args["code"], state)
+    claims = _validated_claims(token, state["nonce"])
+    claims = _with_userinfo(claims, token)
+    return LoginResult(claims=claims, tokens=token_fields(token), next_path=state["next"])
+
+
+def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        token = oidc_provider().client.fetch_access_token(
+            redirect_uri=state["redirect_uri"], code=code, code_verifier=state["code_verifier"]
+        )
+    except OAuthError as error:
+        raise LoginFailed(GENERIC_FAILURE, f"token endpoint refused: {error.error}") from error
+    except (requests.RequestException, ValueError) as error:
+        raise LoginFailed(GENERIC_FAILURE, f"token endpoint failed: {type(error).__name__}") from error
+    if not token.get("id_token") or not token.get("access_token"):
+        raise LoginFailed(GENERIC_FAILURE, "token response lacks id_token or access_token")
+    return token
+
+
+def _validated_claims(token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
+    provider = oidc_provider()
+    try:
+        return validate_id_token(
+            token["id_token"],
+            keys=provider.keys,
+            issuer=provider.issuer,
+            client_id=provider.client_id,
+            algorithms=provider.algorithms(),
+            nonce=nonce,
+        )
+    except (IdTokenError, ProviderError) as error:
+        raise LoginFailed(GENERIC_FAILURE, f"ID token rejected: {error}") from error
+
+
+def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+    """Fill profile claims the ID token left out from UserInfo, whose `sub` must match."""
+    provider = oidc_provider()
+    endpoint = provider.metadata().get("userinfo_endpoint")
+    if not endpoint:
+        return claims
+    try:
+        response = requests.get(
+            endpoint, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=provider.timeout
+        )
+        response.raise_for_status()
+        userinfo = response.json()
+    except (requests.RequestException, ValueError) as error:
+        raise LoginFailed(GENERIC_FAILURE, f"userinfo failed: {type(error).__name__}") from error
+    if not isinstance(userinfo, dict) or userinfo.get("sub") != claims["sub"]:
+        raise LoginFailed(GENERIC_FAILURE, "userinfo sub differs from the ID token's")
+    return {**userinfo, **claims}
+
+
+def session_data_for(result: LoginResult) -> dict[str, Any]:
+    """What a new session holds: identity, the latest saved profile (or defaults), tokens."""
+    claims = result.claims
+    identity = {
+        "issuer": claims["iss"],
+        "subject": claims["sub"],
+        "email": _text(claims.get("email")),
+        "name": _text(claims.get("name")),
+        "picture": _text(claims.get("picture")),
+    }
+    profile = load_snapshot(session_redis(), identity["issuer"], identity["subject"]) or default_profile(claims)
+    return {"created_at": time.time(), "user": identity, "profile": profile, "tokens": result.tokens}
+
+
+def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A first-time user's profile, from what the provider says about them."""
+    display_name = _text(claims.get("name")) or _text(claims.get("preferred_username")) or claims["sub"]
+    locale = _text(claims.get("locale"))
+    zone = _text(claims.get("zoneinfo"))
+    return {
+        "display_name": display_name.strip()[:80] or "New user",
+        "locale": locale if locale in LOCALE_CODES else "en",
+        "timezone": zone if zone in available_timezones() else "UTC",
+        "website": None,
+        "bio": None,
+        "version": 0,
+    }
+
+
+def sign_in(result: LoginResult) -> None:
+    """Run the sign-in hooks and start the user's session under a new id."""
+    data = session_hooks().run_before_session_saved(session_data_for(result), result.claims)
+    start_user_session(data)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

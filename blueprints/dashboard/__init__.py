@@ -1,0 +1,1 @@
+"""The dashboard: downstream API data fetched with the user's token."""

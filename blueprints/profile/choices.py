@@ -1,0 +1,31 @@
+"""The values profile fields may take."""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import available_timezones
+
+LOCALES = (
+    ("en", "English"),
+    ("en-GB", "English (United Kingdom)"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("it", "Italiano"),
+    ("ja", "日本語"),
+    ("ko", "한국어"),
+    ("nl", "Nederlands"),
+    ("pl", "Polski"),
+    ("pt-BR", "Português (Brasil)"),
+    ("sv", "Svenska"),
+    ("tr", "Türkçe"),
+    ("uk", "Українська"),
+    ("zh-CN", "中文 (简体)"),
+)
+LOCALE_CODES = frozenset(code for code, _ in LOCALES)
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA time zone name, sorted (read once per process)."""
+    return tuple(sorted(available_timezones()))

@@ -1,0 +1,112 @@
+"""The profile form and its rules."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Collection
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from blueprints.profile.choices import LOCALE_CODES, LOCALES, timezone_names
+
+DISPLAY_NAME_MAX = 80
+WEBSITE_MAX = 255
+BIO_MAX = 500
+
+
+def strip(value: str | None) -> str | None:
+    """Trim surrounding white space from text input."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def no_control_characters(*, allow_newlines: bool = False):
+    """Refuse control and invisible format characters (newlines only where allowed)."""
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+
+    def check(form: FlaskForm, field: StringField) -> None:
+        for char in field.data or "":
+            if char not in allowed and unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+                raise ValidationError("Remove control or invisible characters.")
+
+    return check
+
+
+def one_of(allowed: Callable[[], Collection[str]], message: str):
+    """Refuse any value outside `allowed()` with a message that says what to pick."""
+
+    def check(form: FlaskForm, field: SelectField) -> None:
+        if field.data not in allowed():
+            raise ValidationError(message)
+
+    return check
+
+
+def web_address(form: FlaskForm, field: StringField) -> None:
+    """Accept only http(s) addresses with a host name."""
+    if not field.data:
+        return
+    parts = urlsplit(field.data)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in field.data:
+        raise ValidationError("Enter a web address starting with http:// or https://.")
+
+
+class ProfileForm(FlaskForm):
+    """Display name, locale, time zone, website and bio."""
+
+    display_name = StringField(
+        "Display name",
+        filters=[strip],
+        validators=[
+            DataRequired("Enter a display name."),
+            Length(max=DISPLAY_NAME_MAX, message=f"Use at most {DISPLAY_NAME_MAX} characters."),
+            no_control_characters(),
+        ],
+    )
+    # validate_choice=False: one_of() below says what to do instead of "Not a valid choice".
+    locale = SelectField(
+        "Language",
+        choices=LOCALES,
+        validate_choice=False,
+        validators=[one_of(lambda: LOCALE_CODES, "Choose a language from the list.")],
+    )
+    timezone = SelectField(
+        "Time zone",
+        validate_choice=False,
+        validators=[one_of(lambda: set(timezone_names()), "Choose a time zone from the list, such as Europe/Paris.")],
+    )
+    website = StringField(
+        "Website",
+        filters=[strip, lambda value: value or None],
+        validators=[
+            Optional(),
+            Length(max=WEBSITE_MAX, message=f"Use at most {WEBSITE_MAX} characters."),
+            no_control_characters(),
+            web_address,
+        ],
+    )
+    bio = TextAreaField(
+        "Bio",
+        filters=[strip, lambda value: value or None],
+        validators=[
+            Optional(),
+            Length(max=BIO_MAX, message=f"Use at most {BIO_MAX} characters."),
+            no_control_characters(allow_newlines=True),
+        ],
+    )
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = [(name, name) for name in timezone_names()]
+
+    def profile_fields(self) -> dict[str, str | None]:
+        """The validated values, as stored in the session."""
+        return {
+            "display_name": self.display_name.data,
+            "locale": self.locale.data,
+            "timezone": self.timezone.data,
+            "website": self.website.data,
+            "bio": self.bio.data,
+        }

@@ -1,0 +1,33 @@
+"""The profile page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+
+from blueprints.profile.forms import ProfileForm
+from blueprints.profile.services import save_profile
+from sessions.hooks import SessionChangeRefused
+from sessions.user import current_profile, login_required
+
+bp = Blueprint("profile", __name__)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def edit() -> Response | str | tuple[str, int]:
+    """Show the profile form; on a valid submit save it and redirect (Post/Redirect/Get)."""
+    form = ProfileForm(data=current_profile())
+    if form.validate_on_submit():
+        try:
+            save_profile(form.profile_fields())
+        except SessionChangeRefused as refusal:
+            field = getattr(form, refusal.field, None) if refusal.field else None
+            if field is not None:
+                field.errors.append(refusal.message)
+            else:
+                form.form_errors.append(refusal.message)
+        else:
+            flash("Your profile has been saved.", "success")
+            return redirect(url_for("profile.edit"))
+    status = 400 if form.errors else 200
+    return render_template("profile/edit.html", form=form), status

@@ -1,0 +1,1 @@
+"""Clients for services Gatehouse calls on the user's behalf."""

@@ -1,0 +1,185 @@
+"""Settings: a few classes plus environment variables, validated in one place.
+
+Nothing here runs at import. `load_settings` is called by `create_app`, reads the
+environment it is given, and raises one `ConfigError` that names every missing or
+invalid setting, so a misconfigured deployment fails at start with the whole list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+class ConfigError(RuntimeError):
+    """Raised by `create_app` when settings are missing or invalid."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Gatehouse is not configured:\n  - " + "\n  - ".join(problems))
+
+
+class BaseConfig:
+    """Defaults shared by every environment."""
+
+    SESSION_COOKIE_HTTPONLY = True
+    # Lax, not Strict: the OAuth state lives in the session and must survive the
+    # top-level redirect back from the provider.
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_IDLE_TIMEOUT = 30 * 60
+    SESSION_ABSOLUTE_TIMEOUT = 12 * 60 * 60
+    OIDC_SCOPES = "openid email profile"
+    API_BASE_URL = ""
+    API_DASHBOARD_PATH = ""
+    API_TIMEOUT = 5.0
+    OIDC_TIMEOUT = 5.0
+    REDIS_SOCKET_TIMEOUT = 0.5
+    REDIS_MAX_CONNECTIONS = 50
+    DB_POOL_SIZE = 5
+    DB_MAX_OVERFLOW = 5
+    JOB_TIMEOUT = 30
+    PROXY_FIX_HOPS = 0
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+
+class DevelopmentConfig(BaseConfig):
+    """`make run` on a laptop: plain http on 127.0.0.1, so the cookie cannot be Secure."""
+
+    SESSION_COOKIE_NAME = "gatehouse_session"
+    SESSION_COOKIE_SECURE = False
+
+
+class TestingConfig(DevelopmentConfig):
+    """Unit tests: like development, with Flask's testing switches on."""
+
+    TESTING = True
+
+
+class ProductionConfig(BaseConfig):
+    """Real deployments: Secure cookie with the __Host- prefix (https, no Domain, Path=/)."""
+
+    SESSION_COOKIE_NAME = "__Host-gatehouse_session"
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIG_CLASSES = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+# Setting name -> how to read it from a string. Everything listed here may come
+# from the environment; README and .env.example list the same names.
+_ENV_SETTINGS: dict[str, type] = {
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "REDIS_URL": str,
+    "QUEUE_REDIS_URL": str,
+    "OIDC_ISSUER": str,
+    "OIDC_CLIENT_ID": str,
+    "OIDC_CLIENT_SECRET": str,
+    "OIDC_SCOPES": str,
+    "API_BASE_URL": str,
+    "API_DASHBOARD_PATH": str,
+    "API_TIMEOUT": float,
+    "OIDC_TIMEOUT": float,
+    "SESSION_IDLE_TIMEOUT": int,
+    "SESSION_ABSOLUTE_TIMEOUT": int,
+    "REDIS_SOCKET_TIMEOUT": float,
+    "REDIS_MAX_CONNECTIONS": int,
+    "DB_POOL_SIZE": int,
+    "DB_MAX_OVERFLOW": int,
+    "JOB_TIMEOUT": int,
+    "PROXY_FIX_HOPS": int,
+}
+
+_REQUIRED = ("SECRET_KEY", "REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    instance_path: str = "instance",
+) -> dict[str, Any]:
+    """Return the validated settings for one app, or raise `ConfigError` naming every problem."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    problems: list[str] = []
+
+    env_name = str(overrides.pop("GATEHOUSE_ENV", environ.get("GATEHOUSE_ENV", "production")))
+    if env_name not in ENVIRONMENTS:
+        problems.append(f"GATEHOUSE_ENV must be one of {', '.join(ENVIRONMENTS)} (got {env_name!r})")
+        env_name = "production"
+    config_class = CONFIG_CLASSES[env_name]
+    settings: dict[str, Any] = {key: getattr(config_class, key) for key in dir(config_class) if key.isupper()}
+    settings["GATEHOUSE_ENV"] = env_name
+
+    for name, parse in _ENV_SETTINGS.items():
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            settings[name] = parse(raw)
+        except ValueError:
+            problems.append(f"{name} must be a {parse.__name__} (got {raw!r})")
+    settings.update(overrides)
+
+    if not settings.get("DATABASE_URL") and env_name != "production":
+        # The embedded default: SQLite in the instance folder, which git ignores.
+        settings["DATABASE_URL"] = f"sqlite:///{os.path.join(instance_path, 'gatehouse.db')}"
+    if not settings.get("QUEUE_REDIS_URL"):
+        settings["QUEUE_REDIS_URL"] = settings.get("REDIS_URL")
+
+    problems.extend(_validate(settings))
+    if problems:
+        raise ConfigError(problems)
+
+    settings["OIDC_ISSUER"] = settings["OIDC_ISSUER"].rstrip("/")
+    settings["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(settings["DATABASE_URL"])
+    settings["PERMANENT_SESSION_LIFETIME"] = settings["SESSION_IDLE_TIMEOUT"]
+    return settings
+
+
+def _validate(settings: Mapping[str, Any]) -> list[str]:
+    problems = [f"{name} is required" for name in _REQUIRED if not settings.get(name)]
+    if settings["GATEHOUSE_ENV"] == "production":
+        if not settings.get("DATABASE_URL"):
+            problems.append("DATABASE_URL is required in production")
+        secret = settings.get("SECRET_KEY") or ""
+        if secret and len(secret) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters in production")
+        issuer = settings.get("OIDC_ISSUER") or ""
+        if issuer and urlsplit(issuer).scheme != "https":
+            problems.append("OIDC_ISSUER must be an https URL in production")
+    for name in ("REDIS_URL", "QUEUE_REDIS_URL"):
+        value = settings.get(name)
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            problems.append(f"{name} must be a redis://, rediss:// or unix:// URL")
+    for name in ("OIDC_ISSUER", "API_BASE_URL"):
+        value = settings.get(name)
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+            problems.append(f"{name} must be an absolute http(s) URL")
+    database_url = settings.get("DATABASE_URL")
+    if database_url and urlsplit(database_url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+        problems.append("DATABASE_URL must be a sqlite:// or postgresql:// URL")
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "JOB_TIMEOUT", "REDIS_MAX_CONNECTIONS"):
+        if not isinstance(settings.get(name), int) or settings[name] <= 0:
+            problems.append(f"{name} must be a positive whole number")
+    for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
+        if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
+            problems.append(f"{name} must be a positive number of seconds")
+    return problems
+
+
+def _sqlalchemy_url(database_url: str) -> str:
+    """Map the usual postgres:// spellings onto the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url

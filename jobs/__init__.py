@@ -1,0 +1,1 @@
+"""Background jobs run by the RQ worker (`flask --app app worker`)."""

@@ -1,0 +1,62 @@
+"""A user, keyed by the provider that vouches for them (issuer) and their id there (subject)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (a callable default, evaluated per row)."""
+    return datetime.now(UTC)
+
+
+class User(db.Model):
+    """One signed-in person: identity claims from the provider plus their own profile."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+
+    # Identity claims, refreshed at every sign-in.
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    picture: Mapped[str | None] = mapped_column(String(2048))
+    # Sign-in time in ms: a late sign-in job never overwrites newer claims.
+    identity_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    # Profile fields, edited by the user.
+    display_name: Mapped[str] = mapped_column(String(80))
+    locale: Mapped[str] = mapped_column(String(35))
+    timezone: Mapped[str] = mapped_column(String(64))
+    website: Mapped[str | None] = mapped_column(String(255))
+    bio: Mapped[str | None] = mapped_column(Text)
+    # Edit time in ms: a late profile job never overwrites a newer edit.
+    profile_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for `users list --json` and the profile snapshot."""
+        return {
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "email": self.email,
+            "name": self.name,
+            "display_name": self.display_name,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "website": self.website,
+            "bio": self.bio,
+            "profile_version": self.profile_version,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }

@@ -1,0 +1,1 @@
+"""The OpenID Connect relying party: provider discovery, ID token validation, token refresh."""

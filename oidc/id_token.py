@@ -1,0 +1,116 @@
+"""ID token validation, as a certified relying party does it.
+
+Authlib's defaults leave gaps (audience not strictly enforced, `azp`-only
+matches pass, an issuer check that vanishes with custom claims options), so
+Gatehouse checks every claim itself after joserfc verifies the signature.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Collection
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
+
+from oidc.keys import JwksCache
+
+# Only asymmetric algorithms: "none" and HMAC (where a public key could be abused
+# as the shared secret) are never accepted for ID tokens.
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+LEEWAY_SECONDS = 60
+MAX_TOKEN_AGE_SECONDS = 10 * 60
+
+
+class IdTokenError(Exception):
+    """The ID token is not acceptable; the message is for logs, never for the page."""
+
+
+def allowed_algorithms(advertised: Collection[str] | None) -> list[str]:
+    """The algorithms to accept: asymmetric ones the provider advertises (RS256 if it says none)."""
+    advertised = advertised or ["RS256"]
+    return [alg for alg in ASYMMETRIC_ALGORITHMS if alg in advertised]
+
+
+def validate_id_token(
+    raw: str,
+    *,
+    keys: JwksCache,
+    issuer: str,
+    client_id: str,
+    algorithms: Collection[str],
+    nonce: str | None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Verify the signature and every required claim; return the claims or raise IdTokenError."""
+    header = _header(raw)
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise IdTokenError(f"algorithm {alg!r} is not accepted")
+    claims = _verified_claims(raw, keys.candidates(header.get("kid"), alg), alg)
+    check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
+    return claims
+
+
+def check_claims(
+    claims: dict[str, Any], *, issuer: str, client_id: str, nonce: str | None, now: float | None = None
+) -> None:
+    """Check iss, sub, aud, azp, exp, iat and nonce (OpenID Connect Core 3.1.3.7)."""
+    now = time.time() if now is None else now
+    if claims.get("iss") != issuer:
+        raise IdTokenError("issuer does not match")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise IdTokenError("subject is missing")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    # Every audience must be us: a token also meant for another party is refused.
+    if not audiences or any(entry != client_id for entry in audiences):
+        raise IdTokenError("audience does not match")
+    if "azp" in claims and claims["azp"] != client_id:
+        raise IdTokenError("authorized party does not match")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not _is_number(exp) or now > exp + LEEWAY_SECONDS:
+        raise IdTokenError("token is expired or has no expiry")
+    if not _is_number(iat) or iat > now + LEEWAY_SECONDS or now - iat > MAX_TOKEN_AGE_SECONDS:
+        raise IdTokenError("issued-at time is missing or out of range")
+    if nonce is not None:
+        received = claims.get("nonce")
+        if not isinstance(received, str) or not hmac.compare_digest(received, nonce):
+            raise IdTokenError("nonce does not match")
+
+
+def _header(raw: str) -> dict[str, Any]:
+    try:
+        return dict(jws.extract_compact(raw.encode()).protected)
+    except (JoseError, ValueError, TypeError, UnicodeError) as error:
+        raise IdTokenError("token is not a compact JWS") from error
+
+
+def _verified_claims(raw: str, candidates: list[Any], alg: str) -> dict[str, Any]:
+    if not candidates:
+        raise IdTokenError("no provider key matches the token")
+    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
+    for key in candidates:
+        try:
+            return dict(jwt.decode(raw, key, algorithms=[alg], registry=registry).claims)
+        except JoseError:
+            continue
+    raise IdTokenError("signature does not verify")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,59 @@
+"""The provider's signing keys, cached per process and refetched sparingly.
+
+An ID token signed with a key we have not seen (`kid` unknown) triggers one
+refetch of the key set, so key rotation just works; refetches are spaced at least
+`min_refetch_interval` apart, so a stream of made-up `kid`s cannot turn the app
+into a client that hammers the provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from joserfc.jwk import KeySet
+
+# Key types that can verify each family of asymmetric algorithms.
+KEY_TYPE_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+class JwksCache:
+    """The JWKS of one provider, fetched lazily."""
+
+    def __init__(self, fetch: Callable[[], dict[str, Any]], *, min_refetch_interval: float = 30.0):
+        self._fetch = fetch
+        self._min_refetch_interval = min_refetch_interval
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._fetched_at = float("-inf")
+
+    def _load(self, *, force: bool) -> KeySet:
+        with self._lock:
+            stale = time.monotonic() - self._fetched_at >= self._min_refetch_interval
+            if self._keys is None or (force and stale):
+                self._keys = KeySet.import_key_set(self._fetch())
+                self._fetched_at = time.monotonic()
+            return self._keys
+
+    def candidates(self, kid: str | None, alg: str) -> list[Any]:
+        """The keys that may have signed a token with this `kid` and `alg`."""
+        keys = self._matching(self._load(force=False), kid, alg)
+        if not keys and kid is not None:
+            keys = self._matching(self._load(force=True), kid, alg)
+        return keys
+
+    @staticmethod
+    def _matching(key_set: KeySet, kid: str | None, alg: str) -> list[Any]:
+        key_type = KEY_TYPE_FOR_ALG.get(alg[:2])
+        found = []
+        for key in key_set.keys:
+            if key.key_type != key_type or key.get("use", "sig") != "sig":
+                continue
+            if kid is not None and key.kid != kid:
+                continue
+            if key.get("alg") not in (None, alg):
+                continue
+            found.append(key)
+        return found

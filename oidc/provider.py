@@ -1,0 +1,97 @@
+"""The configured OpenID provider, one per app: discovery, the Authlib client and keys."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, current_app, session
+
+from oidc.id_token import allowed_algorithms
+from oidc.keys import JwksCache
+
+_EXTENSION = "gatehouse.oidc"
+_STATE_PREFIX = "_login_state_"
+LOGIN_STATE_TTL = 10 * 60
+
+
+class ProviderError(Exception):
+    """The provider could not be used (unreachable, or its discovery document is wrong)."""
+
+
+class Provider:
+    """Discovery, the Authlib OAuth client and the JWKS cache of the app's provider."""
+
+    def __init__(self, app: Flask):
+        self.issuer: str = app.config["OIDC_ISSUER"]
+        self.client_id: str = app.config["OIDC_CLIENT_ID"]
+        self.timeout: float = app.config["OIDC_TIMEOUT"]
+        # Authlib's Flask OAuth registry is a single-app object, so each app gets its own.
+        oauth = OAuth()
+        oauth.init_app(app)
+        self.client = oauth.register(
+            "oidc",
+            client_id=self.client_id,
+            client_secret=app.config["OIDC_CLIENT_SECRET"],
+            server_metadata_url=f"{self.issuer}/.well-known/openid-configuration",
+            client_kwargs={
+                "scope": app.config["OIDC_SCOPES"],
+                "code_challenge_method": "S256",
+                "default_timeout": self.timeout,
+            },
+        )
+        self.keys = JwksCache(self._fetch_jwks)
+
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document, fetched once and checked against OIDC_ISSUER."""
+        try:
+            metadata = self.client.load_server_metadata()
+        except (requests.RequestException, ValueError) as error:
+            raise ProviderError("the sign-in provider could not be reached") from error
+        if metadata.get("issuer") != self.issuer:
+            # A discovery document for another issuer means misconfiguration or a
+            # mix-up attack: stop before sending anyone there.
+            raise ProviderError("the provider's discovery document names another issuer")
+        return metadata
+
+    def algorithms(self) -> list[str]:
+        """ID token algorithms accepted from this provider."""
+        return allowed_algorithms(self.metadata().get("id_token_signing_alg_values_supported"))
+
+    def _fetch_jwks(self) -> dict[str, Any]:
+        jwks_uri = self.metadata().get("jwks_uri")
+        if not jwks_uri:
+            raise ProviderError("the provider publishes no jwks_uri")
+        try:
+            response = requests.get(jwks_uri, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as error:
+            raise ProviderError("the provider's signing keys could not be fetched") from error
+
+
+def init_oidc(app: Flask) -> None:
+    """Register the app's provider (nothing is fetched until the first sign-in)."""
+    app.extensions[_EXTENSION] = Provider(app)
+
+
+def oidc_provider(app: Flask | None = None) -> Provider:
+    """The current app's provider."""
+    return (app or current_app).extensions[_EXTENSION]
+
+
+def store_login_state(state: str, data: dict[str, Any]) -> None:
+    """Keep one sign-in attempt's secrets (PKCE verifier, nonce, next) in the session."""
+    session[_STATE_PREFIX + state] = {"data": data, "exp": time.time() + LOGIN_STATE_TTL}
+
+
+def pop_login_state(state: str | None) -> dict[str, Any] | None:
+    """Take a sign-in attempt's secrets out of the session: usable once, for ten minutes."""
+    if not state:
+        return None
+    entry = session.pop(_STATE_PREFIX + state, None)
+    if not entry or entry.get("exp", 0) < time.time():
+        return None
+    return entry["data"]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs, if any are missing.
+# Runs as part of `make test`; needs root (as on CI and the project's machines).
+set -euo pipefail
+
+needed=()
+command -v redis-server >/dev/null 2>&1 || needed+=(redis-server)
+
+if [ ${#needed[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing system packages: ${needed[*]}. Install them with: sudo apt-get install -y ${needed[*]}" >&2
+  exit 1
+fi
+echo "Installing system packages: ${needed[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null

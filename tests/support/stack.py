@@ -1,0 +1,132 @@
+"""A whole Gatehouse deployment in child processes: Redis, provider, worker(s), web app(s).
+
+Every process is real (redis-server, oidc-provider-mock, `flask --app app worker`,
+gunicorn serving `app:create_app()`) and listens on a free 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_ID = "gatehouse-test"
+CLIENT_SECRET = "gatehouse-test-secret"
+
+
+@dataclass
+class Stack:
+    """Handles on the running processes and the environment they share."""
+
+    env: dict[str, str]
+    redis_port: int
+    provider_url: str
+    web_urls: list[str] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def web_url(self) -> str:
+        """The first web process."""
+        return self.web_urls[0]
+
+    def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `flask --app app ARGS` with the stack's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        """Start one `flask --app app worker` process."""
+        # The child keeps its own copy of the log file descriptor.
+        with self.log_file(name) as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "app", "worker", "--name", f"{name}-{free_port()}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes[name] = process
+        return process
+
+    def start_web(self, name: str = "web", workers: int = 2) -> str:
+        """Start gunicorn serving `app:create_app()`; returns its base URL."""
+        port = free_port()
+        with self.log_file(name) as log:
+            gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+            process = subprocess.Popen(
+                [*gunicorn, "--threads", "4", "--access-logfile", "-", "app:create_app()"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(port, process=process, timeout=30)
+        self.processes[name] = process
+        url = f"http://127.0.0.1:{port}"
+        self.web_urls.append(url)
+        return url
+
+    def log_file(self, name: str) -> BinaryIO:
+        """The log file of one process, under the stack's logs folder."""
+        return open(Path(self.env["GATEHOUSE_TEST_LOGS"]) / f"{name}.log", "ab")
+
+    def stop(self) -> None:
+        """Stop every process of the stack (web first, Redis last)."""
+        stop(list(reversed(self.processes.values())))
+        self.processes.clear()
+
+
+def start_stack(
+    workdir: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    token_max_age: int = 3600,
+    web: int = 1,
+    workers: int = 1,
+) -> Stack:
+    """Start Redis, the provider, migrate a fresh SQLite database, then workers and web processes."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    redis_port, provider_port = free_port(), free_port()
+    processes = {
+        "redis": start_redis(redis_port, data_dir=workdir),
+        "provider": start_mock_provider(provider_port, token_max_age=token_max_age),
+    }
+    provider_url = f"http://127.0.0.1:{provider_port}"
+    env = {
+        **os.environ,
+        "GATEHOUSE_ENV": "development",
+        "SECRET_KEY": "integration-tests-secret-key-0123456789abcdef",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DATABASE_URL": f"sqlite:///{workdir / 'gatehouse.db'}",
+        "OIDC_ISSUER": provider_url,
+        "OIDC_CLIENT_ID": CLIENT_ID,
+        "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "GATEHOUSE_TEST_LOGS": str(logs),
+        **(extra_env or {}),
+    }
+    stack = Stack(env=env, redis_port=redis_port, provider_url=provider_url, processes=processes)
+    try:
+        stack.flask("db", "upgrade")
+        for index in range(workers):
+            stack.start_worker(f"worker{index}")
+        for index in range(web):
+            stack.start_web(f"web{index}")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

@@ -5,6 +5,9 @@ set -euo pipefail
 
 needed=()
 command -v redis-server >/dev/null 2>&1 || needed+=(redis-server)
+# PostgreSQL server tools (initdb, pg_ctl) for the throwaway test clusters.
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || needed+=(postgresql)
+command -v runuser >/dev/null 2>&1 || needed+=(util-linux)
 
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0

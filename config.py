@@ -140,7 +140,6 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
 
-    settings["OIDC_ISSUER"] = settings["OIDC_ISSUER"].rstrip("/")
     settings["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(settings["DATABASE_URL"])
     settings["PERMANENT_SESSION_LIFETIME"] = settings["SESSION_IDLE_TIMEOUT"]
     return settings

@@ -35,7 +35,9 @@ class Provider:
             "oidc",
             client_id=self.client_id,
             client_secret=app.config["OIDC_CLIENT_SECRET"],
-            server_metadata_url=f"{self.issuer}/.well-known/openid-configuration",
+            # The issuer is compared exactly (Auth0's ends with "/"), but the
+            # discovery URL must not get a double slash.
+            server_metadata_url=f"{self.issuer.rstrip('/')}/.well-known/openid-configuration",
             client_kwargs={
                 "scope": app.config["OIDC_SCOPES"],
                 "code_challenge_method": "S256",

@@ -30,6 +30,8 @@ class BaseConfig:
     # Lax, not Strict: the OAuth state lives in the session and must survive the
     # top-level redirect back from the provider.
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Never rewrite an unchanged session: the store slides its expiry on read (GETEX).
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_IDLE_TIMEOUT = 30 * 60
     SESSION_ABSOLUTE_TIMEOUT = 12 * 60 * 60
     OIDC_SCOPES = "openid email profile"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from blueprints.profile.choices import LOCALE_CODES, LOCALES, timezone_names
@@ -68,7 +68,7 @@ class ProfileForm(FlaskForm):
     # validate_choice=False: one_of() below says what to do instead of "Not a valid choice".
     locale = SelectField(
         "Language",
-        choices=LOCALES,
+        choices=[SelectChoice(code, label) for code, label in LOCALES],
         validate_choice=False,
         validators=[one_of(lambda: LOCALE_CODES, "Choose a language from the list.")],
     )
@@ -99,7 +99,7 @@ class ProfileForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = [(name, name) for name in timezone_names()]
+        self.timezone.choices = [SelectChoice(name) for name in timezone_names()]
 
     def profile_fields(self) -> dict[str, str | None]:
         """The validated values, as stored in the session."""

@@ -24,3 +24,22 @@ def csrf_token(page_html: str) -> str:
     match = CSRF_FIELD.search(page_html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+# The development/testing cookie name (production adds the __Host- prefix).
+SESSION_COOKIE = "gatehouse_session"
+
+
+def session_id(http: requests.Session) -> str | None:
+    """The session id the browser holds (the cookie's value), or None when it has none."""
+    return http.cookies.get(SESSION_COOKIE)
+
+
+def sign_out(http: requests.Session, base_url: str) -> requests.Response:
+    """Press the Sign out button: POST /logout with the page's CSRF token (the redirect is not followed)."""
+    page = http.get(f"{base_url}/", timeout=10)
+    response = http.post(
+        f"{base_url}/logout", data={"csrf_token": csrf_token(page.text)}, allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 302, response.text
+    return response

@@ -6,13 +6,17 @@ gunicorn serving `app:create_app()`) and listens on a free 127.0.0.1 port.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import msgspec
+from redis import Redis
 
 from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
 
@@ -30,6 +34,8 @@ class Stack:
     provider_url: str
     web_urls: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    workdir: Path | None = None
+    redis_appendonly: bool = False
 
     @property
     def web_url(self) -> str:
@@ -67,6 +73,8 @@ class Stack:
         port = free_port()
         with self.log_file(name) as log:
             gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+            # Every gunicorn would otherwise share one control socket under ~/.gunicorn.
+            gunicorn.append("--no-control-socket")
             process = subprocess.Popen(
                 [*gunicorn, "--threads", "4", "--access-logfile", "-", "app:create_app()"],
                 cwd=ROOT,
@@ -79,6 +87,36 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         self.web_urls.append(url)
         return url
+
+    def redis(self) -> Redis:
+        """A client of the stack's Redis (sessions and queues), as the app sees it."""
+        return Redis(port=self.redis_port, socket_timeout=5)
+
+    def session_record(self, sid: str) -> dict[str, Any] | None:
+        """The stored session `session:<sid>` (msgpack, as Flask-Session writes it), or None."""
+        with self.redis() as client:
+            raw = client.get(f"session:{sid}")
+        return None if raw is None else msgspec.msgpack.decode(raw)
+
+    def users(self) -> list[dict[str, Any]]:
+        """The persisted users, as `flask --app app users list --json` prints them."""
+        output = self.flask("users", "list", "--json").stdout
+        return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process of the stack (SIGTERM, then SIGKILL) and forget it."""
+        process = self.processes.pop(name)
+        stop([process])
+
+    def stop_redis(self) -> None:
+        """Stop the stack's Redis (its port number is kept for `start_redis`)."""
+        self.stop_process("redis")
+
+    def start_redis(self) -> None:
+        """Start Redis again on the same port and data directory."""
+        process = start_redis(self.redis_port, data_dir=self.workdir, appendonly=self.redis_appendonly)
+        # First again, so `stop` still stops Redis last.
+        self.processes = {"redis": process, **self.processes}
 
     def log_file(self, name: str) -> BinaryIO:
         """The log file of one process, under the stack's logs folder."""
@@ -97,13 +135,17 @@ def start_stack(
     token_max_age: int = 3600,
     web: int = 1,
     workers: int = 1,
+    redis_appendonly: bool = False,
 ) -> Stack:
-    """Start Redis, the provider, migrate a fresh SQLite database, then workers and web processes."""
+    """Start Redis, the provider, migrate a fresh SQLite database, then workers and web processes.
+
+    `redis_appendonly` keeps Redis data (sessions, queues) across `stop_redis`/`start_redis`.
+    """
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     redis_port, provider_port = free_port(), free_port()
     processes = {
-        "redis": start_redis(redis_port, data_dir=workdir),
+        "redis": start_redis(redis_port, data_dir=workdir, appendonly=redis_appendonly),
         "provider": start_mock_provider(provider_port, token_max_age=token_max_age),
     }
     provider_url = f"http://127.0.0.1:{provider_port}"
@@ -119,7 +161,14 @@ def start_stack(
         "GATEHOUSE_TEST_LOGS": str(logs),
         **(extra_env or {}),
     }
-    stack = Stack(env=env, redis_port=redis_port, provider_url=provider_url, processes=processes)
+    stack = Stack(
+        env=env,
+        redis_port=redis_port,
+        provider_url=provider_url,
+        processes=processes,
+        workdir=workdir,
+        redis_appendonly=redis_appendonly,
+    )
     try:
         stack.flask("db", "upgrade")
         for index in range(workers):

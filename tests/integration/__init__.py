@@ -1,0 +1,1 @@
+"""Integration tests: real Redis, the real OpenID provider, a worker process and gunicorn."""

@@ -1,0 +1,34 @@
+"""Fixtures for the integration suite: a shared real stack, a fresh browser and a fresh user per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.support.stack import Stack, start_stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One real deployment (Redis, provider, worker, gunicorn) shared by tests that do not disturb it."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    """A browser with an empty cookie jar."""
+    with requests.Session() as http:
+        yield http
+
+
+@pytest.fixture
+def subject() -> str:
+    """A user id no other test signs in with, so tests sharing a stack never see each other's data."""
+    return f"user-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,1 @@
+"""Unit tests of the blueprints (one package per URL space)."""

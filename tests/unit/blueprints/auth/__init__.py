@@ -1,0 +1,1 @@
+"""Unit tests of sign-in and sign-out."""

@@ -1,0 +1,111 @@
+"""Helpers the unit tests share: sign-in through the test client, session and queue inspection."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import fakeredis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+from werkzeug.test import TestResponse
+
+from extensions import db
+from jobs.queues import job_queue
+from sessions.store import KEY_PREFIX
+from tests.unit.mock_provider import MockProvider, callback_query
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class RecordingRedis(fakeredis.FakeRedis):
+    """A fakeredis client that records every command sent through it (not pipelines)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Record the command, then run it."""
+        self.commands.append(args)
+        return super().execute_command(*args, **options)
+
+
+def start_login(client: FlaskClient, next_path: str | None = "/") -> TestResponse:
+    """GET /login and return the redirect to the provider."""
+    response = client.get("/login", query_string={"next": next_path} if next_path is not None else None)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+def sign_in(
+    client: FlaskClient, provider: MockProvider, subject: str = "alice", next_path: str = "/", **claims: Any
+) -> TestResponse:
+    """Sign `subject` in through /login, the provider and /auth/callback; return the callback response."""
+    start = start_login(client, next_path)
+    code = provider.approve(start.location, subject, **claims)
+    return client.get(f"/auth/callback?{callback_query(start.location, code=code)}")
+
+
+def session_id(app: Flask, client: FlaskClient) -> str | None:
+    """The session id the browser holds, or None."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    return cookie.value if cookie else None
+
+
+def stored_session(app: Flask, redis: fakeredis.FakeRedis, sid: str | None) -> dict[str, Any] | None:
+    """The session record stored under `sid`, decoded, or None."""
+    raw = redis.get(KEY_PREFIX + sid) if sid else None
+    return None if raw is None else app.session_interface.serializer.decode(raw)
+
+
+def rewrite_session(app: Flask, redis: fakeredis.FakeRedis, sid: str, **changes: Any) -> None:
+    """Change a stored session record in place (keeping its expiry), as time passing would."""
+    key = KEY_PREFIX + sid
+    data = {**stored_session(app, redis, sid), **changes}
+    redis.set(key, app.session_interface.serializer.encode(data), keepttl=True)
+
+
+def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
+    """Every session record in Redis."""
+    return sorted(redis.scan_iter(match=f"{KEY_PREFIX}*"))
+
+
+def queued_records(app: Flask) -> list[dict[str, Any]]:
+    """The records of the persistence jobs waiting on the app's queue, oldest first."""
+    with app.app_context():
+        return [job.args[0] for job in job_queue().get_jobs()]
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_FIELD.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def signed_in_page_token(client: FlaskClient, path: str = "/profile") -> str:
+    """Open a signed-in page and return its CSRF token."""
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return csrf_token(page.get_data(as_text=True))
+
+
+@contextmanager
+def counting_queries(app: Flask) -> Iterator[list[str]]:
+    """Collect every SQL statement the app's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -17,7 +17,7 @@ import config
 import connections
 from app import create_app
 from extensions import db
-from tests.unit.helpers import RecordingRedis, sign_in
+from tests.unit.helpers import RecordingRedis, add_lua_sha1hex, sign_in
 from tests.unit.mock_provider import CLIENT_ID, CLIENT_SECRET, ISSUER, MockProvider
 
 AppFactory = Callable[..., Flask]
@@ -54,7 +54,9 @@ def provider(mocked_http: responses.RequestsMock, signing_key: RSAKey) -> MockPr
 @pytest.fixture
 def redis_server() -> fakeredis.FakeServer:
     """One in-memory Redis server per test; `connected = False` simulates an outage."""
-    return fakeredis.FakeServer()
+    server = fakeredis.FakeServer()
+    add_lua_sha1hex(server)
+    return server
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,14 @@ from sessions.store import KEY_PREFIX
 from tests.unit.mock_provider import MockProvider, callback_query
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def add_lua_sha1hex(server: fakeredis.FakeServer) -> None:
+    """Give fakeredis's Lua the `redis.sha1hex` real Redis has (fakeredis 2.40 lacks it)."""
+    fakeredis.FakeRedis(server=server).eval("return 1", 0)  # creates the server's Lua runtime
+    server._lua_runtime.globals().redis.sha1hex = lambda value: (
+        hashlib.sha1(bytes(value), usedforsecurity=False).hexdigest().encode()
+    )
 
 
 class RecordingRedis(fakeredis.FakeRedis):

@@ -22,6 +22,11 @@ def strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def unix_newlines(value: str | None) -> str | None:
+    """Browsers submit textarea line breaks as CRLF; keep plain newlines (and count them as one character)."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 def no_control_characters(*, allow_newlines: bool = False):
     """Refuse control and invisible format characters (newlines only where allowed)."""
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
@@ -89,7 +94,7 @@ class ProfileForm(FlaskForm):
     )
     bio = TextAreaField(
         "Bio",
-        filters=[strip, lambda value: value or None],
+        filters=[strip, unix_newlines, lambda value: value or None],
         validators=[
             Optional(),
             Length(max=BIO_MAX, message=f"Use at most {BIO_MAX} characters."),

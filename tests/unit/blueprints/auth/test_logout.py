@@ -1,0 +1,98 @@
+"""POST /logout: CSRF-protected, deletes the session record and cookie, ends the provider session."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, flash
+from flask.testing import FlaskClient
+
+from sessions.store import KEY_PREFIX
+from tests.unit.conftest import AppFactory
+from tests.unit.helpers import (
+    RecordingRedis,
+    session_id,
+    session_keys,
+    sign_in,
+    signed_in_page_token,
+    stored_session,
+)
+from tests.unit.mock_provider import DROP, ISSUER, MockProvider, authorize_params
+
+
+def assert_cookie_cleared(app: Flask, response: Response) -> None:
+    """The response tells the browser to drop the session cookie."""
+    cookies = [
+        value
+        for value in response.headers.getlist("Set-Cookie")
+        if value.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
+    ]
+    assert len(cookies) == 1
+    assert "Expires=Thu, 01 Jan 1970" in cookies[0] or "Max-Age=0" in cookies[0]
+
+
+def test_logout_deletes_the_record_clears_the_cookie_and_ends_the_provider_session(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    token = signed_in_page_token(signed_in)
+    id_token = stored_session(app, fake_redis, sid)["tokens"]["id_token"]
+    out = signed_in.post("/logout", data={"csrf_token": token})
+    assert out.status_code == 302
+    assert out.location.startswith(f"{ISSUER}/logout?")
+    params = authorize_params(out.location)
+    assert params["id_token_hint"] == id_token
+    assert params["post_logout_redirect_uri"] == "http://localhost/login?reason=signed_out"
+    assert not fake_redis.exists(KEY_PREFIX + sid)
+    assert session_keys(fake_redis) == []
+    assert_cookie_cleared(app, out)
+    assert session_id(app, signed_in) is None
+    assert signed_in.get("/profile").location.startswith("/login")
+
+
+def test_a_flash_added_after_logout_does_not_revive_the_session(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    app = make_app()
+
+    @app.after_request
+    def say_goodbye(response: Response) -> Response:
+        flash("Goodbye!")
+        return response
+
+    client = app.test_client()
+    sign_in(client, provider)
+    sid = session_id(app, client)
+    out = client.post("/logout", data={"csrf_token": signed_in_page_token(client)})
+    assert out.status_code == 302
+    assert not fake_redis.exists(KEY_PREFIX + sid)
+    assert session_keys(fake_redis) == []
+    assert_cookie_cleared(app, out)
+
+
+def test_logout_without_an_end_session_endpoint_returns_to_the_login_page(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    provider.discovery_overrides = {"end_session_endpoint": DROP}
+    app = make_app()
+    client = app.test_client()
+    sign_in(client, provider)
+    out = client.post("/logout", data={"csrf_token": signed_in_page_token(client)})
+    assert out.location == "http://localhost/login?reason=signed_out"
+    assert session_keys(fake_redis) == []
+    notice = client.get("/login?reason=signed_out")
+    assert "You have been signed out." in notice.get_data(as_text=True)
+
+
+def test_logout_without_the_csrf_token_changes_nothing(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    refused = signed_in.post("/logout")
+    assert refused.status_code == 400
+    assert fake_redis.exists(KEY_PREFIX + sid)
+    assert signed_in.post("/logout", data={"csrf_token": "forged"}).status_code == 400
+    assert signed_in.get("/profile").status_code == 200
+
+
+def test_logout_is_post_only(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
+    assert signed_in.get("/logout").status_code == 405
+    assert fake_redis.exists(KEY_PREFIX + session_id(app, signed_in))

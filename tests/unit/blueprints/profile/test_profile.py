@@ -1,0 +1,184 @@
+"""/profile: per-field validation that changes nothing, PRG on success, persistence queued with a newer version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connections import session_redis
+from sessions.profile_snapshot import load_snapshot
+from sessions.store import KEY_PREFIX
+from tests.unit.helpers import RecordingRedis, queued_records, session_id, signed_in_page_token, stored_session
+from tests.unit.mock_provider import ISSUER
+
+FIELDS = ("display_name", "locale", "timezone", "website", "bio")
+
+
+def valid_form(token: str, **changes: str) -> dict[str, str]:
+    """A profile submission that passes every rule, with `changes`."""
+    return {
+        "csrf_token": token,
+        "display_name": "Alice Liddell",
+        "locale": "fr",
+        "timezone": "Europe/Paris",
+        "website": "https://alice.example.test/",
+        "bio": "Down the rabbit hole.\nTwice.",
+        **changes,
+    }
+
+
+def field_errors(html: str) -> dict[str, int]:
+    """How many error messages each field shows."""
+    return {name: len(re.findall(f'data-testid="error-{name}"', html)) for name in FIELDS}
+
+
+def snapshot(app: Flask) -> dict[str, Any] | None:
+    """The profile snapshot sign-in would read for alice."""
+    with app.app_context():
+        return load_snapshot(session_redis(), ISSUER, "alice")
+
+
+def test_the_form_shows_the_current_profile(signed_in: FlaskClient) -> None:
+    html = signed_in.get("/profile").get_data(as_text=True)
+    assert 'name="display_name"' in html
+    assert 'value="Alice"' in html
+    assert re.search(r'<option selected value="en">|<option value="en" selected>', html)
+    assert re.search(r'<option selected value="UTC">|<option value="UTC" selected>', html)
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
+    page = client.get("/profile")
+    assert page.status_code == 302
+    assert page.location == "/login?next=/profile"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("display_name", ""),
+        ("display_name", "   "),
+        ("display_name", "x" * 81),
+        ("display_name", "Ali\x00ce"),
+        ("display_name", "Ali\x1bce"),
+        ("display_name", "Ali\u202ece"),  # right-to-left override
+        ("display_name", "Ali\nce"),
+        ("locale", "xx-YY"),
+        ("locale", ""),
+        ("timezone", "Mars/Olympus_Mons"),
+        ("timezone", ""),
+        ("website", "javascript:alert(1)"),
+        ("website", "JavaScript:alert(1)"),
+        ("website", "ftp://files.example.test"),
+        ("website", "https://"),
+        ("website", "https://alice.example.test/" + "a" * 255),
+        ("bio", "b" * 501),
+        ("bio", "bell\x07"),
+    ],
+)
+def test_invalid_input_is_refused_per_field_and_changes_nothing(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis, field: str, value: str
+) -> None:
+    key = KEY_PREFIX + session_id(app, signed_in)
+    record_before = fake_redis.get(key)
+    jobs_before = queued_records(app)
+    snapshot_before = snapshot(app)
+
+    refused = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), **{field: value}))
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert field_errors(html) == {name: int(name == field) for name in FIELDS}
+    assert "Nothing has been saved" in html
+
+    assert fake_redis.get(key) == record_before
+    assert queued_records(app) == jobs_before
+    assert snapshot(app) == snapshot_before
+
+
+def test_every_invalid_field_gets_its_own_message(app: Flask, signed_in: FlaskClient) -> None:
+    bad = {"display_name": "", "locale": "xx", "timezone": "Nowhere/Land", "website": "javascript:x", "bio": "b" * 501}
+    refused = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), **bad))
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert field_errors(html) == dict.fromkeys(FIELDS, 1)
+    assert "Enter a display name." in html
+    assert "Choose a language from the list." in html
+    assert "Choose a time zone from the list" in html
+    assert "http:// or https://" in html
+    assert "at most 500 characters" in html
+
+
+def test_a_valid_submit_saves_redirects_and_queues_persistence(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    version_before = stored_session(app, fake_redis, sid)["profile"]["version"]
+    jobs_before = len(queued_records(app))
+
+    saved = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), display_name="  Alice L.  "))
+    assert saved.status_code == 302
+    assert saved.location == "/profile"
+
+    page = signed_in.get("/profile")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Your profile has been saved." in html
+    assert 'value="Alice L."' in html
+    assert re.search(r'<option selected value="Europe/Paris">|<option value="Europe/Paris" selected>', html)
+    assert "Twice." in html
+    assert "Your profile has been saved." not in signed_in.get("/profile").get_data(as_text=True)
+
+    profile = stored_session(app, fake_redis, sid)["profile"]
+    assert profile["display_name"] == "Alice L."
+    assert profile["locale"] == "fr"
+    assert profile["version"] > version_before
+
+    records = queued_records(app)
+    assert len(records) == jobs_before + 1
+    job = records[-1]
+    assert (job["issuer"], job["subject"]) == (ISSUER, "alice")
+    assert job["display_name"] == "Alice L."
+    assert job["timezone"] == "Europe/Paris"
+    assert job["website"] == "https://alice.example.test/"
+    assert job["bio"] == "Down the rabbit hole.\nTwice."
+    assert job["profile_version"] == profile["version"]
+    assert job["profile_version"] > records[0]["profile_version"]
+    assert snapshot(app)["display_name"] == "Alice L."
+
+
+def test_empty_optional_fields_are_stored_as_none(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    form = valid_form(signed_in_page_token(signed_in), website="  ", bio="")
+    assert signed_in.post("/profile", data=form).status_code == 302
+    profile = stored_session(app, fake_redis, session_id(app, signed_in))["profile"]
+    assert profile["website"] is None
+    assert profile["bio"] is None
+
+
+def test_each_edit_gets_a_higher_version(app: Flask, signed_in: FlaskClient) -> None:
+    for name in ("First", "Second", "Third"):
+        assert (
+            signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), display_name=name)).status_code
+            == 302
+        )
+    versions = [record["profile_version"] for record in queued_records(app)]
+    assert versions == sorted(versions)
+    assert len(set(versions)) == len(versions)
+
+
+def test_a_submit_without_the_csrf_token_changes_nothing(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    key = KEY_PREFIX + session_id(app, signed_in)
+    record_before = fake_redis.get(key)
+    jobs_before = queued_records(app)
+    form = valid_form("unused")
+    del form["csrf_token"]
+    assert signed_in.post("/profile", data=form).status_code == 400
+    assert signed_in.post("/profile", data=valid_form("forged-token")).status_code == 400
+    assert fake_redis.get(key) == record_before
+    assert queued_records(app) == jobs_before

@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from extensions import db
 from jobs.queues import job_queue
 from sessions.store import KEY_PREFIX
-from tests.unit.mock_provider import MockProvider, callback_query
+from tests.unit.mock_provider import ISSUER, MockProvider, callback_query
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -87,6 +87,25 @@ def queued_records(app: Flask) -> list[dict[str, Any]]:
     """The records of the persistence jobs waiting on the app's queue, oldest first."""
     with app.app_context():
         return [job.args[0] for job in job_queue().get_jobs()]
+
+
+def job_record(**changes: Any) -> dict[str, Any]:
+    """A persistence job's record for alice, with `changes`."""
+    return {
+        "issuer": ISSUER,
+        "subject": "alice",
+        "email": "alice@example.test",
+        "name": "Alice",
+        "picture": None,
+        "identity_version": 1000,
+        "display_name": "Alice",
+        "locale": "en",
+        "timezone": "UTC",
+        "website": None,
+        "bio": None,
+        "profile_version": 0,
+        **changes,
+    }
 
 
 def csrf_token(html: str) -> str:

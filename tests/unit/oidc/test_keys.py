@@ -44,10 +44,16 @@ def test_a_stream_of_unknown_kids_refetches_at_most_once_per_interval(jwks: Coun
     assert jwks.fetches == 3
 
 
-def test_an_unknown_kid_right_after_a_fetch_does_not_refetch(jwks: CountingJwks, clock: FakeClock) -> None:
+def test_an_unknown_kid_right_after_a_fetch_refetches_once(
+    jwks: CountingJwks, clock: FakeClock, second_key: RSAKey
+) -> None:
+    # A rotation seen just after the first load must work; the next unknown kid waits for the interval.
     cache = JwksCache(jwks, min_refetch_interval=INTERVAL)
+    cache.candidates("provider-key-1", "RS256")
+    jwks.keys.append(second_key)
+    assert [key.kid for key in cache.candidates("provider-key-2", "RS256")] == ["provider-key-2"]
     assert cache.candidates("made-up", "RS256") == []
-    assert jwks.fetches == 1
+    assert jwks.fetches == 2
 
 
 def test_a_missing_kid_never_refetches(jwks: CountingJwks, clock: FakeClock) -> None:

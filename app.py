@@ -20,6 +20,7 @@ from blueprints.health.routes import bp as health_bp
 from blueprints.home.routes import bp as home_bp
 from blueprints.profile.routes import bp as profile_bp
 from clients.downstream import init_downstream
+from commands.jobs import jobs_cli
 from commands.users import users_cli
 from config import load_settings
 from connections import init_connections, session_redis
@@ -73,6 +74,8 @@ def init_database(app: Flask) -> None:
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         engine_options |= {"pool_size": app.config["DB_POOL_SIZE"], "max_overflow": app.config["DB_MAX_OVERFLOW"]}
+        # An unreachable database fails a connection attempt quickly instead of hanging a job.
+        engine_options["connect_args"] = {"connect_timeout": app.config["DB_CONNECT_TIMEOUT"]}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path) + "/migrations")
@@ -85,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `worker` and `users` commands to `flask --app app`."""
+    """Add the `worker`, `jobs` and `users` commands to `flask --app app`."""
     app.cli.add_command(worker_command)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(users_cli)

@@ -8,7 +8,7 @@ invalid setting, so a misconfigured deployment fails at start with the whole lis
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,7 +43,17 @@ class BaseConfig:
     REDIS_MAX_CONNECTIONS = 50
     DB_POOL_SIZE = 5
     DB_MAX_OVERFLOW = 5
+    DB_CONNECT_TIMEOUT = 5
     JOB_TIMEOUT = 30
+    # Delays before each retry of a failed job: the first is immediate (a killed
+    # worker or a blip), then back off for about nine minutes in all.
+    JOB_RETRY_INTERVALS = (0, 2, 5, 15, 30, 60, 120, 300)
+    # A running job's heartbeat period, and how late it may be before the job counts
+    # as abandoned (its worker died) and is retried by another worker's maintenance.
+    WORKER_MONITOR_INTERVAL = 5
+    WORKER_ABANDON_GRACE = 10
+    # How often a worker cleans RQ's registries and re-enqueues the job outbox.
+    WORKER_MAINTENANCE_INTERVAL = 15
     PROXY_FIX_HOPS = 0
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
     MAX_CONTENT_LENGTH = 64 * 1024
@@ -76,9 +86,18 @@ CONFIG_CLASSES = {
     "production": ProductionConfig,
 }
 
+
+def seconds_list(raw: str) -> tuple[int, ...]:
+    """Read "0,2,5" as (0, 2, 5)."""
+    return tuple(int(part) for part in raw.split(",") if part.strip())
+
+
+# How a bad value is described: "SETTING must be a <this> (got ...)".
+_KINDS: dict[Callable[[str], Any], str] = {seconds_list: "comma-separated list of whole seconds"}
+
 # Setting name -> how to read it from a string. Everything listed here may come
 # from the environment; README and .env.example list the same names.
-_ENV_SETTINGS: dict[str, type] = {
+_ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "SECRET_KEY": str,
     "DATABASE_URL": str,
     "REDIS_URL": str,
@@ -97,7 +116,12 @@ _ENV_SETTINGS: dict[str, type] = {
     "REDIS_MAX_CONNECTIONS": int,
     "DB_POOL_SIZE": int,
     "DB_MAX_OVERFLOW": int,
+    "DB_CONNECT_TIMEOUT": int,
     "JOB_TIMEOUT": int,
+    "JOB_RETRY_INTERVALS": seconds_list,
+    "WORKER_MONITOR_INTERVAL": int,
+    "WORKER_ABANDON_GRACE": int,
+    "WORKER_MAINTENANCE_INTERVAL": int,
     "PROXY_FIX_HOPS": int,
 }
 
@@ -129,8 +153,14 @@ def load_settings(
         try:
             settings[name] = parse(raw)
         except ValueError:
-            problems.append(f"{name} must be a {parse.__name__} (got {raw!r})")
+            problems.append(f"{name} must be a {_KINDS.get(parse, parse.__name__)} (got {raw!r})")
     settings.update(overrides)
+    if isinstance(settings.get("JOB_RETRY_INTERVALS"), str):
+        try:
+            settings["JOB_RETRY_INTERVALS"] = seconds_list(settings["JOB_RETRY_INTERVALS"])
+        except ValueError:
+            problems.append(f"JOB_RETRY_INTERVALS must be a {_KINDS[seconds_list]}")
+            settings["JOB_RETRY_INTERVALS"] = BaseConfig.JOB_RETRY_INTERVALS
 
     if not settings.get("DATABASE_URL") and env_name != "production":
         # The embedded default: SQLite in the instance folder, which git ignores.
@@ -169,12 +199,19 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     database_url = settings.get("DATABASE_URL")
     if database_url and urlsplit(database_url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
         problems.append("DATABASE_URL must be a sqlite:// or postgresql:// URL")
-    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "JOB_TIMEOUT", "REDIS_MAX_CONNECTIONS"):
+    positive = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "JOB_TIMEOUT", "REDIS_MAX_CONNECTIONS")
+    positive += ("DB_CONNECT_TIMEOUT", "WORKER_MONITOR_INTERVAL", "WORKER_ABANDON_GRACE", "WORKER_MAINTENANCE_INTERVAL")
+    for name in positive:
         if not isinstance(settings.get(name), int) or settings[name] <= 0:
             problems.append(f"{name} must be a positive whole number")
     for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
         if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
             problems.append(f"{name} must be a positive number of seconds")
+    intervals = settings.get("JOB_RETRY_INTERVALS")
+    if not isinstance(intervals, list | tuple) or not 1 <= len(intervals) <= 25:
+        problems.append("JOB_RETRY_INTERVALS must list between 1 and 25 retry delays")
+    elif not all(isinstance(delay, int) and 0 <= delay <= 24 * 3600 for delay in intervals):
+        problems.append("JOB_RETRY_INTERVALS must be whole seconds between 0 and 86400")
     return problems
 
 

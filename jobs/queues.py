@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
 
 from connections import queue_redis
+from jobs.outbox import save_to_outbox
+
+log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "gatehouse"
 QUEUES = (DEFAULT_QUEUE,)
 
-# Backoff for jobs that fail (database down, deadlock): about ten minutes in all.
-RETRY_INTERVALS = [2, 5, 15, 30, 60, 120, 300]
+RESULT_TTL = 3600
+FAILURE_TTL = 7 * 24 * 3600  # failed jobs keep their error for a week
 
 _EXTENSION = "gatehouse.queue"
 
@@ -30,13 +35,35 @@ def job_queue(app: Flask | None = None) -> Queue:
     return (app or current_app).extensions[_EXTENSION]
 
 
-def enqueue(func: Callable[..., Any], *args: Any) -> Job:
-    """Put a job on the queue with Gatehouse's retry policy and timeouts."""
+def retry_intervals(app: Flask | None = None) -> list[int]:
+    """Delays before each retry of a failed job (JOB_RETRY_INTERVALS)."""
+    return list((app or current_app).config["JOB_RETRY_INTERVALS"])
+
+
+def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
+    """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError."""
+    intervals = retry_intervals()
     return job_queue().enqueue(
         func,
         *args,
-        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        retry=Retry(max=len(intervals), interval=intervals),
         job_timeout=current_app.config["JOB_TIMEOUT"],
-        result_ttl=3600,
-        failure_ttl=7 * 24 * 3600,  # failed jobs keep their error for a week
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
     )
+
+
+def enqueue(func: Callable[..., Any], *args: Any) -> Job | None:
+    """Queue a job; if the queue refuses it, keep it in the SQL outbox instead.
+
+    The normal path touches only Redis. Only when Redis fails is the job written
+    to the database (same request), from where workers re-enqueue it; the
+    return value is then None. If the database fails too, that error propagates
+    (the request answers 503) because the job could not be kept anywhere.
+    """
+    try:
+        return put_on_queue(func, *args)
+    except RedisError as error:
+        log.warning("queue unavailable (%s); keeping %s in the outbox", type(error).__name__, func.__qualname__)
+        save_to_outbox(func, args, error)
+        return None

@@ -1,0 +1,109 @@
+"""The durable job outbox: where a job goes when the queue cannot take it.
+
+`enqueue` (jobs/queues.py) writes a row here only when Redis refuses the job, in
+the same request, so an accepted sign-in or profile edit is never lost. Workers
+drain the outbox during their periodic maintenance and `flask --app app jobs
+drain` does it on demand. A row is deleted only after its job is on the queue; a
+crash in between enqueues it twice, which is harmless because jobs are idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import delete, func, insert, select
+
+from extensions import db
+from models.outbox import OutboxJob
+
+log = logging.getLogger(__name__)
+
+# Only functions of the jobs package may be named by a row (the table is data, not code).
+JOB_PACKAGE = "jobs"
+DRAIN_BATCH = 200
+
+PutOnQueue = Callable[..., Any]
+
+
+def job_name(function: Callable[..., Any]) -> str:
+    """The "module:function" name a row stores."""
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def resolve_job(name: str) -> Callable[..., Any]:
+    """The job function a row names; ValueError for anything outside the jobs package."""
+    module_name, _, attribute = name.partition(":")
+    if not (module_name == JOB_PACKAGE or module_name.startswith(JOB_PACKAGE + ".")) or not attribute.isidentifier():
+        raise ValueError(f"{name!r} is not a Gatehouse job")
+    function = getattr(importlib.import_module(module_name), attribute, None)
+    if not callable(function):
+        raise ValueError(f"{name!r} is not a Gatehouse job")
+    return function
+
+
+def save_to_outbox(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> None:
+    """Keep a job the queue refused, in its own short transaction."""
+    row = {"func": job_name(function), "args": list(args), "error": f"{type(error).__name__}: {error}"[:1000]}
+    with db.engine.begin() as connection:
+        connection.execute(insert(OutboxJob).values(**row))
+
+
+def outbox_count() -> int:
+    """How many jobs wait in the outbox."""
+    with db.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(OutboxJob)).scalar_one())
+
+
+def drain_outbox(put_on_queue: PutOnQueue, *, limit: int | None = None) -> int:
+    """Move waiting jobs onto the queue, oldest first; returns how many moved.
+
+    Stops at the first RedisError (the queue is still down: the rest stay for the
+    next drain) after deleting the rows already moved. Rows naming an unknown
+    job are logged and left in place for an operator to inspect.
+    """
+    moved = 0
+    skipped: set[int] = set()
+    while limit is None or moved < limit:
+        batch = DRAIN_BATCH if limit is None else min(DRAIN_BATCH, limit - moved)
+        seen, done, refused = _drain_batch(put_on_queue, batch, skipped)
+        moved += done
+        if refused is not None:
+            raise refused
+        if seen == 0:
+            return moved
+    return moved
+
+
+def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tuple[int, int, RedisError | None]:
+    """One transaction: lock a batch (others skip it on PostgreSQL), enqueue, delete what was enqueued."""
+    query = select(OutboxJob.id, OutboxJob.func, OutboxJob.args).order_by(OutboxJob.id).limit(size)
+    if skipped:
+        query = query.where(OutboxJob.id.not_in(skipped))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    done: list[int] = []
+    refused: RedisError | None = None
+    with db.engine.begin() as connection:
+        rows = connection.execute(query).all()
+        for row_id, name, args in rows:
+            try:
+                function = resolve_job(name)
+            except (ValueError, ImportError) as error:
+                log.error("outbox row %s left in place: %s", row_id, error)
+                skipped.add(row_id)
+                continue
+            try:
+                put_on_queue(function, *args)
+            except RedisError as error:
+                refused = error
+                break
+            done.append(row_id)
+        if done:
+            connection.execute(delete(OutboxJob).where(OutboxJob.id.in_(done)))
+    if done:
+        log.info("moved %d job(s) from the outbox to the queue", len(done))
+    return len(rows), len(done), refused

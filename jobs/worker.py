@@ -2,26 +2,79 @@
 
 The app is built by `create_app` (through the Flask CLI) before the worker starts,
 never at import. Each job runs in a forked work horse inside a fresh app context.
+
+Recovery times are bounded by settings rather than RQ's defaults (a dead worker's
+job would otherwise stay "started" for up to ten minutes):
+- a work horse that dies mid-job is noticed at once by its worker, and the job is
+  retried (the first retry is immediate: JOB_RETRY_INTERVALS starts with 0);
+- a worker that dies stops heartbeating its job, which counts as abandoned
+  WORKER_MONITOR_INTERVAL + WORKER_ABANDON_GRACE seconds after the last heartbeat
+  and is retried by the next maintenance run of any worker (every
+  WORKER_MAINTENANCE_INTERVAL seconds; idle workers wake up for it).
+Maintenance also drains the job outbox (jobs/outbox.py).
 """
 
 from __future__ import annotations
+
+import logging
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.executions import Execution
 from rq.job import Job
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
-from jobs.queues import QUEUES
+from jobs.outbox import drain_outbox
+from jobs.queues import QUEUES, put_on_queue
+
+log = logging.getLogger(__name__)
+
+# The only maxmemory-policy under which Redis never drops a queued job to free memory.
+SAFE_EVICTION_POLICY = "noeviction"
+
+
+class UnsafeQueueRedis(click.ClickException):
+    """The queue's Redis could silently drop jobs, or cannot be checked."""
 
 
 class AppWorker(Worker):
     """An RQ worker whose work horses run each job inside the Flask app's context."""
 
     app: Flask
+    # Seconds a running job's heartbeat may be late before it counts as abandoned.
+    abandon_grace: int = 10
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake up from an idle wait often enough to run maintenance on time."""
+        return max(1, min(self.worker_ttl - 15, self.maintenance_interval // 3))
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a job stays "started" without a heartbeat (RQ adds a fixed 60 s; we add our grace)."""
+        until_next = float(self.job_monitoring_interval)
+        if job.timeout and job.timeout > 0:
+            until_next = min(job.timeout - working_time, until_next)
+        return max(1, int(until_next)) + self.abandon_grace
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry cleanup (which retries abandoned jobs), then drain the job outbox."""
+        super().run_maintenance_tasks()
+        self.drain_outbox()
+
+    def drain_outbox(self) -> int:
+        """Move jobs the web could not enqueue from the SQL outbox onto the queue."""
+        with self.app.app_context():
+            try:
+                return drain_outbox(put_on_queue)
+            except (SQLAlchemyError, RedisError) as error:
+                # Retried at the next maintenance run; the worker keeps working meanwhile.
+                log.warning("outbox not drained: %s: %s", type(error).__name__, error)
+                return 0
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         """Run one job in the work horse, inside an app context."""
@@ -31,8 +84,23 @@ class AppWorker(Worker):
             return super().perform_job(job, queue, execution)
 
 
+def check_eviction_policy(connection: Redis) -> None:
+    """Refuse a queue Redis whose maxmemory-policy may evict keys (and with them, jobs)."""
+    try:
+        # INFO works where CONFIG is disabled (managed Redis services).
+        policy = connection.info("memory").get("maxmemory_policy")
+    except RedisError as error:
+        raise UnsafeQueueRedis(f"cannot reach the queue Redis to check its settings: {error}") from error
+    if policy != SAFE_EVICTION_POLICY:
+        raise UnsafeQueueRedis(
+            f"the queue Redis has maxmemory-policy {policy!r}, which lets Redis silently delete queued jobs "
+            f"when memory runs short. Set `maxmemory-policy {SAFE_EVICTION_POLICY}` on that Redis "
+            "(or point QUEUE_REDIS_URL at one that has it); see docs/reliability.md."
+        )
+
+
 def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
-    """A worker on Gatehouse's queues, with its own Redis connection.
+    """A worker on Gatehouse's queues, with its own Redis connection and Gatehouse's timings.
 
     Blocking dequeues need a socket without the web's short timeout, so the worker
     does not share the web's Redis client.
@@ -42,16 +110,21 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
         [Queue(name, connection=connection) for name in QUEUES],
         connection=connection,
         name=name,
+        job_monitoring_interval=app.config["WORKER_MONITOR_INTERVAL"],
+        maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
     )
+    worker.abandon_grace = app.config["WORKER_ABANDON_GRACE"]
     worker.app = app
     return worker
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
-@click.option("--name", default=None, help="Worker name (default: host and pid).")
+@click.option("--name", default=None, help="Worker name (default: a random id).")
 @with_appcontext
 def worker_command(burst: bool, name: str | None) -> None:
     """Run a job worker (with RQ's scheduler, which retries need)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    build_worker(app, name=name).work(burst=burst, with_scheduler=True, logging_level="INFO")
+    worker = build_worker(app, name=name)
+    check_eviction_policy(worker.connection)
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

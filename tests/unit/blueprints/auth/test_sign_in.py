@@ -33,12 +33,15 @@ def signed_in_user(app: Flask, redis: RecordingRedis, client: FlaskClient) -> di
     return (stored_session(app, redis, session_id(app, client)) or {}).get("user")
 
 
-def assert_friendly_refusal(response: TestResponse, status: int = 400) -> None:
-    """A sign-in problem page: the expected status, a message, no traceback."""
+def assert_friendly_refusal(client: FlaskClient, response: TestResponse, status: int = 400) -> str:
+    """A sign-in problem page (the callback may redirect to it): the expected status, a message, no traceback."""
+    if response.status_code in (302, 303) and response.location.startswith("/auth/failed"):
+        response = client.get(response.location)
     assert response.status_code == status
     page = response.get_data(as_text=True)
     assert 'data-testid="login-error"' in page
     assert "Traceback" not in page
+    return page
 
 
 def test_login_redirects_to_the_provider_with_pkce_state_and_nonce(client: FlaskClient) -> None:
@@ -141,8 +144,7 @@ def test_provider_error_shows_a_friendly_page(
 ) -> None:
     start = start_login(client)
     refused = client.get(f"/auth/callback?{callback_query(start.location, error='access_denied')}")
-    assert_friendly_refusal(refused)
-    assert "declined" in refused.get_data(as_text=True)
+    assert "declined" in assert_friendly_refusal(client, refused)
     assert signed_in_user(app, fake_redis, client) is None
     assert provider.token_requests == []
     assert queued_records(app) == []
@@ -154,7 +156,7 @@ def test_unknown_state_is_refused(
     start = start_login(client)
     code = provider.approve(start.location)
     refused = client.get(f"/auth/callback?state=made-up-state&code={code}")
-    assert_friendly_refusal(refused)
+    assert_friendly_refusal(client, refused)
     assert signed_in_user(app, fake_redis, client) is None
     assert provider.token_requests == []
 
@@ -167,7 +169,7 @@ def test_a_callback_in_another_browser_is_refused(
     # Login CSRF: the victim's browser never started this sign-in.
     victim = app.test_client()
     refused = victim.get(f"/auth/callback?{callback_query(start.location, code=code)}")
-    assert_friendly_refusal(refused)
+    assert_friendly_refusal(victim, refused)
     assert signed_in_user(app, fake_redis, victim) is None
     assert provider.token_requests == []
 
@@ -176,7 +178,7 @@ def test_a_replayed_callback_is_refused(app: Flask, client: FlaskClient, provide
     start = start_login(client)
     callback = f"/auth/callback?{callback_query(start.location, code=provider.approve(start.location))}"
     assert client.get(callback).status_code == 302
-    assert_friendly_refusal(client.get(callback))
+    assert_friendly_refusal(client, client.get(callback))
     assert len(provider.token_requests) == 1
     assert len(queued_records(app)) == 1
 
@@ -186,7 +188,7 @@ def test_an_id_token_failing_validation_is_refused(
 ) -> None:
     for overrides in ({"aud": "another-client"}, {"nonce": "replayed-nonce"}, {"iss": "https://evil.example"}):
         provider.id_token_overrides = overrides
-        assert_friendly_refusal(sign_in(client, provider))
+        assert_friendly_refusal(client, sign_in(client, provider))
         assert signed_in_user(app, fake_redis, client) is None
     assert queued_records(app) == []
 
@@ -195,7 +197,7 @@ def test_userinfo_for_another_subject_is_refused(
     app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     provider.userinfo_overrides = {"sub": "mallory"}
-    assert_friendly_refusal(sign_in(client, provider))
+    assert_friendly_refusal(client, sign_in(client, provider))
     assert signed_in_user(app, fake_redis, client) is None
     assert queued_records(app) == []
 
@@ -206,7 +208,7 @@ def test_a_wrong_iss_response_parameter_is_refused(
     start = start_login(client)
     code = provider.approve(start.location)
     refused = client.get(f"/auth/callback?{callback_query(start.location, code=code, iss='https://evil.example')}")
-    assert_friendly_refusal(refused)
+    assert_friendly_refusal(client, refused)
     assert signed_in_user(app, fake_redis, client) is None
     assert provider.token_requests == []
 
@@ -216,7 +218,7 @@ def test_a_refused_code_exchange_is_refused(
 ) -> None:
     start = start_login(client)
     refused = client.get(f"/auth/callback?{callback_query(start.location, code='never-issued')}")
-    assert_friendly_refusal(refused)
+    assert_friendly_refusal(client, refused)
     assert signed_in_user(app, fake_redis, client) is None
 
 
@@ -227,7 +229,7 @@ def test_discovery_naming_another_issuer_stops_sign_in(
     app = make_app()
     client = app.test_client()
     refused = client.get("/login")
-    assert_friendly_refusal(refused, 503)
+    assert_friendly_refusal(client, refused, 503)
     assert "evil.example" not in (refused.location or "")
 
 
@@ -245,7 +247,7 @@ def test_discovery_mismatch_at_the_callback_is_refused(
     cookie = browser.get_cookie(starting_app.config["SESSION_COOKIE_NAME"])
     other.set_cookie(cookie.key, cookie.value)
     refused = other.get(f"/auth/callback?{callback_query(start.location, code=code)}")
-    assert_friendly_refusal(refused)
+    assert_friendly_refusal(other, refused)
     assert signed_in_user(finishing_app, fake_redis, other) is None
     assert provider.token_requests == []
 
@@ -253,8 +255,8 @@ def test_discovery_mismatch_at_the_callback_is_refused(
 def test_an_unreachable_provider_shows_a_503_page(make_app: AppFactory, mocked_http: responses.RequestsMock) -> None:
     down = "https://down.example.test"
     mocked_http.add(responses.GET, f"{down}/.well-known/openid-configuration", body=requests.ConnectionError("down"))
-    app = make_app(OIDC_ISSUER=down)
-    assert_friendly_refusal(app.test_client().get("/login"), 503)
+    client = make_app(OIDC_ISSUER=down).test_client()
+    assert_friendly_refusal(client, client.get("/login"), 503)
 
 
 def test_production_cookie_is_secure_and_host_prefixed(make_app: AppFactory, provider: MockProvider) -> None:

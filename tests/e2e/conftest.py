@@ -1,0 +1,169 @@
+"""Fixtures for the end-to-end suite: databases, whole deployments, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, expect, sync_playwright
+
+from tests.e2e.harness import ARTIFACTS, E2EStack, start_e2e_stack
+from tests.support.postgres import PostgresCluster, start_cluster
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Everything under test listens on 127.0.0.1; nothing else may even be looked up
+    # (the provider's stock pages @import a web font, for instance).
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+DATABASES = ["sqlite", "postgresql"]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+# Pages here wait on real servers (token exchange, userinfo): allow more than Playwright's 5 s.
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the whole run; each user of it gets its own database."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def make_database_url(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
+    """A fresh, empty database on `backend` (sqlite or postgresql)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'gatehouse.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database(f"e2e_{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    """The database backend a module's deployment runs on: every module using this runs on both."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[E2EStack]:
+    """Redis, the certified provider, one worker and one gunicorn web process, on `database`."""
+    workdir = tmp_path_factory.mktemp(f"e2e-{database}")
+    running = start_e2e_stack(workdir, database_url=make_database_url(database, request, workdir))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """Playwright's driver (its own browsers are never downloaded: Debian's Chromium is used)."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, headless; Playwright gives it a fresh temporary user-data-dir and deletes it on close."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def user_login() -> str:
+    """A login no other test uses, so tests sharing a deployment never see each other's data."""
+    return f"ada-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def open_context(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[[], BrowserContext]]:
+    """Open fresh browser profiles (no cookies, no history) that may only reach 127.0.0.1; closed after the test."""
+    opened: list[BrowserContext] = []
+
+    def open_one() -> BrowserContext:
+        context = chromium.new_context(viewport={"width": 1100, "height": 800})
+        context.set_default_timeout(15_000)
+        context.route(re.compile(r".*"), _only_loopback)
+        opened.append(context)
+        return context
+
+    try:
+        yield open_one
+    finally:
+        for context in opened:
+            _keep_failure_screenshots(context, request)
+            context.close()
+
+
+@pytest.fixture
+def context(open_context: Callable[[], BrowserContext]) -> BrowserContext:
+    """The test's browser profile."""
+    return open_context()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """One tab of the test's browser profile."""
+    return context.new_page()
+
+
+@pytest.fixture
+def screenshot(database: str) -> Callable[[Page, str], Path]:
+    """Save a full-page screenshot as test-artifacts/screenshots/<database>/<name>.png."""
+
+    def save(page: Page, name: str) -> Path:
+        path = SCREENSHOTS / database / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+        assert path.read_bytes().startswith(b"\x89PNG"), f"{path} is not a PNG"
+        return path
+
+    return save
+
+
+def _only_loopback(route: Route) -> None:
+    """Let requests to 127.0.0.1 through; anything else is aborted before it leaves the machine."""
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        route.abort("blockedbyclient")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Remember each phase's outcome on the test item, so fixtures can act on failures."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _keep_failure_screenshots(context: BrowserContext, request: pytest.FixtureRequest) -> None:
+    """A failed browser test leaves a screenshot of each open tab under test-artifacts/failures/."""
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    folder = ARTIFACTS / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+    for index, tab in enumerate(context.pages):
+        tab.screenshot(path=str(folder / f"{name}-{index}.png"), full_page=True)

@@ -123,6 +123,9 @@ class DownstreamClient:
             )
         if response.status_code >= 400:
             return ApiResult(ok=False, status=response.status_code, error="The service refused the request.")
+        if not response.content:
+            # 204 No Content, or a HEAD: success with nothing to read.
+            return ApiResult(ok=True, status=response.status_code)
         try:
             data = response.json()
         except ValueError:

@@ -16,7 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
-from oidc.keys import JwksCache
+from oidc.keys import JwksCache, KeySetError
 
 # Only asymmetric algorithms: "none" and HMAC (where a public key could be abused
 # as the shared secret) are never accepted for ID tokens.
@@ -61,7 +61,14 @@ def validate_id_token(
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
         raise IdTokenError(f"algorithm {alg!r} is not accepted")
-    claims = _verified_claims(raw, keys.candidates(header.get("kid"), alg), alg)
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise IdTokenError("kid is not a string")
+    try:
+        candidates = keys.candidates(kid, alg)
+    except KeySetError as error:
+        raise IdTokenError(str(error)) from error
+    claims = _verified_claims(raw, candidates, alg)
     check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
     return claims
 

@@ -1,9 +1,11 @@
 """The provider's signing keys, cached per process and refetched sparingly.
 
 An ID token signed with a key we have not seen (`kid` unknown) triggers one
-refetch of the key set, so key rotation just works; refetches are spaced at least
-`min_refetch_interval` apart, so a stream of made-up `kid`s cannot turn the app
-into a client that hammers the provider.
+refetch of the key set, so key rotation just works, even right after a fetch.
+Those unknown-`kid` refetches are spaced at least `min_refetch_interval` apart,
+so a stream of made-up `kid`s cannot turn the app into a client that hammers the
+provider. The set is also reloaded on first use after `max_age`, so a key the
+provider withdrew stops being trusted.
 """
 
 from __future__ import annotations
@@ -13,29 +15,52 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 # Key types that can verify each family of asymmetric algorithms.
 KEY_TYPE_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
+class KeySetError(Exception):
+    """The provider's JWKS could not be read as a key set."""
+
+
 class JwksCache:
     """The JWKS of one provider, fetched lazily."""
 
-    def __init__(self, fetch: Callable[[], dict[str, Any]], *, min_refetch_interval: float = 30.0):
+    def __init__(
+        self, fetch: Callable[[], dict[str, Any]], *, min_refetch_interval: float = 30.0, max_age: float = 3600.0
+    ):
         self._fetch = fetch
         self._min_refetch_interval = min_refetch_interval
+        self._max_age = max_age
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")
+        # Only refetches forced by an unknown `kid` are rate limited: the first one
+        # after a load must be allowed, or a rotation just after a fetch would fail.
+        self._forced_at = float("-inf")
 
     def _load(self, *, force: bool) -> KeySet:
         with self._lock:
-            stale = time.monotonic() - self._fetched_at >= self._min_refetch_interval
-            if self._keys is None or (force and stale):
-                self._keys = KeySet.import_key_set(self._fetch())
-                self._fetched_at = time.monotonic()
-            return self._keys
+            now = time.monotonic()
+            keys = self._keys
+            if keys is None or now - self._fetched_at >= self._max_age:
+                keys = self._store(self._fetch(), now)
+            elif force and now - self._forced_at >= self._min_refetch_interval:
+                self._forced_at = now
+                keys = self._store(self._fetch(), now)
+            return keys
+
+    def _store(self, jwks: Any, now: float) -> KeySet:
+        try:
+            keys = KeySet.import_key_set(jwks)
+        except (JoseError, ValueError, TypeError, KeyError, AttributeError) as error:
+            # A malformed key set is the provider's fault: refuse the token, never crash.
+            raise KeySetError(f"the provider's key set is unusable: {type(error).__name__}") from error
+        self._keys, self._fetched_at = keys, now
+        return keys
 
     def candidates(self, kid: str | None, alg: str) -> list[Any]:
         """The keys that may have signed a token with this `kid` and `alg`."""

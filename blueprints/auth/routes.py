@@ -38,15 +38,22 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.get("/auth/callback")
-def callback() -> Response | tuple[str, int]:
-    """Finish sign-in: validate everything, start a new session, leave the code out of the address bar."""
+def callback() -> Response:
+    """Finish sign-in: validate everything, start a new session; either way the code leaves the address bar."""
     try:
         result = services.complete_login(request.args)
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
-        return render_template("auth/error.html", message=failure.message), 400
+        return redirect(url_for("auth.failed", reason=failure.kind), 303)
     services.sign_in(result)
     return redirect(result.next_path)
+
+
+@bp.get("/auth/failed")
+def failed() -> tuple[str, int]:
+    """Why sign-in failed, from a fixed list of messages (the callback redirects here)."""
+    failure = services.LoginFailed(request.args.get("reason", ""), "shown")
+    return render_template("auth/error.html", message=failure.message), 400
 
 
 @bp.post("/logout")

@@ -24,24 +24,35 @@ from sessions.user import start_user_session
 
 log = logging.getLogger(__name__)
 
-# Provider error codes we can explain; anything else gets the generic message.
-PROVIDER_ERRORS = {
+GENERIC_FAILURE = "We could not sign you in. Please try again."
+PROVIDER_UNAVAILABLE = "The sign-in provider is unavailable right now. Please try again later."
+
+# What a failed sign-in may tell the user, by kind. The kind travels in the URL of
+# the error page (/auth/failed?reason=<kind>), so only these fixed texts can show.
+FAILURE_MESSAGES = {
+    "failed": GENERIC_FAILURE,
+    "unavailable": PROVIDER_UNAVAILABLE,
+    "expired": "This sign-in link has expired or was already used. Please sign in again.",
+    # Provider error codes we can explain; any other is "failed".
     "access_denied": "You declined to sign in, so you are not signed in.",
     "login_required": "The sign-in provider needs you to sign in there first.",
     "consent_required": "The sign-in provider needs your consent first.",
     "interaction_required": "The sign-in provider needs you to finish signing in there.",
 }
-GENERIC_FAILURE = "We could not sign you in. Please try again."
-PROVIDER_UNAVAILABLE = "The sign-in provider is unavailable right now. Please try again later."
 
 
 class LoginFailed(Exception):
-    """Sign-in cannot complete; `message` is safe to show, `reason` is for the log."""
+    """Sign-in cannot complete; `kind` picks the message shown, `reason` is for the log."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, kind: str, reason: str):
         super().__init__(reason)
-        self.message = message
+        self.kind = kind if kind in FAILURE_MESSAGES else "failed"
         self.reason = reason
+
+    @property
+    def message(self) -> str:
+        """The text safe to show the user."""
+        return FAILURE_MESSAGES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -60,9 +71,7 @@ def authorization_url(redirect_uri: str, next_path: str) -> str:
         provider.metadata()
         request = provider.client.create_authorization_url(redirect_uri, nonce=generate_token(32))
     except ProviderError as error:
-        raise LoginFailed(
-            "The sign-in provider is unavailable right now. Please try again later.", str(error)
-        ) from error
+        raise LoginFailed("unavailable", str(error)) from error
     store_login_state(
         request["state"],
         {
@@ -80,20 +89,20 @@ def complete_login(args: Mapping[str, str]) -> LoginResult:
     state = pop_login_state(args.get("state"))
     if "error" in args:
         error = args.get("error", "")
-        raise LoginFailed(PROVIDER_ERRORS.get(error, GENERIC_FAILURE), f"provider error {error!r}")
+        raise LoginFailed(error, f"provider error {error[:40]!r}")
     if state is None:
-        raise LoginFailed("This sign-in link has expired or was already used. Please sign in again.", "unknown state")
+        raise LoginFailed("expired", "unknown state")
     provider = oidc_provider()
     try:
         metadata = provider.metadata()
     except ProviderError as error:
-        raise LoginFailed(GENERIC_FAILURE, str(error)) from error
+        raise LoginFailed("failed", str(error)) from error
     # RFC 9207: a provider that says it sends `iss` must send ours (mix-up defence).
     iss_expected = metadata.get("authorization_response_iss_parameter_supported") or "iss" in args
     if iss_expected and args.get("iss") != provider.issuer:
-        raise LoginFailed(GENERIC_FAILURE, "iss response parameter missing or wrong")
+        raise LoginFailed("failed", "iss response parameter missing or wrong")
     if not args.get("code"):
-        raise LoginFailed(GENERIC_FAILURE, "no authorization code")
+        raise LoginFailed("failed", "no authorization code")
 
     token = _exchange_code(args["code"], state)
     claims = _validated_claims(token, state["nonce"])
@@ -107,11 +116,11 @@ def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:
             redirect_uri=state["redirect_uri"], code=code, code_verifier=state["code_verifier"]
         )
     except OAuthError as error:
-        raise LoginFailed(GENERIC_FAILURE, f"token endpoint refused: {error.error}") from error
+        raise LoginFailed("failed", f"token endpoint refused: {error.error!r}") from error
     except (requests.RequestException, ValueError) as error:
-        raise LoginFailed(GENERIC_FAILURE, f"token endpoint failed: {type(error).__name__}") from error
+        raise LoginFailed("failed", f"token endpoint failed: {type(error).__name__}") from error
     if not token.get("id_token") or not token.get("access_token"):
-        raise LoginFailed(GENERIC_FAILURE, "token response lacks id_token or access_token")
+        raise LoginFailed("failed", "token response lacks id_token or access_token")
     return token
 
 
@@ -127,7 +136,7 @@ def _validated_claims(token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
             nonce=nonce,
         )
     except (IdTokenError, ProviderError) as error:
-        raise LoginFailed(GENERIC_FAILURE, f"ID token rejected: {error}") from error
+        raise LoginFailed("failed", f"ID token rejected: {error}") from error
 
 
 def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
@@ -143,9 +152,9 @@ def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, A
         response.raise_for_status()
         userinfo = response.json()
     except (requests.RequestException, ValueError) as error:
-        raise LoginFailed(GENERIC_FAILURE, f"userinfo failed: {type(error).__name__}") from error
+        raise LoginFailed("failed", f"userinfo failed: {type(error).__name__}") from error
     if not isinstance(userinfo, dict) or userinfo.get("sub") != claims["sub"]:
-        raise LoginFailed(GENERIC_FAILURE, "userinfo sub differs from the ID token's")
+        raise LoginFailed("failed", "userinfo sub differs from the ID token's")
     return {**userinfo, **claims}
 
 

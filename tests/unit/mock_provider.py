@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import requests
 import responses
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -75,6 +76,7 @@ class MockProvider:
     userinfo_overrides: dict[str, Any] = field(default_factory=dict)
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
     refresh_error: str | None = None
+    token_endpoint_down: bool = False
 
     @property
     def discovery(self) -> dict[str, Any]:
@@ -174,9 +176,11 @@ class MockProvider:
     def _jwks(self, request: Any) -> tuple[int, dict[str, str], str]:
         return 200, {"Content-Type": "application/json"}, json.dumps({"keys": [self.key.as_dict(private=False)]})
 
-    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _token(self, request: Any) -> tuple[int, dict[str, str], Any]:
         body = {name: values[0] for name, values in parse_qs(request.body or "").items()}
         self.token_requests.append(body)
+        if self.token_endpoint_down:
+            return 0, {}, requests.ConnectionError("the token endpoint is down")
         if not self._client_authenticated(request.headers.get("Authorization", ""), body):
             return _oauth_error(401, "invalid_client")
         if body.get("grant_type") == "authorization_code":

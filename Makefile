@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+E2E_PROVIDER := tests/e2e/provider
+E2E_NODE_MODULES := $(E2E_PROVIDER)/node_modules/.package-lock.json
 
-.PHONY: run test unit integration lint install system-packages clean
+.PHONY: run test unit integration e2e e2e-deps lint install system-packages clean
 
 run: $(INSTALLED)
 	$(PY) -m devstack
 
-test: $(INSTALLED) system-packages
+test: $(INSTALLED) system-packages e2e-deps
 	$(PY) -m pytest
 
 unit: $(INSTALLED)
@@ -19,6 +21,17 @@ unit: $(INSTALLED)
 
 integration: $(INSTALLED) system-packages
 	$(PY) -m pytest tests/integration
+
+# The browser suite: Debian's Chromium against the certified provider (oidc-provider from
+# npm), PostgreSQL, and two web processes with two workers. `make test` runs it too.
+e2e: $(INSTALLED) system-packages e2e-deps
+	$(PY) -m pytest tests/e2e
+
+e2e-deps: $(E2E_NODE_MODULES)
+
+$(E2E_NODE_MODULES): $(E2E_PROVIDER)/package-lock.json | system-packages
+	cd $(E2E_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -36,4 +49,4 @@ system-packages:
 	scripts/system-packages.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts $(E2E_PROVIDER)/node_modules

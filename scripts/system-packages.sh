@@ -8,6 +8,12 @@ command -v redis-server >/dev/null 2>&1 || needed+=(redis-server)
 # PostgreSQL server tools (initdb, pg_ctl) for the throwaway test clusters.
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || needed+=(postgresql)
 command -v runuser >/dev/null 2>&1 || needed+=(util-linux)
+# The browser suite: Debian's Chromium (Playwright drives it; it never downloads a browser),
+# fonts for legible screenshots, and Node.js with npm for the certified provider (oidc-provider).
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)
+ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 || needed+=(fonts-dejavu-core)
+command -v node >/dev/null 2>&1 || needed+=(nodejs)
+command -v npm >/dev/null 2>&1 || needed+=(npm)
 
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0

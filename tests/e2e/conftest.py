@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, expect, sync_playwright
 
-from tests.e2e.harness import ARTIFACTS, E2EStack, start_e2e_stack
+from tests.e2e.harness import ARTIFACTS, DATABASES, E2EStack, make_database_url, start_e2e_stack
 from tests.support.postgres import PostgresCluster, start_cluster
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,7 +28,6 @@ CHROMIUM_ARGS = [
     # (the provider's stock pages @import a web font, for instance).
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-DATABASES = ["sqlite", "postgresql"]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
 # Pages here wait on real servers (token exchange, userinfo): allow more than Playwright's 5 s.
@@ -43,14 +42,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
-
-
-def make_database_url(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
-    """A fresh, empty database on `backend` (sqlite or postgresql)."""
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'gatehouse.db'}"
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.create_database(f"e2e_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture(scope="module", params=DATABASES)

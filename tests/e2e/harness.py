@@ -14,21 +14,34 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+import pytest
 import requests
 
 from devstack.processes import free_port, start_redis, stop, wait_for_port
+from tests.support.postgres import PostgresCluster
 from tests.support.stack import CLIENT_ID, CLIENT_SECRET, ROOT, Stack
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 ARTIFACTS = ROOT / "test-artifacts"
 
+DATABASES = ["sqlite", "postgresql"]
+
 T = TypeVar("T")
+
+
+def make_database_url(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
+    """A fresh, empty database on `backend`: a SQLite file, or a new database on the session's PostgreSQL cluster."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'gatehouse.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database(f"e2e_{uuid.uuid4().hex[:10]}")
 
 
 def wait_until(probe: Callable[[], T], *, timeout: float, message: str, interval: float = 0.1) -> T:

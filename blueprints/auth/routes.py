@@ -71,7 +71,11 @@ def logout() -> Response:
     logout_url = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)[
         "url"
     ]
-    return redirect(logout_url)
+    # The URL carries the ID token as id_token_hint (RP-Initiated Logout); keep it out
+    # of the page body werkzeug would otherwise render ("You should be redirected…").
+    response = redirect(logout_url)
+    response.set_data(b"")
+    return response
 
 
 @bp.after_request

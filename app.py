@@ -29,6 +29,7 @@ from extensions import csrf, db, migrate
 from jobs.queues import init_queue
 from jobs.worker import worker_command
 from oidc.provider import init_oidc
+from security import init_security
 from sessions.hooks import init_session_hooks
 from sessions.persistence import register_builtin_hooks
 from sessions.store import init_session_store
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     init_response_policies(app)
     register_blueprints(app)
+    init_security(app)
     register_error_handlers(app)
     register_commands(app)
     return app

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 ENVIRONMENTS = ("development", "testing", "production")
 
 
@@ -56,6 +58,9 @@ class BaseConfig:
     WORKER_MAINTENANCE_INTERVAL = 15
     PROXY_FIX_HOPS = 0
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
+    # Per client address, counted in Redis (Flask-Limiter notation: "N per minute", "N/hour;M/day").
+    LOGIN_RATE_LIMIT = "30 per minute"
+    CALLBACK_RATE_LIMIT = "30 per minute"
     MAX_CONTENT_LENGTH = 64 * 1024
 
 
@@ -123,6 +128,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "WORKER_ABANDON_GRACE": int,
     "WORKER_MAINTENANCE_INTERVAL": int,
     "PROXY_FIX_HOPS": int,
+    "LOGIN_RATE_LIMIT": str,
+    "CALLBACK_RATE_LIMIT": str,
 }
 
 _REQUIRED = ("SECRET_KEY", "REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
@@ -207,12 +214,25 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
         if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
             problems.append(f"{name} must be a positive number of seconds")
+    for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
+        if not _is_rate_limit(settings.get(name)):
+            problems.append(f"{name} must be a rate limit such as '30 per minute'")
     intervals = settings.get("JOB_RETRY_INTERVALS")
     if not isinstance(intervals, list | tuple) or not 1 <= len(intervals) <= 25:
         problems.append("JOB_RETRY_INTERVALS must list between 1 and 25 retry delays")
     elif not all(isinstance(delay, int) and 0 <= delay <= 24 * 3600 for delay in intervals):
         problems.append("JOB_RETRY_INTERVALS must be whole seconds between 0 and 86400")
     return problems
+
+
+def _is_rate_limit(value: Any) -> bool:
+    """True for a Flask-Limiter limit string ("30 per minute", "5/second;100/hour")."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        return bool(parse_many(value))
+    except ValueError:
+        return False
 
 
 def _sqlalchemy_url(database_url: str) -> str:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from flask import Flask, Response, request, session
 
-# The app's own pages use only same-origin styles; forms post to us, and sign-out
-# may continue to the provider's end-session page.
-CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' https: http:"
-
 
 def wants_json() -> bool:
     """True when the client asked for JSON rather than a page."""
@@ -15,14 +11,13 @@ def wants_json() -> bool:
 
 
 def protect_private_pages(response: Response) -> Response:
-    """Pages seen while signed in are private: no caching anywhere, and they vary by cookie."""
+    """Pages seen while signed in are private: no caching anywhere, and they vary by cookie.
+
+    Security headers (CSP, nosniff, frame-ancestors…) are added by security.py.
+    """
     if getattr(session, "accessed", False) and "user" in session:
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self' https: http:"
-    )
     return response
 
 

@@ -1,0 +1,138 @@
+"""App-wide protections: security headers, cross-site request refusal, rate limits on sign-in.
+
+- Headers come from the `secure` library (typed builders, validated values). They
+  are applied with `setdefault`, so a stricter header a view set itself (the sign-in
+  routes' `Referrer-Policy: no-referrer`) wins.
+- Cross-site requests: any state-changing request whose `Origin` is not ours or
+  whose `Sec-Fetch-Site` says "cross-site"/"same-site" is refused with a 403, on top
+  of Flask-WTF's CSRF token (defence in depth; the token stays the main control).
+- Rate limits (Flask-Limiter) on /login and /auth/callback, counted in the app's
+  own Redis (the session store's connection pool: same server, same short
+  timeouts), so every web process shares the counts. One Limiter per app:
+  Flask-Limiter keeps its storage on the Limiter object, so a shared one would mix
+  the apps of one process.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from secure import (
+    ContentSecurityPolicy,
+    CrossOriginOpenerPolicy,
+    CrossOriginResourcePolicy,
+    PermissionsPolicy,
+    ReferrerPolicy,
+    Secure,
+    StrictTransportSecurity,
+    XContentTypeOptions,
+    XFrameOptions,
+)
+
+from connections import session_redis
+from errors import render_error
+
+_LIMITER = "gatehouse.limiter"
+_HEADERS = "gatehouse.security_headers"
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Sec-Fetch-Site values that mean "another site started this request".
+FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+# Endpoint -> the setting holding its rate limit (Flask-Limiter notation, e.g. "30 per minute").
+RATE_LIMITED_ENDPOINTS = {"auth.login": "LOGIN_RATE_LIMIT", "auth.callback": "CALLBACK_RATE_LIMIT"}
+HSTS_MAX_AGE = 365 * 24 * 3600
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased, as browsers send it in `Origin`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def content_security_policy(issuer: str) -> ContentSecurityPolicy:
+    """The app's pages load only their own stylesheet and post only to the app (sign-out continues to the provider)."""
+    return (
+        ContentSecurityPolicy()
+        .default_src("'self'")
+        .script_src("'self'")
+        .style_src("'self'")
+        .img_src("'self'")
+        .object_src("'none'")
+        .base_uri("'none'")
+        .frame_ancestors("'none'")
+        # Form posts and the redirects that follow them: sign-out ends at the provider.
+        .form_action("'self'", origin_of(issuer))
+    )
+
+
+def security_headers(issuer: str) -> Secure:
+    """The headers every response carries (HSTS is added on https responses only)."""
+    return Secure(
+        csp=content_security_policy(issuer),
+        xcto=XContentTypeOptions().nosniff(),
+        xfo=XFrameOptions().deny(),
+        referrer=ReferrerPolicy().strict_origin_when_cross_origin(),
+        coop=CrossOriginOpenerPolicy().same_origin(),
+        corp=CrossOriginResourcePolicy().same_origin(),
+        permissions=PermissionsPolicy().geolocation().camera().microphone().payment().usb(),
+    )
+
+
+def add_security_headers(response: Response, headers: Secure) -> Response:
+    """Set each security header the view did not set itself."""
+    for name, value in headers.header_items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        hsts = StrictTransportSecurity().max_age(HSTS_MAX_AGE)
+        response.headers.setdefault(hsts.header_name, hsts.header_value)
+    return response
+
+
+def is_cross_site() -> bool:
+    """True when the browser says this request was started by another site."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
+        return True
+    origin = request.headers.get("Origin")
+    # "null" is an opaque origin (sandboxed frame, data: URL): never ours.
+    return origin is not None and origin.lower() != origin_of(request.host_url)
+
+
+def refuse_cross_site_requests() -> tuple[Response | str, int] | None:
+    """Refuse state-changing requests that another site started, whatever token they carry."""
+    if request.method in SAFE_METHODS or not is_cross_site():
+        return None
+    return render_error(403, "This request came from another site, so it was refused.")
+
+
+def limits_storage_uri(redis_url: str) -> str:
+    """The `limits` library spells Unix sockets redis+unix://; everything else is the same URL."""
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    """Limit the sign-in endpoints per client address, counting in the app's Redis."""
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=limits_storage_uri(app.config["REDIS_URL"]),
+        storage_options={"connection_pool": session_redis(app).connection_pool},
+        key_prefix="gatehouse-limits",
+        strategy="moving-window",
+        headers_enabled=True,
+    )
+    limiter.init_app(app)
+    for endpoint, setting in RATE_LIMITED_ENDPOINTS.items():
+        app.view_functions[endpoint] = limiter.limit(app.config[setting])(app.view_functions[endpoint])
+    app.extensions[_LIMITER] = limiter
+    return limiter
+
+
+def init_security(app: Flask) -> None:
+    """Install headers, the cross-site check and rate limits (after the blueprints are registered)."""
+    headers = security_headers(app.config["OIDC_ISSUER"])
+    app.extensions[_HEADERS] = headers
+    app.before_request(refuse_cross_site_requests)
+    app.after_request(lambda response: add_security_headers(response, headers))
+    init_rate_limits(app)

@@ -1,0 +1,91 @@
+"""Rate limits on /login and /auth/callback: counted in the app's Redis, a friendly 429 page."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_settings
+from tests.security.harness import Gatehouse
+from tests.security.hostile_provider import HostileProvider
+
+pytestmark = pytest.mark.integration
+
+
+def test_login_is_rate_limited_with_a_friendly_page(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """The fourth /login within the minute gets the 429 page with Retry-After."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="3 per minute")
+    browser = gatehouse.browser()
+    for _ in range(3):
+        assert browser.get("/login").status_code == 302
+    refused = browser.get("/login")
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.text and "Please wait a minute" in refused.text
+    assert "Traceback" not in refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(provider.authorize_params()) == 0  # nobody was sent to the provider by the refused one
+    # Other pages are not limited.
+    assert browser.get("/").status_code == 200
+
+
+def test_api_clients_get_a_json_429(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """A client that asks for JSON gets a JSON error, not a page."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="1 per minute")
+    browser = gatehouse.browser()
+    browser.get("/login")
+    refused = browser.get("/login", headers={"Accept": "application/json"})
+    assert refused.status_code == 429
+    assert refused.json()["error"]
+
+
+def test_counts_live_in_the_apps_redis_and_are_shared_by_processes(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """The counters are Redis keys; another web process (a second app on that Redis) sees the same count."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="2 per minute")
+    browser = gatehouse.browser()
+    for _ in range(2):
+        assert browser.get("/login").status_code == 302
+    assert [key for key in gatehouse.redis.scan_iter(match="LIMITS:LIMITER/gatehouse-limits/*")]
+
+    gatehouse.configure(LOGIN_RATE_LIMIT="2 per minute")  # a new process, same Redis
+    assert browser.get("/login").status_code == 429
+
+
+def test_limits_are_per_client_address(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """Behind a trusted proxy, one client's burst does not lock out another."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="2 per minute", PROXY_FIX_HOPS=1)
+    noisy, quiet = gatehouse.browser(), gatehouse.browser()
+    for _ in range(2):
+        assert noisy.get("/login", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 302
+    assert noisy.get("/login", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+    assert quiet.get("/login", headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 302
+
+
+def test_callback_is_rate_limited_before_any_token_request(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """Past the callback limit even a genuine provider answer is refused, and the code is not redeemed."""
+    gatehouse.configure(CALLBACK_RATE_LIMIT="2 per minute")
+    browser = gatehouse.browser()
+    for _ in range(2):
+        assert browser.get("/auth/callback", params={"state": "guess", "code": "guess"}).status_code == 303
+    callback_url = browser.authorize(browser.start_login())
+    refused = browser.callback(callback_url)
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.text
+    assert provider.token_requests() == 0
+    assert gatehouse.signed_in_subjects() == []
+
+
+@pytest.mark.parametrize("value", ["", "lots", "30 per fortnight", "-1 per minute"])
+def test_rate_limits_are_checked_at_start(value: str) -> None:
+    """A limit that does not parse stops the app at start with the setting named."""
+    environ = {
+        "GATEHOUSE_ENV": "development",
+        "SECRET_KEY": "x",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "OIDC_ISSUER": "https://issuer.example",
+        "OIDC_CLIENT_ID": "c",
+        "OIDC_CLIENT_SECRET": "s",
+    }
+    assert load_settings(environ)["LOGIN_RATE_LIMIT"] == "30 per minute"
+    with pytest.raises(ConfigError, match="CALLBACK_RATE_LIMIT"):
+        load_settings(environ, overrides={"CALLBACK_RATE_LIMIT": value})

@@ -48,6 +48,9 @@ class AppWorker(Worker):
     app: Flask
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
     abandon_grace: int = 10
+    # RQ backs off up to 60 s between reconnection attempts while Redis is down;
+    # a few seconds keeps the delay after Redis returns short (an attempt is cheap).
+    max_connection_wait_time = 5.0
 
     @property
     def dequeue_timeout(self) -> int:

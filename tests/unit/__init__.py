@@ -1,0 +1,1 @@
+"""Unit tests: fakes only (fakeredis, responses), no servers, no network."""

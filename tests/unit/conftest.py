@@ -69,10 +69,10 @@ def fake_redis(redis_server: fakeredis.FakeServer) -> RecordingRedis:
 def make_app(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_redis: RecordingRedis, provider: MockProvider
 ) -> AppFactory:
-    """Build apps on fakeredis and a temporary SQLite database; keyword arguments override settings."""
+    """Build apps on fakeredis and a temporary SQLite database (tables created); keywords override settings."""
     monkeypatch.setattr(connections, "make_redis", lambda url, **options: fake_redis)
 
-    def build(**overrides: Any) -> Flask:
+    def build(*, create_tables: bool = True, **overrides: Any) -> Flask:
         settings: dict[str, Any] = {
             "GATEHOUSE_ENV": "testing",
             "SECRET_KEY": "unit-test-secret-key-that-is-long-enough",
@@ -84,8 +84,9 @@ def make_app(
             **overrides,
         }
         app = create_app(settings)
-        with app.app_context():
-            db.create_all()
+        if create_tables:
+            with app.app_context():
+                db.create_all()
         return app
 
     return build

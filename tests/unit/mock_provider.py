@@ -171,12 +171,15 @@ class MockProvider:
     # Endpoint callbacks.
 
     def _discovery(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """GET /.well-known/openid-configuration."""
         return 200, {"Content-Type": "application/json"}, json.dumps(self.discovery)
 
     def _jwks(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """GET /jwks: the public half of the signing key."""
         return 200, {"Content-Type": "application/json"}, json.dumps({"keys": [self.key.as_dict(private=False)]})
 
     def _token(self, request: Any) -> tuple[int, dict[str, str], Any]:
+        """POST /token: authorization_code and refresh_token grants for the authenticated client."""
         body = {name: values[0] for name, values in parse_qs(request.body or "").items()}
         self.token_requests.append(body)
         if self.token_endpoint_down:
@@ -190,6 +193,7 @@ class MockProvider:
         return _oauth_error(400, "unsupported_grant_type")
 
     def _client_authenticated(self, authorization: str, body: Mapping[str, str]) -> bool:
+        """client_secret_basic or client_secret_post with our client's credentials."""
         if authorization.startswith("Basic "):
             client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
         else:
@@ -197,6 +201,7 @@ class MockProvider:
         return client_id == self.client_id and secret == self.client_secret
 
     def _exchange_code(self, body: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
+        """Trade a code (once, with the right redirect URI and PKCE verifier) for tokens."""
         grant = self.grants.get(body.get("code", ""))
         if grant is None or grant.used or grant.redirect_uri != body.get("redirect_uri"):
             return _oauth_error(400, "invalid_grant")
@@ -210,6 +215,7 @@ class MockProvider:
         return 200, {"Content-Type": "application/json"}, json.dumps(self.issue(grant.subject, grant.nonce))
 
     def _refresh(self, body: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
+        """Trade a refresh token (once: they rotate) for new tokens."""
         if self.refresh_error:
             return _oauth_error(400, self.refresh_error)
         subject = self.refresh_tokens.pop(body.get("refresh_token", ""), None)
@@ -218,6 +224,7 @@ class MockProvider:
         return 200, {"Content-Type": "application/json"}, json.dumps(self.issue(subject, None))
 
     def _userinfo(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """GET /userinfo: the claims of the access token's owner, or 401."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         self.userinfo_requests.append(token)
         subject = self.access_tokens.get(token)
@@ -240,4 +247,5 @@ def callback_query(authorize_url: str, **params: str) -> str:
 
 
 def _oauth_error(status: int, error: str) -> tuple[int, dict[str, str], str]:
+    """An OAuth 2.0 error response."""
     return status, {"Content-Type": "application/json"}, json.dumps({"error": error})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,17 @@ def job_counts() -> dict[str, int | None]:
     return counts
 
 
+# The line of a traceback that names the exception: "package.module.SomeError: message".
+EXCEPTION_LINE = re.compile(r"^(?:\w+\.)*\w+: ")
+
+
+def error_summary(error: str | None) -> str:
+    """The line of a traceback that says what went wrong (the last exception raised)."""
+    lines = (error or "").strip().splitlines()
+    named = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return (named or lines or ["no error recorded"])[-1]
+
+
 def failed_jobs(limit: int) -> list[dict[str, Any]]:
     """The most recent failed jobs with the error that failed them."""
     queue = job_queue()
@@ -91,8 +103,8 @@ def status(as_json: bool, failures: int) -> None:
             shown = "unavailable" if counts[state] is None else str(counts[state])
             click.echo(f"{state:<10} {shown:>11}  {meaning}")
         for job in recent:
-            last_line = (job["error"] or "no error recorded").splitlines()[-1]
-            click.echo(f"\nfailed {job['id']}  {job['function']}  {job['ended_at'] or ''}\n  {last_line}")
+            click.echo(f"\nfailed {job['id']}  {job['function']}  {job['ended_at'] or ''}")
+            click.echo(f"  {error_summary(job['error'])}")
     if any(count is None for count in counts.values()):
         raise click.ClickException("some counts are unavailable: the queue Redis or the database is down")
 

@@ -40,8 +40,17 @@ class LogCapture(logging.Handler):
 class Gatehouse:
     """The app under test: its URL, the mounted Flask app, browsers and a look into Redis."""
 
-    def __init__(self, server: ThreadedServer, mount: SwappableApp, store: redis.Redis, base: dict[str, Any]):
+    def __init__(
+        self,
+        server: ThreadedServer,
+        mount: SwappableApp,
+        store: redis.Redis,
+        base: dict[str, Any],
+        *,
+        verify: bool | str = True,
+    ):
         self.server = server
+        self.verify = verify
         self.url = server.url
         self._mount = mount
         self.redis = store
@@ -57,7 +66,7 @@ class Gatehouse:
 
     def browser(self) -> Browser:
         """A new browser with its own cookie jar."""
-        browser = Browser(self.url, cookie_name=self.app.config["SESSION_COOKIE_NAME"])
+        browser = Browser(self.url, cookie_name=self.app.config["SESSION_COOKIE_NAME"], verify=self.verify)
         self.browsers.append(browser)
         return browser
 

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -68,6 +69,8 @@ class Behaviour:
     send_iss: bool = True
     token_error: tuple[int, dict[str, Any]] | None = None
     userinfo: dict[str, Any] = field(default_factory=dict)
+    # UserInfo (the default downstream API) echoes the bearer token back in its data.
+    userinfo_echoes_token: bool = False
     refresh_claims: dict[str, Any] = field(default_factory=dict)
     refresh_id_token: bool = True
     access_token_lifetime: int = 3600
@@ -86,8 +89,8 @@ class Grant:
 class HostileProvider:
     """The provider server and its state; `reset()` between tests."""
 
-    def __init__(self) -> None:
-        self.server = ThreadedServer(self._build_app())
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.server = ThreadedServer(self._build_app(), ssl_context=ssl_context)
         self.issuer = self.server.url
         self._lock = threading.Lock()
         self.reset()
@@ -290,7 +293,9 @@ class HostileProvider:
                 sub = self.access_tokens.get(token)
             if sub is None:
                 return jsonify(error="invalid_token"), 401
-            claims = {"sub": sub, "email": f"{sub}@example.org", "name": sub.title(), "plan": "gold"}
+            claims: dict[str, Any] = {"sub": sub, "email": f"{sub}@example.org", "name": sub.title(), "plan": "gold"}
+            if self.behaviour.userinfo_echoes_token:
+                claims |= {"access_token": token, "nested": [{"token": token, "refresh_token": token}]}
             return jsonify(merged(claims, self.behaviour.userinfo))
 
         @app.get("/end-session")

@@ -1,0 +1,98 @@
+"""No session id, code or token in the logs of Gatehouse as deployed: gunicorn's access and error logs plus the app's.
+
+(Every other test of this suite also greps the app's own log records, at every
+level, after it ran: see conftest.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from devstack.processes import free_port, stop, wait_for_port
+from tests.security.browser import Browser
+from tests.security.checks import attempt_login
+from tests.security.harness import base_settings
+from tests.security.hostile_provider import HostileProvider
+from tests.security.leaks import leaks_in_logs, secret_values
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Deployed:
+    """A gunicorn serving the app, and the file its output goes to."""
+
+    url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def logs(self) -> str:
+        """Everything gunicorn and the app wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def deployed(
+    provider: HostileProvider, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Deployed]:
+    """`gunicorn 'app:create_app()'` run from the repository (so gunicorn.conf.py applies), logging to a file."""
+    redis_client.flushdb()
+    port = free_port()
+    settings = base_settings(redis_url, provider, tmp_path)
+    env = {**os.environ, **{name: str(value) for name, value in settings.items()}}
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "app:create_app()"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process=process, timeout=30)
+        yield Deployed(f"http://127.0.0.1:{port}", log_path, process)
+    finally:
+        stop([process])
+
+
+def test_logs_hold_no_session_id_code_or_token(deployed: Deployed, provider: HostileProvider) -> None:
+    """A day in the life (sign-ins good and bad, refresh, edit, errors, sign-out): the logs name none of the secrets."""
+    provider.behaviour.access_token_lifetime = 1
+    browsers = [Browser(deployed.url), Browser(deployed.url)]
+    alice, mallory = browsers
+    try:
+        alice.sign_in("alice", next_path="/profile")
+        form = {"csrf_token": alice.csrf_token(), "display_name": "Alice", "locale": "en", "timezone": "UTC"}
+        assert alice.post("/profile", data=form).status_code == 302
+        assert alice.get("/dashboard").status_code == 200  # refreshes the token
+        assert alice.post("/profile", data={"display_name": "no token"}).status_code == 400
+        assert alice.get("/no-such-page").status_code == 404
+
+        provider.behaviour.id_token_claims = {"nonce": "wrong"}
+        assert attempt_login(mallory, "mallory").status_code == 303
+        callback_url = mallory.authorize(mallory.start_login(), "mallory")
+        assert mallory.callback(callback_url.replace("state=", "state=x")).status_code == 303
+
+        assert alice.post("/logout", data={"csrf_token": alice.csrf_token()}).status_code == 302
+    finally:
+        for browser in browsers:
+            browser.close()
+    stop([deployed.process])
+
+    logs = deployed.logs()
+    # The capture works: gunicorn's access log and the app's warnings are there.
+    assert '"GET /auth/callback HTTP/1.1" 302' in logs
+    assert "sign-in failed" in logs
+    assert provider.token_requests("refresh_token") >= 1
+    assert leaks_in_logs(logs, secret_values(provider, browsers)) == []

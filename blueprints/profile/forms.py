@@ -53,9 +53,16 @@ def web_address(form: FlaskForm, field: StringField) -> None:
     """Accept only http(s) addresses with a host name."""
     if not field.data:
         return
-    parts = urlsplit(field.data)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in field.data:
-        raise ValidationError("Enter a web address starting with http:// or https://.")
+    message = "Enter a web address starting with http:// or https://."
+    try:
+        parts = urlsplit(field.data)
+        hostname = parts.hostname
+    except ValueError as error:
+        # urlsplit refuses some malformed addresses ("http://[::1"); WTForms only
+        # turns ValidationError into a message, so a bare ValueError would be a 500.
+        raise ValidationError(message) from error
+    if parts.scheme not in ("http", "https") or not hostname or " " in field.data:
+        raise ValidationError(message)
 
 
 class ProfileForm(FlaskForm):

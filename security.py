@@ -92,12 +92,19 @@ def add_security_headers(response: Response, headers: Secure) -> Response:
 
 
 def is_cross_site() -> bool:
-    """True when the browser says this request was started by another site."""
+    """True when the browser says this request was started by another site.
+
+    `Origin` is compared by host (and port) only: behind a TLS-terminating proxy
+    that is not trusted for X-Forwarded-Proto the app sees http while browsers send
+    https, and that must not refuse every form. "null" (an opaque origin: sandboxed
+    frame, data: URL) is never ours.
+    """
     if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
         return True
     origin = request.headers.get("Origin")
-    # "null" is an opaque origin (sandboxed frame, data: URL): never ours.
-    return origin is not None and origin.lower() != origin_of(request.host_url)
+    if origin is None:
+        return False
+    return urlsplit(origin.lower()).netloc != request.host.lower()
 
 
 def refuse_cross_site_requests() -> tuple[Response | str, int] | None:

@@ -6,10 +6,9 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.harness import ARTIFACTS, DATABASES, E2EStack, make_database_url, start_e2e_stack
 from tests.support.postgres import PostgresCluster, start_cluster
@@ -24,8 +23,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # Everything under test listens on 127.0.0.1; nothing else may even be looked up
-    # (the provider's stock pages @import a web font, for instance).
+    # Everything under test listens on 127.0.0.1; any other host name fails to resolve, so
+    # nothing leaves the machine (the provider's stock pages @import a web font, for instance).
+    # A Playwright route would do it too, but routing turns the browser's HTTP cache off, and
+    # the back-button journey must meet the cache a person's browser has.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -88,13 +89,12 @@ def user_login() -> str:
 
 @pytest.fixture
 def open_context(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[[], BrowserContext]]:
-    """Open fresh browser profiles (no cookies, no history) that may only reach 127.0.0.1; closed after the test."""
+    """Open fresh browser profiles (no cookies, no history, no cache); each is closed after the test."""
     opened: list[BrowserContext] = []
 
     def open_one() -> BrowserContext:
         context = chromium.new_context(viewport={"width": 1100, "height": 800})
         context.set_default_timeout(15_000)
-        context.route(re.compile(r".*"), _only_loopback)
         opened.append(context)
         return context
 
@@ -130,14 +130,6 @@ def screenshot(database: str) -> Callable[[Page, str], Path]:
         return path
 
     return save
-
-
-def _only_loopback(route: Route) -> None:
-    """Let requests to 127.0.0.1 through; anything else is aborted before it leaves the machine."""
-    if urlsplit(route.request.url).hostname == "127.0.0.1":
-        route.continue_()
-    else:
-        route.abort("blockedbyclient")
 
 
 @pytest.hookimpl(wrapper=True)

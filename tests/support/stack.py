@@ -124,7 +124,10 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every process of the stack (web first, Redis last)."""
-        stop(list(reversed(self.processes.values())))
+        # Redis only once the others have exited: a worker still shutting down needs it
+        # to deregister, and would die with a ConnectionError traceback otherwise.
+        stop([process for name, process in reversed(self.processes.items()) if name != "redis"])
+        stop([process for name, process in self.processes.items() if name == "redis"])
         self.processes.clear()
 
 

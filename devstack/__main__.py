@@ -18,9 +18,11 @@ from pathlib import Path
 
 from devstack.processes import port_is_free, start_mock_provider, start_redis, stop, wait_for_port
 
+# Fixed by default so bookmarks and the provider's redirect URIs stay stable;
+# overridable so tests (or a second checkout) can run beside a running `make run`.
 WEB_PORT = int(os.environ.get("PORT", "5000"))
-REDIS_PORT = 6390
-PROVIDER_PORT = 9400
+REDIS_PORT = int(os.environ.get("GATEHOUSE_DEV_REDIS_PORT", "6390"))
+PROVIDER_PORT = int(os.environ.get("GATEHOUSE_DEV_PROVIDER_PORT", "9400"))
 
 
 def development_env(instance: Path) -> dict[str, str]:

@@ -13,6 +13,9 @@ class _PageReader(HTMLParser):
         self.testids: dict[str, list[str]] = {}
         self.fields: dict[str, str] = {}
         self.title = ""
+        self.tables: dict[str, dict[str, str]] = {}
+        self._table: str | None = None
+        self._cells: list[list[str]] | None = None
         self._open_testids: list[tuple[str, str, list[str]]] = []
         self._select: str | None = None
         self._textarea: str | None = None
@@ -32,6 +35,13 @@ class _PageReader(HTMLParser):
             self.fields[name] = ""
         elif tag == "title":
             self._in_title = True
+        elif tag == "table" and "data-testid" in attributes:
+            self._table = attributes["data-testid"]
+            self.tables[self._table] = {}
+        elif tag == "tr" and self._table:
+            self._cells = []
+        elif tag in ("th", "td") and self._cells is not None:
+            self._cells.append([])
         if "data-testid" in attributes and tag not in ("input", "br", "img"):
             self._open_testids.append((tag, attributes["data-testid"], []))
 
@@ -48,6 +58,13 @@ class _PageReader(HTMLParser):
             self._textarea = None
         elif tag == "title":
             self._in_title = False
+        elif tag == "table":
+            self._table = None
+        elif tag == "tr" and self._table and self._cells is not None:
+            cells = [" ".join("".join(parts).split()) for parts in self._cells]
+            if len(cells) >= 2:
+                self.tables[self._table][cells[0]] = cells[1]
+            self._cells = None
         if self._open_testids and self._open_testids[-1][0] == tag:
             _, testid, parts = self._open_testids.pop()
             self.testids.setdefault(testid, []).append(" ".join("".join(parts).split()))
@@ -57,6 +74,8 @@ class _PageReader(HTMLParser):
             self.fields[self._textarea] += data
         if self._in_title:
             self.title += data
+        if self._cells:
+            self._cells[-1].append(data)
         for _, _, parts in self._open_testids:
             parts.append(data)
 
@@ -82,3 +101,8 @@ def form_values(html: str) -> dict[str, str]:
 def title(html: str) -> str:
     """The page title."""
     return read_page(html).title.strip()
+
+
+def table(html: str, testid: str) -> dict[str, str]:
+    """A two-column table marked `data-testid=testid`, as {first cell: second cell} per row."""
+    return read_page(html).tables.get(testid, {})

@@ -106,7 +106,5 @@ def gatehouse(
     server, mount = app_server
     handle = Gatehouse(server, mount, redis_client, base_settings(redis_url, provider, tmp_path))
     yield handle
-    mount.app = None
-    for browser in handle.browsers:
-        browser.close()
+    handle.close()
     assert_no_leaks(provider, handle.browsers, captured_logs.text)

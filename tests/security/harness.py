@@ -11,11 +11,18 @@ import redis
 from flask import Flask
 
 from app import create_app
+from connections import queue_redis, session_redis
 from tests.security.browser import Browser
 from tests.security.hostile_provider import CLIENT_ID, CLIENT_SECRET, HostileProvider
 from tests.security.servers import APP_THREAD_NAME, SwappableApp, ThreadedServer
 
 SECRET_KEY = "security-suite-secret-key-0123456789abcdef"
+
+
+def release(app: Flask) -> None:
+    """Close an app's Redis connections (a test builds many apps; sockets should not wait for GC)."""
+    session_redis(app).connection_pool.disconnect()
+    queue_redis(app).connection_pool.disconnect()
 
 
 class LogCapture(logging.Handler):
@@ -60,9 +67,19 @@ class Gatehouse:
 
     def configure(self, **overrides: Any) -> Flask:
         """Build a new app from the base settings plus `overrides` and serve it from now on."""
+        previous = getattr(self, "app", None)
         self.app = create_app({**self._base, **overrides})
         self._mount.app = self.app
+        if previous is not None:
+            release(previous)
         return self.app
+
+    def close(self) -> None:
+        """Stop serving the app and release its connections and browsers."""
+        self._mount.app = None
+        release(self.app)
+        for browser in self.browsers:
+            browser.close()
 
     def browser(self) -> Browser:
         """A new browser with its own cookie jar."""

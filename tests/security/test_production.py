@@ -65,9 +65,7 @@ def production(
     server, mount = https_server
     handle = Gatehouse(server, mount, redis_client, settings, verify=str(certificate[0]))
     yield handle
-    mount.app = None
-    for browser in handle.browsers:
-        browser.close()
+    handle.close()
     assert_no_leaks(https_provider, handle.browsers, captured_logs.text)
 
 

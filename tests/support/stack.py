@@ -10,12 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
+import requests
 from redis import Redis
 
 from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
@@ -82,9 +84,11 @@ class Stack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for_port(port, process=process, timeout=30)
+        # Registered first, so `stop` ends it even if it never comes up.
         self.processes[name] = process
+        wait_for_port(port, process=process, timeout=30)
         url = f"http://127.0.0.1:{port}"
+        wait_for_app(url, process)
         self.web_urls.append(url)
         return url
 
@@ -129,6 +133,22 @@ class Stack:
         stop([process for name, process in reversed(self.processes.items()) if name != "redis"])
         stop([process for name, process in self.processes.items() if name == "redis"])
         self.processes.clear()
+
+
+def wait_for_app(url: str, process: subprocess.Popen, *, timeout: float = 60.0) -> None:
+    """Poll /healthz until a gunicorn worker answers: the port opens before any worker has loaded the app."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before answering")
+        try:
+            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{url}/healthz did not answer 200 within {timeout}s")
+        time.sleep(0.05)
 
 
 def start_stack(

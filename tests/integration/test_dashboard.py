@@ -7,7 +7,7 @@ import requests
 
 from tests.integration.pages import table
 from tests.integration.provider import set_user_claims
-from tests.support.browserless import session_id, sign_in
+from tests.support.browserless import TIMEOUT, session_id, sign_in
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def test_dashboard_shows_data_fetched_server_side_with_the_users_token(
     # Changed at the provider after sign-in: only a live UserInfo call can show it.
     set_user_claims(stack.provider_url, subject, {"email": f"changed-{subject}@example.org"})
 
-    page = browser.get(f"{stack.web_url}/dashboard", timeout=10)
+    page = browser.get(f"{stack.web_url}/dashboard", timeout=TIMEOUT)
 
     assert page.status_code == 200
     assert table(page.text, "api-data") == {"sub": subject, "email": f"changed-{subject}@example.org"}
@@ -38,7 +38,7 @@ def test_tokens_never_reach_the_browser(stack: Stack, browser: requests.Session,
     assert all(tokens)
 
     for path in ("/dashboard", "/profile", "/"):
-        page = browser.get(f"{stack.web_url}{path}", timeout=10)
+        page = browser.get(f"{stack.web_url}{path}", timeout=TIMEOUT)
         assert page.status_code == 200, path
         for token in tokens:
             assert token not in page.text, f"a token appears in {path}"

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.support.browserless import TIMEOUT
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
 def test_gunicorn_serves_healthz_and_readyz(stack: Stack) -> None:
-    health = requests.get(f"{stack.web_url}/healthz", timeout=10)
-    ready = requests.get(f"{stack.web_url}/readyz", timeout=10)
+    health = requests.get(f"{stack.web_url}/healthz", timeout=TIMEOUT)
+    ready = requests.get(f"{stack.web_url}/readyz", timeout=TIMEOUT)
 
     assert health.headers["Server"] == "gunicorn"
     assert health.status_code == 200

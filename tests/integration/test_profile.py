@@ -8,7 +8,7 @@ import requests
 from tests.integration.pages import form_values, texts
 from tests.integration.persisted import job_ids, user_rows, wait_for_row
 from tests.integration.provider import set_user_claims
-from tests.support.browserless import csrf_token, session_id, sign_in, sign_out
+from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in, sign_out
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -32,10 +32,10 @@ def shown_profile(page_html: str) -> dict[str, str]:
 
 def submit_profile(http: requests.Session, base_url: str, fields: dict[str, str]) -> requests.Response:
     """Fill in the profile form as shown and press Save (the redirect is not followed)."""
-    form = http.get(f"{base_url}/profile", timeout=10)
+    form = http.get(f"{base_url}/profile", timeout=TIMEOUT)
     assert form.status_code == 200
     data = {"csrf_token": csrf_token(form.text), **fields}
-    return http.post(f"{base_url}/profile", data=data, allow_redirects=False, timeout=10)
+    return http.post(f"{base_url}/profile", data=data, allow_redirects=False, timeout=TIMEOUT)
 
 
 def test_invalid_edit_shows_a_message_per_field_and_changes_nothing(
@@ -67,7 +67,7 @@ def test_invalid_edit_shows_a_message_per_field_and_changes_nothing(
     assert texts(response.text, "error-bio") == ["Use at most 500 characters."]
     assert "Nothing has been saved." in response.text
     # Nothing changed: the next page, the stored session, the queue and the database.
-    next_page = browser.get(f"{stack.web_url}/profile", timeout=10)
+    next_page = browser.get(f"{stack.web_url}/profile", timeout=TIMEOUT)
     assert shown_profile(next_page.text) == before
     assert texts(next_page.text, "signed-in-as") == [subject]
     assert stack.session_record(session_id(browser) or "") == record_before
@@ -86,7 +86,7 @@ def test_valid_edit_shows_at_once_and_the_worker_persists_it(
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/profile"
-    next_page = browser.get(f"{stack.web_url}/profile", timeout=10)
+    next_page = browser.get(f"{stack.web_url}/profile", timeout=TIMEOUT)
     assert shown_profile(next_page.text) == NEW_PROFILE
     assert texts(next_page.text, "signed-in-as") == ["Grace Hopper"]
     assert "Your profile has been saved." in next_page.text

@@ -12,7 +12,7 @@ import requests
 from tests.integration.pages import texts, title
 from tests.integration.persisted import wait_for_row
 from tests.integration.polling import wait_until
-from tests.support.browserless import csrf_token, session_id, sign_in
+from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -29,9 +29,12 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def timed_get(http: requests.Session, url: str) -> tuple[requests.Response, float]:
-    """GET without following redirects; also return how long the answer took."""
+    """GET without following redirects; also return how long the answer took (failing after 5 s)."""
     started = time.monotonic()
-    response = http.get(url, allow_redirects=False, timeout=10)
+    try:
+        response = http.get(url, allow_redirects=False, timeout=5)
+    except requests.Timeout:
+        pytest.fail(f"{url} gave no answer within 5 s")
     return response, time.monotonic() - started
 
 
@@ -63,14 +66,14 @@ def test_redis_outage_gives_fast_503_pages_and_service_resumes_by_itself(
         outage_stack.start_redis()
 
     wait_until(
-        lambda: timed_get(browser, f"{web}/readyz")[0].status_code == 200, timeout=10, what="/readyz to answer 200"
+        lambda: timed_get(browser, f"{web}/readyz")[0].status_code == 200, timeout=TIMEOUT, what="/readyz to answer 200"
     )
     page = wait_until(
         lambda: (
-            (response := browser.get(f"{web}/profile", allow_redirects=False, timeout=10)).status_code == 200
+            (response := browser.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)).status_code == 200
             and response
         ),
-        timeout=10,
+        timeout=TIMEOUT,
         what="/profile to answer 200 again",
     )
     # The session survived (append-only Redis) and the same browser is still signed in.
@@ -86,7 +89,7 @@ def test_redis_outage_gives_fast_503_pages_and_service_resumes_by_itself(
             "timezone": "UTC",
         },
         allow_redirects=False,
-        timeout=10,
+        timeout=TIMEOUT,
     )
     assert edit.status_code == 302
     wait_for_row(outage_stack, subject, display_name="After the outage", timeout=60)
@@ -112,9 +115,10 @@ def test_a_frozen_redis_gives_503_pages_within_a_second(
     assert "Traceback" not in response.text
     page = wait_until(
         lambda: (
-            (answer := browser.get(f"{web}/profile", allow_redirects=False, timeout=10)).status_code == 200 and answer
+            (answer := browser.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)).status_code == 200
+            and answer
         ),
-        timeout=10,
+        timeout=TIMEOUT,
         what="/profile to answer 200 again",
     )
     assert texts(page.text, "signed-in-as") == [subject]

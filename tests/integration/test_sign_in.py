@@ -9,7 +9,7 @@ import requests
 
 from tests.integration.pages import form_values, texts, title
 from tests.integration.provider import set_user_claims
-from tests.support.browserless import SESSION_COOKIE, session_id, sign_in
+from tests.support.browserless import SESSION_COOKIE, TIMEOUT, session_id, sign_in
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_second_sign_in_in_the_same_browser_gets_a_new_session_id(
     # The old id opens nothing any more.
     with requests.Session() as other:
         other.cookies.set(SESSION_COOKIE, first)
-        replay = other.get(f"{stack.web_url}/profile", allow_redirects=False, timeout=10)
+        replay = other.get(f"{stack.web_url}/profile", allow_redirects=False, timeout=TIMEOUT)
     assert replay.status_code == 302
     assert urlsplit(replay.headers["Location"]).path == "/login"
 
@@ -72,14 +72,16 @@ def test_sign_in_never_sends_the_browser_off_site(stack: Stack, browser: request
 
 
 def test_provider_error_shows_a_friendly_page_and_no_session(stack: Stack, browser: requests.Session) -> None:
-    start = browser.get(f"{stack.web_url}/login", params={"next": "/profile"}, allow_redirects=False, timeout=10)
+    start = browser.get(f"{stack.web_url}/login", params={"next": "/profile"}, allow_redirects=False, timeout=TIMEOUT)
     state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
 
-    page = browser.get(f"{stack.web_url}/auth/callback", params={"error": "access_denied", "state": state}, timeout=10)
+    page = browser.get(
+        f"{stack.web_url}/auth/callback", params={"error": "access_denied", "state": state}, timeout=TIMEOUT
+    )
 
     assert page.status_code == 400
     assert "You declined to sign in, so you are not signed in." in page.text
     assert "Traceback" not in page.text
     assert texts(page.text, "signed-in-as") == []
-    profile = browser.get(f"{stack.web_url}/profile", allow_redirects=False, timeout=10)
+    profile = browser.get(f"{stack.web_url}/profile", allow_redirects=False, timeout=TIMEOUT)
     assert profile.status_code == 302

@@ -12,7 +12,7 @@ import requests
 from tests.integration.pages import table, texts
 from tests.integration.polling import wait_until
 from tests.integration.provider import revoke_tokens, userinfo_status
-from tests.support.browserless import SESSION_COOKIE, session_id, sign_in
+from tests.support.browserless import SESSION_COOKIE, TIMEOUT, session_id, sign_in
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def test_expired_access_token_is_refreshed_without_signing_the_user_out(
         what="the access token to expire at the provider",
     )
 
-    page = browser.get(f"{short_stack.web_url}/dashboard", timeout=10)
+    page = browser.get(f"{short_stack.web_url}/dashboard", timeout=TIMEOUT)
 
     assert page.status_code == 200
     assert table(page.text, "api-data")["sub"] == subject
@@ -63,7 +63,7 @@ def test_expired_access_token_is_refreshed_without_signing_the_user_out(
     assert new["expires_at"] > time.time()
     assert new["id_token"] == old["id_token"]
     assert userinfo_status(short_stack.provider_url, new["access_token"]) == 200
-    still_signed_in = browser.get(f"{short_stack.web_url}/profile", allow_redirects=False, timeout=10)
+    still_signed_in = browser.get(f"{short_stack.web_url}/profile", allow_redirects=False, timeout=TIMEOUT)
     assert still_signed_in.status_code == 200
     assert texts(still_signed_in.text, "signed-in-as") == [subject]
 
@@ -76,7 +76,7 @@ def test_revoked_grant_sends_the_browser_to_login_and_deletes_the_session(
     assert sid and short_stack.session_record(sid) is not None
     revoke_tokens(short_stack.provider_url, subject)
 
-    page = browser.get(f"{short_stack.web_url}/dashboard", timeout=10)
+    page = browser.get(f"{short_stack.web_url}/dashboard", timeout=TIMEOUT)
 
     assert [hop.status_code for hop in page.history] == [302]
     assert urlsplit(page.url).path == "/login"
@@ -89,7 +89,7 @@ def test_revoked_grant_sends_the_browser_to_login_and_deletes_the_session(
     with requests.Session() as replay:
         replay.cookies.set(SESSION_COOKIE, sid)
         for path in ("/profile", "/dashboard"):
-            response = replay.get(f"{short_stack.web_url}{path}", allow_redirects=False, timeout=10)
+            response = replay.get(f"{short_stack.web_url}{path}", allow_redirects=False, timeout=TIMEOUT)
             assert response.status_code == 302, path
             assert urlsplit(response.headers["Location"]).path == "/login", path
 
@@ -106,7 +106,7 @@ def test_revoked_grant_answers_a_json_request_with_401(
         f"{short_stack.web_url}/dashboard",
         headers={"Accept": "application/json"},
         allow_redirects=False,
-        timeout=10,
+        timeout=TIMEOUT,
     )
 
     assert response.status_code == 401

@@ -9,7 +9,7 @@ import requests
 
 from tests.integration.pages import form_values
 from tests.integration.persisted import user_rows, wait_for_row
-from tests.support.browserless import csrf_token, sign_in
+from tests.support.browserless import TIMEOUT, csrf_token, sign_in
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -38,12 +38,15 @@ def test_profile_row_is_written_by_the_worker_process(
         f"{worker_stack.web_url}/profile",
         data={"csrf_token": csrf_token(page.text), "display_name": "Queued Edit", "locale": "de", "timezone": "UTC"},
         allow_redirects=False,
-        timeout=10,
+        timeout=TIMEOUT,
     )
 
     assert edit.status_code == 302
     # The user sees the edit at once; the database has not changed, the job waits on the queue.
-    assert form_values(browser.get(f"{worker_stack.web_url}/profile", timeout=10).text)["display_name"] == "Queued Edit"
+    assert (
+        form_values(browser.get(f"{worker_stack.web_url}/profile", timeout=TIMEOUT).text)["display_name"]
+        == "Queued Edit"
+    )
     assert user_rows(worker_stack, subject) == [row_before]
     with worker_stack.redis() as client:
         assert client.llen(QUEUE_KEY) == 1

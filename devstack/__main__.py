@@ -89,7 +89,9 @@ def main() -> int:
         print(f"{error.cmd!r} failed with exit code {error.returncode}.", file=sys.stderr)
         return 1
     finally:
-        stop(list(reversed(children)))
+        # One at a time, newest first: the worker still needs Redis while it shuts down.
+        for child in reversed(children):
+            stop([child])
 
 
 if __name__ == "__main__":

@@ -60,7 +60,11 @@ def start_redis(
     args += ["--appendonly", "yes" if appendonly else "no", "--maxmemory-policy", "noeviction"]
     if data_dir is not None:
         args += ["--dir", str(data_dir)]
-    process = subprocess.Popen([*args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # Its own session: a terminal's Ctrl-C must not stop Redis before the processes
+    # that use it have shut down (our `stop` ends it, last).
+    process = subprocess.Popen(
+        [*args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+    )
     wait_for_port(port, process=process)
     return process
 

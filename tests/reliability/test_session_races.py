@@ -17,7 +17,9 @@ import msgspec
 import pytest
 import requests
 
+from sessions.profile_snapshot import snapshot_key
 from sessions.store import KEY_PREFIX
+from tests.reliability.helpers import registry_counts
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
 from tests.support.faults import wait_until
 from tests.support.gated_api import GatedApi
@@ -245,8 +247,11 @@ def test_two_tabs_signing_in_do_not_clobber_each_others_state(stack: Reliability
 def test_unchanged_sessions_are_read_once_and_never_rewritten(stack: ReliabilityStack) -> None:
     web = stack.stack.web_url
     http, _, _ = signed_in(stack, "reader")
-    wait_until(lambda: "reader" in {row["subject"] for row in stack.users()}, timeout=30, what="sign-in persisted")
-    # The sign-in job has run: the worker no longer writes to this Redis (profile snapshot).
+    # Let every job finish: the last thing a persistence job does is write a profile snapshot to this Redis.
+    snapshot = snapshot_key(stack.stack.provider_url, "reader")
+    with stack.sessions.client() as client:
+        wait_until(lambda: client.exists(snapshot), timeout=30, what="the sign-in job to finish")
+    wait_until(lambda: registry_counts(stack)["queued"] + registry_counts(stack)["started"] == 0, timeout=30)
 
     def commands() -> dict[str, int]:
         with stack.sessions.client() as client:

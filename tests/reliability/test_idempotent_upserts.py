@@ -44,7 +44,11 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     url = None
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres").create_database(f"upserts_{uuid.uuid4().hex[:8]}")
-    running = start_reliability_stack(tmp_path_factory.mktemp(request.param), database_url=url, workers=2)
+    # No maintenance run while a test holds SQLite's lock: its outbox read would wait out the busy timeout.
+    quiet = {"WORKER_MAINTENANCE_INTERVAL": 600}
+    running = start_reliability_stack(
+        tmp_path_factory.mktemp(request.param), database_url=url, workers=2, settings=quiet
+    )
     try:
         yield running
     finally:

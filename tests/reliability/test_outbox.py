@@ -87,7 +87,9 @@ def test_the_worker_drains_the_outbox_once_the_queue_is_back(
     timings["queue Redis back: outbox drained and user persisted after (test timings)"] = watch.elapsed()
     wait_until(lambda: rows_by_subject(stack)["offline-alice"][0]["display_name"] == "Alice Offline", timeout=15)
     assert len(rows) == 1
-    assert job_status(stack) == (0, {"queued": 0, "started": 0, "scheduled": 0, "failed": 0, "outbox": 0})
+    idle = (0, {"queued": 0, "started": 0, "scheduled": 0, "failed": 0, "outbox": 0})
+    # A job's row is committed just before the job ends: wait for the last one to end.
+    wait_until(lambda: job_status(stack) == idle, timeout=30, what="every job to end")
 
 
 def test_jobs_drain_moves_the_outbox_by_hand(stack: ReliabilityStack, queue_down: None) -> None:

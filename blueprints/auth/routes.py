@@ -52,8 +52,8 @@ def callback() -> Response:
 @bp.get("/auth/failed")
 def failed() -> tuple[str, int]:
     """Why sign-in failed, from a fixed list of messages (the callback redirects here)."""
-    failure = services.LoginFailed(request.args.get("reason", ""), "shown")
-    return render_template("auth/error.html", message=failure.message), 400
+    message = services.failure_message(request.args.get("reason", ""))
+    return render_template("auth/error.html", message=message), 400
 
 
 @bp.post("/logout")
@@ -68,12 +68,10 @@ def logout() -> Response:
         return redirect(target)
     if not metadata.get("end_session_endpoint") or not id_token:
         return redirect(target)
-    logout_url = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)[
-        "url"
-    ]
+    logout = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)
     # The URL carries the ID token as id_token_hint (RP-Initiated Logout); keep it out
     # of the page body werkzeug would otherwise render ("You should be redirected…").
-    response = redirect(logout_url)
+    response = redirect(logout["url"])
     response.set_data(b"")
     return response
 

@@ -52,7 +52,12 @@ class LoginFailed(Exception):
     @property
     def message(self) -> str:
         """The text safe to show the user."""
-        return FAILURE_MESSAGES[self.kind]
+        return failure_message(self.kind)
+
+
+def failure_message(kind: str) -> str:
+    """The fixed text for a kind of sign-in failure (unknown kinds get the generic one)."""
+    return FAILURE_MESSAGES.get(kind, GENERIC_FAILURE)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.e2e.harness import ARTIFACTS, DATABASES, E2EStack, make_database_url, start_e2e_stack
-from tests.support.postgres import PostgresCluster, start_cluster
+from tests.e2e.harness import ARTIFACTS, E2EStack, start_e2e_stack
+from tests.support.postgres import DATABASES, database_url_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,16 +35,6 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """One throwaway PostgreSQL cluster for the whole run; each user of it gets its own database."""
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
 @pytest.fixture(scope="module", params=DATABASES)
 def database(request: pytest.FixtureRequest) -> str:
     """The database backend a module's deployment runs on: every module using this runs on both."""
@@ -57,7 +47,7 @@ def deployment(
 ) -> Iterator[E2EStack]:
     """Redis, the certified provider, one worker and one gunicorn web process, on `database`."""
     workdir = tmp_path_factory.mktemp(f"e2e-{database}")
-    running = start_e2e_stack(workdir, database_url=make_database_url(database, request, workdir))
+    running = start_e2e_stack(workdir, database_url=database_url_for(database, request, workdir))
     try:
         yield running
     finally:

@@ -13,47 +13,20 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
-import pytest
 import requests
 
 from devstack.processes import free_port, start_redis, stop, wait_for_port
-from tests.support.postgres import PostgresCluster
+from tests.support.polling import wait_until
 from tests.support.stack import CLIENT_ID, CLIENT_SECRET, ROOT, Stack
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 ARTIFACTS = ROOT / "test-artifacts"
-
-DATABASES = ["sqlite", "postgresql"]
-
-T = TypeVar("T")
-
-
-def make_database_url(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
-    """A fresh, empty database on `backend`: a SQLite file, or a new database on the session's PostgreSQL cluster."""
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'gatehouse.db'}"
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.create_database(f"e2e_{uuid.uuid4().hex[:10]}")
-
-
-def wait_until(probe: Callable[[], T], *, timeout: float, message: str, interval: float = 0.1) -> T:
-    """Call `probe` until it returns something truthy; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} (after {timeout}s; last: {result!r})")
-        time.sleep(interval)
 
 
 def node_binary() -> str:
@@ -166,7 +139,7 @@ def start_gunicorn(stack: Stack, name: str, port: int, *, workers: int = 2, thre
     stack.processes[name] = process
     url = f"http://127.0.0.1:{port}"
     wait_for_port(port, process=process, timeout=30)
-    wait_until(lambda: _ready(url), timeout=30, message=f"{name} never became ready")
+    wait_until(lambda: _ready(url), timeout=30, what=f"{name} never became ready")
     stack.web_urls.append(url)
     return url
 

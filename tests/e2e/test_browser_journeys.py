@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.harness import E2EStack, wait_until
+from tests.e2e.harness import E2EStack
 from tests.e2e.pages import (
     Screenshot,
     complete_provider_sign_in,
@@ -23,6 +23,7 @@ from tests.e2e.pages import (
     sign_in,
     signed_in_as,
 )
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -51,7 +52,7 @@ def test_profile_edit_refuses_bad_input_then_saves_good_input_through_the_worker
     app = deployment.web_url
     original_name = provider_name(user_login)
     sign_in(page, app, deployment.provider.url, user_login, "/profile")
-    first_row = wait_until(lambda: deployment.user(user_login), timeout=30, message="sign-in never persisted the user")
+    first_row = wait_until(lambda: deployment.user(user_login), timeout=30, what="sign-in never persisted the user")
     assert first_row["display_name"] == original_name
 
     page.fill("#display_name", "   ")

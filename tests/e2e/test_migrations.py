@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.e2e.harness import DATABASES, make_database_url
+from tests.support.postgres import DATABASES, database_url_for
 from tests.support.stack import CLIENT_ID, CLIENT_SECRET, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -52,7 +52,7 @@ def test_migrations_upgrade_match_the_models_downgrade_and_upgrade_again(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """upgrade -> `db check` finds nothing the models lack -> downgrade base empties it -> upgrade works again."""
-    database_url = make_database_url(backend, request, tmp_path)
+    database_url = database_url_for(backend, request, tmp_path)
 
     upgraded = flask_db(database_url, "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr

@@ -15,9 +15,11 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from jobs.queues import QUEUES
-from tests.e2e.harness import E2EStack, make_database_url, start_e2e_stack, wait_until
+from tests.e2e.harness import E2EStack, start_e2e_stack
 from tests.e2e.http_sign_in import sign_in as sign_in_over_http
 from tests.e2e.pages import provider_name, sign_in, signed_in_as
+from tests.support.polling import wait_until
+from tests.support.postgres import database_url_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -31,7 +33,7 @@ def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     workdir = tmp_path_factory.mktemp("scale-out")
     running = start_e2e_stack(
         workdir,
-        database_url=make_database_url("postgresql", request, workdir),
+        database_url=database_url_for("postgresql", request, workdir),
         web=2,
         workers=2,
         web_workers=2,
@@ -109,8 +111,8 @@ def test_200_sign_ins_spread_over_both_web_processes_become_exactly_200_users(sc
     def mine() -> list[dict]:
         return [row for row in scaled.users() if row["subject"].startswith(prefix)]
 
-    wait_until(lambda: len(mine()) >= SIGN_INS, timeout=120, interval=1, message="not every sign-in was persisted")
-    wait_until(lambda: queues_drained(scaled.stack.redis_port), timeout=60, message="jobs still queued or running")
+    wait_until(lambda: len(mine()) >= SIGN_INS, timeout=120, interval=1, what="not every sign-in was persisted")
+    wait_until(lambda: queues_drained(scaled.stack.redis_port), timeout=60, what="jobs still queued or running")
     rows = mine()
     assert len(rows) == SIGN_INS
     assert sorted(row["subject"] for row in rows) == logins

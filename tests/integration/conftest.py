@@ -8,13 +8,17 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.support.postgres import DATABASES, database_url_for
 from tests.support.stack import Stack, start_stack
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One real deployment (Redis, provider, worker, gunicorn) shared by tests that do not disturb it."""
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+@pytest.fixture(scope="session", params=DATABASES)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One real deployment (Redis, provider, worker, gunicorn) shared by tests that do not disturb it,
+    once on SQLite and once on PostgreSQL: every test using it runs against both."""
+    workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    database_url = database_url_for(request.param, request, workdir)
+    running = start_stack(workdir, extra_env={"DATABASE_URL": database_url})
     try:
         yield running
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.polling import wait_until
+from tests.support.polling import wait_until
 from tests.support.stack import Stack
 
 

@@ -16,8 +16,8 @@ from redis import Redis
 
 from devstack.processes import free_port, port_is_free
 from tests.integration.pages import texts
-from tests.integration.polling import wait_until
 from tests.support.browserless import sign_in
+from tests.support.polling import wait_until
 from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.integration

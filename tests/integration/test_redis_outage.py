@@ -11,8 +11,8 @@ import requests
 
 from tests.integration.pages import texts, title
 from tests.integration.persisted import wait_for_row
-from tests.integration.polling import wait_until
 from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in
+from tests.support.polling import wait_until
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration

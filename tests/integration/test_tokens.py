@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from tests.integration.pages import table, texts
-from tests.integration.polling import wait_until
 from tests.integration.provider import revoke_tokens, userinfo_status
 from tests.support.browserless import SESSION_COOKIE, TIMEOUT, session_id, sign_in
+from tests.support.polling import wait_until
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration

@@ -5,31 +5,20 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import PostgresCluster, start_cluster
+from tests.support.postgres import PostgresCluster
 
 TIMINGS = pytest.StashKey[dict[str, float]]()
 TIMINGS_FILE = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability-timings.json"
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL cluster shared by the suite (each test gets its own database)."""
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
 @pytest.fixture
-def postgres_url(postgres: PostgresCluster) -> str:
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
     """DATABASE_URL of a new, empty database on the shared cluster."""
-    return postgres.create_database(f"rel_{uuid.uuid4().hex[:12]}")
+    return postgres_cluster.create_database(f"rel_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

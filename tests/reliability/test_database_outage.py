@@ -17,7 +17,8 @@ import requests
 
 from tests.reliability.helpers import edit_profile, enqueue_records, record, registry_counts, rows_by_subject
 from tests.support.browserless import sign_in
-from tests.support.faults import Stopwatch, wait_until
+from tests.support.faults import Stopwatch
+from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
@@ -32,7 +33,7 @@ STALE_CONNECTION_ERRORS = ("server closed the connection unexpectedly", "termina
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str, postgres: PostgresCluster) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[ReliabilityStack]:
     """PostgreSQL, Redis, the provider, one web process and two workers with short retry intervals."""
     running = start_reliability_stack(
         tmp_path,
@@ -46,8 +47,8 @@ def stack(tmp_path: Path, postgres_url: str, postgres: PostgresCluster) -> Itera
         yield running
     finally:
         running.stop()
-        if not postgres_running(postgres):
-            postgres.start()  # the cluster is shared with the rest of the suite
+        if not postgres_running(postgres_cluster):
+            postgres_cluster.start()  # the cluster is shared with the rest of the suite
 
 
 def postgres_running(cluster: PostgresCluster) -> bool:
@@ -72,13 +73,13 @@ def log_files(stack: ReliabilityStack) -> dict[str, Path]:
 
 
 def test_jobs_survive_a_30_second_database_outage(
-    stack: ReliabilityStack, postgres: PostgresCluster, timings: dict[str, float]
+    stack: ReliabilityStack, postgres_cluster: PostgresCluster, timings: dict[str, float]
 ) -> None:
     assert readiness(stack) == (200, "ok")  # the web process now holds a pooled connection
     subjects = [f"outage-{index:03d}" for index in range(JOBS)]
     enqueue_records(stack, [record(subject) for subject in subjects[: JOBS // 2]])
 
-    postgres.stop("fast")
+    postgres_cluster.stop("fast")
     outage = Stopwatch()
     enqueue_records(stack, [record(subject) for subject in subjects[JOBS // 2 :]])
     with requests.Session() as http:
@@ -96,7 +97,7 @@ def test_jobs_survive_a_30_second_database_outage(
     assert retrying_seen  # jobs failed and were scheduled for a retry with backoff
 
     log_marks = {name: path.stat().st_size for name, path in log_files(stack).items()}
-    postgres.start()
+    postgres_cluster.start()
     back = Stopwatch()
     assert readiness(stack) == (200, "ok")  # first request after the outage: the stale connection is replaced
 

@@ -20,7 +20,7 @@ from tests.reliability.helpers import (
     rows_by_subject,
     users_table_locked,
 )
-from tests.support.faults import wait_until
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from tests.reliability.helpers import (
     rows_by_subject,
     users_table_locked,
 )
-from tests.support.faults import wait_until
+from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
@@ -26,15 +26,15 @@ FAILING = 25
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str, postgres: PostgresCluster) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[ReliabilityStack]:
     """PostgreSQL, Redis and one worker that gives up on a job after one quick retry."""
     running = start_reliability_stack(tmp_path, database_url=postgres_url, settings={"JOB_RETRY_INTERVALS": (0,)})
     try:
         yield running
     finally:
         running.stop()
-        if not (Path(postgres.data_dir) / "postmaster.pid").exists():
-            postgres.start()  # the cluster is shared with the rest of the suite
+        if not (Path(postgres_cluster.data_dir) / "postmaster.pid").exists():
+            postgres_cluster.start()  # the cluster is shared with the rest of the suite
 
 
 def status(stack: ReliabilityStack) -> dict:
@@ -53,10 +53,10 @@ def test_status_shows_running_jobs(stack: ReliabilityStack, postgres_url: str) -
 
 
 def test_failed_jobs_keep_their_error_and_requeue_failed_runs_them_again(
-    stack: ReliabilityStack, postgres: PostgresCluster
+    stack: ReliabilityStack, postgres_cluster: PostgresCluster
 ) -> None:
     subjects = [f"failing-{index:02d}" for index in range(FAILING)]
-    postgres.stop("fast")
+    postgres_cluster.stop("fast")
     try:
         enqueue_records(stack, [record(subject) for subject in subjects])
         wait_until(
@@ -65,7 +65,7 @@ def test_failed_jobs_keep_their_error_and_requeue_failed_runs_them_again(
             what=f"every job to run out of retries\n{stack.log('worker0')}",
         )
     finally:
-        postgres.start()
+        postgres_cluster.start()
 
     shown = status(stack)
     assert shown["counts"] == {"queued": 0, "started": 0, "scheduled": 0, "failed": FAILING, "outbox": 0}

@@ -18,7 +18,8 @@ import requests
 from devstack.processes import stop
 from tests.reliability.helpers import edit_profile, rows_by_subject
 from tests.support.browserless import sign_in
-from tests.support.faults import Stopwatch, wait_until
+from tests.support.faults import Stopwatch
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

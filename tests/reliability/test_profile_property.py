@@ -29,7 +29,7 @@ from jobs.queues import job_queue
 from sessions.store import KEY_PREFIX
 from tests.reliability.helpers import registry_counts
 from tests.support.browserless import csrf_token
-from tests.support.faults import wait_until
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.helpers import enqueue_records, record, registry_counts, rows_by_subject
-from tests.support.faults import wait_until
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

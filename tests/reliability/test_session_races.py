@@ -21,8 +21,8 @@ from sessions.profile_snapshot import snapshot_key
 from sessions.store import KEY_PREFIX
 from tests.reliability.helpers import registry_counts
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
-from tests.support.faults import wait_until
 from tests.support.gated_api import GatedApi
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

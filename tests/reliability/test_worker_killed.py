@@ -22,7 +22,8 @@ from tests.reliability.helpers import (
     rows_by_subject,
     users_table_locked,
 )
-from tests.support.faults import Stopwatch, is_running, kill, kill_tree, wait_until, work_horse
+from tests.support.faults import Stopwatch, is_running, kill, kill_tree, work_horse
+from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
 pytestmark = pytest.mark.integration

@@ -6,23 +6,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = "the condition") -> T:
-    """Call `probe` until it returns something truthy and return that; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = probe()
-    while not last:
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
-        time.sleep(interval)
-        last = probe()
-    return last
 
 
 def children(pid: int) -> list[int]:

@@ -11,7 +11,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 from devstack.processes import free_port, wait_for_port
 
@@ -94,3 +98,15 @@ def start_cluster() -> PostgresCluster:
         cluster.destroy()
         raise
     return cluster
+
+
+# The database backends the suites run on.
+DATABASES = ["sqlite", "postgresql"]
+
+
+def database_url_for(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
+    """A fresh, empty database on `backend`: a SQLite file, or a new database on the run's PostgreSQL cluster."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'gatehouse.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database(f"db_{uuid.uuid4().hex[:12]}")

@@ -22,7 +22,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from devstack.processes import free_port, start_mock_provider, start_redis, stop
-from tests.support.faults import wait_until
+from tests.support.polling import wait_until
 from tests.support.stack import CLIENT_ID, CLIENT_SECRET, Stack
 
 # Worker timings for tests: a dead worker's job is retried within seconds, not minutes.

@@ -15,6 +15,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc_iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with its UTC offset; SQLite hands back the stored UTC times without one."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 class User(db.Model):
     """One signed-in person: identity claims from the provider plus their own profile."""
 
@@ -57,6 +64,6 @@ class User(db.Model):
             "website": self.website,
             "bio": self.bio,
             "profile_version": self.profile_version,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "created_at": as_utc_iso(self.created_at),
+            "updated_at": as_utc_iso(self.updated_at),
         }

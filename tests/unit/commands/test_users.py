@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from flask import Flask
 
@@ -23,7 +24,7 @@ def test_users_list_json_prints_one_object_per_line(app: Flask) -> None:
     for row in rows:
         assert {"issuer", "subject", "email", "display_name", "updated_at"} <= row.keys()
         assert row["issuer"] == ISSUER
-        assert row["updated_at"]
+        assert datetime.fromisoformat(row["updated_at"]).utcoffset() == timedelta(0)
     assert [(row["subject"], row["email"], row["display_name"]) for row in rows] == [
         ("alice", "alice@example.test", "Ally"),
         ("bob", "bob@example.test", "Bobby"),

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 from config import ConfigError, load_settings
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def wait_until(condition, *, timeout: float, interval: float = 0.05) -> float:  # type: ignore[no-untyped-def]
-    """Poll `condition` until it is true; returns when (monotonic), fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.monotonic()
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+def met_at(condition: Callable[[], bool]) -> Callable[[], float | None]:
+    """A probe for wait_until that returns when (monotonic) `condition` first held."""
+    return lambda: time.monotonic() if condition() else None
 
 
 def test_idle_timeout_slides_with_use_and_ends_an_idle_session(gatehouse: Gatehouse, provider: HostileProvider) -> None:
@@ -38,7 +35,7 @@ def test_idle_timeout_slides_with_use_and_ends_an_idle_session(gatehouse: Gateho
         time.sleep(0.4)
 
     # Now stay away (watching Redis, not the app, so nothing slides it) until the record expires.
-    expired_at = wait_until(lambda: gatehouse.redis.exists(key) == 0, timeout=5)
+    expired_at = wait_until(met_at(lambda: gatehouse.redis.exists(key) == 0), timeout=5, interval=0.05)
     assert expired_at - last_request >= 1.5
     assert browser.signed_in_as() is None
     assert browser.get("/profile").headers["Location"].startswith("/login")
@@ -64,7 +61,7 @@ def test_absolute_timeout_counts_from_sign_in_whatever_happens_since(
     assert gatehouse.session_record(browser.session_id)["created_at"] == created_at
 
     # Busy all along: a request every quarter second until the session ends.
-    ended_at = wait_until(lambda: browser.signed_in_as() is None, timeout=6, interval=0.25)
+    ended_at = wait_until(met_at(lambda: browser.signed_in_as() is None), timeout=6, interval=0.25)
     assert 3 - 0.5 <= ended_at - signed_in_at <= 3 + 1.5
     assert gatehouse.signed_in_subjects() == []
 

@@ -21,7 +21,7 @@ from sessions.profile_snapshot import snapshot_key
 from sessions.store import KEY_PREFIX
 from tests.reliability.helpers import registry_counts
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
-from tests.support.gated_api import GatedApi
+from tests.support.downstream_api import DownstreamApi
 from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
@@ -33,9 +33,9 @@ SIGN_IN_STARTS = 20
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[GatedApi]:
+def api() -> Iterator[DownstreamApi]:
     """The downstream API behind /dashboard, which the test can hold back."""
-    server = GatedApi().start()
+    server = DownstreamApi().start()
     try:
         yield server
     finally:
@@ -43,7 +43,7 @@ def api() -> Iterator[GatedApi]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, api: GatedApi) -> Iterator[ReliabilityStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, api: DownstreamApi) -> Iterator[ReliabilityStack]:
     """Provider, gunicorn, one worker; sessions on their own Redis; sign-in rate limits out of the way."""
     running = start_reliability_stack(
         tmp_path_factory.mktemp("sessions"),
@@ -140,7 +140,9 @@ def test_fifty_parallel_requests_lose_no_change(stack: ReliabilityStack) -> None
     assert any("Your profile has been saved." in response.text for response in [*responses, page])
 
 
-def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(stack: ReliabilityStack, api: GatedApi) -> None:
+def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(
+    stack: ReliabilityStack, api: DownstreamApi
+) -> None:
     web = stack.stack.web_url
     http, sid, token = signed_in(stack, "in-flight")
     # A profile edit leaves a flash message in the session; the next page to render pops it.

@@ -1,31 +1,48 @@
-"""A downstream API whose answers the test holds back, to keep a web request in flight on purpose."""
+"""A real local downstream API (HTTP, in a thread) whose answers each test controls.
+
+It records the bearer token of every request, can refuse chosen tokens with 401,
+answer with any status, and hold requests back (to keep a web request in flight).
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from devstack.processes import free_port
 
 
-class GatedApi:
-    """A local JSON API (real HTTP, in a thread) that answers only while its gate is open."""
+class DownstreamApi:
+    """A JSON API for API_BASE_URL: `GET` answers `{"items": [...]}` unless told otherwise."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.entered = threading.Event()  # set when a request has arrived
         self.gate = threading.Event()  # requests wait here until it is set
         self.gate.set()
+        self.tokens_seen: list[str] = []
+        # Which bearer tokens get a 401, and what status everyone else gets.
+        self.refuses: Callable[[str], bool] = lambda token: False
+        self.status = 200
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                """Answer after the gate opens (or 30 s, so a failed test cannot hang the server)."""
+                """Record the token, wait for the gate (30 s at most), then answer as configured."""
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                api.tokens_seen.append(token)
                 api.entered.set()
                 api.gate.wait(timeout=30)
-                body = json.dumps({"items": ["held back"]}).encode()
-                self.send_response(200)
+                if api.refuses(token):
+                    self.answer(401, {"error": "invalid_token"})
+                else:
+                    self.answer(api.status, {"items": ["held back", "from the API"]})
+
+            def answer(self, status: int, payload: dict[str, object]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -43,10 +60,16 @@ class GatedApi:
         """Base URL, for API_BASE_URL."""
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> GatedApi:
+    def start(self) -> DownstreamApi:
         """Serve in a background thread."""
         self.thread.start()
         return self
+
+    def reset(self) -> None:
+        """Accept every token with 200 again and forget what was seen."""
+        self.refuses = lambda token: False
+        self.status = 200
+        self.tokens_seen.clear()
 
     def hold(self) -> None:
         """Make the next requests wait."""

@@ -139,7 +139,7 @@ def start_gunicorn(stack: Stack, name: str, port: int, *, workers: int = 2, thre
     stack.processes[name] = process
     url = f"http://127.0.0.1:{port}"
     wait_for_port(port, process=process, timeout=30)
-    wait_until(lambda: _ready(url), timeout=30, what=f"{name} never became ready")
+    wait_until(lambda: _ready(url), timeout=30, what=f"{name} to become ready")
     stack.web_urls.append(url)
     return url
 

@@ -52,7 +52,7 @@ def test_profile_edit_refuses_bad_input_then_saves_good_input_through_the_worker
     app = deployment.web_url
     original_name = provider_name(user_login)
     sign_in(page, app, deployment.provider.url, user_login, "/profile")
-    first_row = wait_until(lambda: deployment.user(user_login), timeout=30, what="sign-in never persisted the user")
+    first_row = wait_until(lambda: deployment.user(user_login), timeout=30, what="the sign-in to persist the user")
     assert first_row["display_name"] == original_name
 
     page.fill("#display_name", "   ")
@@ -114,7 +114,7 @@ def test_profile_edit_refuses_bad_input_then_saves_good_input_through_the_worker
         lambda: (row := deployment.user(user_login)) and row["display_name"] == "Ada Lovelace" and row,
         timeout=30,
         interval=0.3,
-        message="the worker never persisted the profile edit",
+        what="the worker to persist the profile edit",
     )
     assert (saved["locale"], saved["timezone"], saved["website"], saved["bio"]) == (
         "fr",
@@ -142,7 +142,7 @@ def test_dashboard_shows_api_data_and_refreshes_an_expired_token_unnoticed(
     wait_until(
         lambda: provider.account(user_login)["live_access_tokens"] == 0,
         timeout=15,
-        message="the provider never expired the access tokens",
+        what="the provider to expire the access tokens",
     )
     refreshes_before = provider.account(user_login)["refresh_grants"]
     browser_requests: list[str] = []

@@ -87,7 +87,7 @@ def test_a_session_and_profile_edits_are_shared_by_both_web_processes(
         lambda: (row := scaled.user(user_login)) and row["display_name"] == "Edited On Second" and row,
         timeout=30,
         interval=0.3,
-        message="the workers never persisted the last edit",
+        what="the workers to persist the last edit",
     )
     assert saved["timezone"] == "America/Sao_Paulo"
 
@@ -111,8 +111,8 @@ def test_200_sign_ins_spread_over_both_web_processes_become_exactly_200_users(sc
     def mine() -> list[dict]:
         return [row for row in scaled.users() if row["subject"].startswith(prefix)]
 
-    wait_until(lambda: len(mine()) >= SIGN_INS, timeout=120, interval=1, what="not every sign-in was persisted")
-    wait_until(lambda: queues_drained(scaled.stack.redis_port), timeout=60, what="jobs still queued or running")
+    wait_until(lambda: len(mine()) >= SIGN_INS, timeout=120, interval=1, what="every sign-in to be persisted")
+    wait_until(lambda: queues_drained(scaled.stack.redis_port), timeout=60, what="the queues to drain")
     rows = mine()
     assert len(rows) == SIGN_INS
     assert sorted(row["subject"] for row in rows) == logins

@@ -13,16 +13,23 @@ command -v runuser >/dev/null 2>&1 || needed+=(util-linux)
 command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 || needed+=(fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || needed+=(nodejs)
-command -v npm >/dev/null 2>&1 || needed+=(npm)
 
-if [ ${#needed[@]} -eq 0 ]; then
+# Some nodejs packages bundle npm (and conflict with Debian's npm): ask for npm only if it is still missing.
+install_npm_if_missing() {
+  command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null
+}
+
+if [ ${#needed[@]} -eq 0 ] && command -v npm >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "Missing system packages: ${needed[*]}. Install them with: sudo apt-get install -y ${needed[*]}" >&2
+  echo "Missing system packages: ${needed[*]:-} (npm?). Install them with: sudo apt-get install -y ${needed[*]:-} npm" >&2
   exit 1
 fi
-echo "Installing system packages: ${needed[*]}"
+echo "Installing system packages: ${needed[*]:-} (and npm if missing)"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+if [ ${#needed[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+fi
+install_npm_if_missing

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.downstream_api import DownstreamApi
 from tests.support.postgres import PostgresCluster, start_cluster
 
 
@@ -17,3 +18,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def downstream_api() -> Iterator[DownstreamApi]:
+    """A real local downstream API (for API_BASE_URL) whose answers the module's tests control."""
+    server = DownstreamApi().start()
+    try:
+        yield server
+    finally:
+        server.stop()

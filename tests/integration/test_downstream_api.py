@@ -20,19 +20,9 @@ API_TIMEOUT = 1
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[DownstreamApi]:
-    """The downstream API the app calls (API_BASE_URL), on a free port."""
-    server = DownstreamApi().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def api_stack(tmp_path_factory: pytest.TempPathFactory, api: DownstreamApi) -> Iterator[Stack]:
+def api_stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamApi) -> Iterator[Stack]:
     """A stack whose dashboard reads the test's API, with a short API timeout."""
-    extra_env = {"API_BASE_URL": api.url, "API_TIMEOUT": str(API_TIMEOUT)}
+    extra_env = {"API_BASE_URL": downstream_api.url, "API_TIMEOUT": str(API_TIMEOUT)}
     running = start_stack(tmp_path_factory.mktemp("downstream-api"), extra_env=extra_env)
     try:
         yield running
@@ -41,10 +31,12 @@ def api_stack(tmp_path_factory: pytest.TempPathFactory, api: DownstreamApi) -> I
 
 
 @pytest.fixture
-def signed_in(api_stack: Stack, api: DownstreamApi, browser: requests.Session, subject: str) -> requests.Session:
+def signed_in(
+    api_stack: Stack, downstream_api: DownstreamApi, browser: requests.Session, subject: str
+) -> requests.Session:
     """A browser signed in on the API stack, with the API answering normally and its log empty."""
     assert sign_in(browser, api_stack.web_url, subject, "/profile").status_code == 200
-    api.reset()
+    downstream_api.reset()
     return browser
 
 
@@ -56,34 +48,34 @@ def access_token(stack: Stack, http: requests.Session) -> str:
 
 
 def test_a_401_cured_by_one_refresh_is_invisible_to_the_user(
-    api_stack: Stack, api: DownstreamApi, signed_in: requests.Session
+    api_stack: Stack, downstream_api: DownstreamApi, signed_in: requests.Session
 ) -> None:
     """The API refuses the current token once: the app refreshes, retries once, and shows the data."""
     original = access_token(api_stack, signed_in)
-    api.refuses = lambda token: token == original
+    downstream_api.refuses = lambda token: token == original
 
     page = signed_in.get(f"{api_stack.web_url}/dashboard", timeout=TIMEOUT)
 
     assert page.status_code == 200
     assert "from the API" in page.text
-    assert len(api.tokens_seen) == 2
-    assert api.tokens_seen[0] == original
-    assert api.tokens_seen[1] not in ("", original)
-    assert access_token(api_stack, signed_in) == api.tokens_seen[1]
+    assert len(downstream_api.tokens_seen) == 2
+    assert downstream_api.tokens_seen[0] == original
+    assert downstream_api.tokens_seen[1] not in ("", original)
+    assert access_token(api_stack, signed_in) == downstream_api.tokens_seen[1]
 
 
 def test_a_401_that_survives_the_refresh_ends_the_session(
-    api_stack: Stack, api: DownstreamApi, signed_in: requests.Session
+    api_stack: Stack, downstream_api: DownstreamApi, signed_in: requests.Session
 ) -> None:
     """The API refuses every token: one refresh, one retry, then the record is deleted and /login says why."""
     sid = session_id(signed_in)
-    api.refuses = lambda token: True
+    downstream_api.refuses = lambda token: True
 
     answer = signed_in.get(f"{api_stack.web_url}/dashboard", allow_redirects=False, timeout=TIMEOUT)
 
     assert answer.status_code == 302
     assert answer.headers["Location"].endswith("/login?reason=expired")
-    assert len(api.tokens_seen) == 2 and api.tokens_seen[0] != api.tokens_seen[1]
+    assert len(downstream_api.tokens_seen) == 2 and downstream_api.tokens_seen[0] != downstream_api.tokens_seen[1]
     assert api_stack.session_record(sid or "") is None
     login = signed_in.get(f"{api_stack.web_url}{answer.headers['Location']}", timeout=TIMEOUT)
     assert texts(login.text, "login-notice") == ["Your session has ended. Please sign in again."]
@@ -92,27 +84,27 @@ def test_a_401_that_survives_the_refresh_ends_the_session(
 
 
 def test_api_errors_and_timeouts_never_sign_anyone_out(
-    api_stack: Stack, api: DownstreamApi, signed_in: requests.Session
+    api_stack: Stack, downstream_api: DownstreamApi, signed_in: requests.Session
 ) -> None:
     """A 503 and a hung API show an error on the page; the user stays signed in with the same token."""
     token = access_token(api_stack, signed_in)
-    api.status = 503
+    downstream_api.status = 503
     failing = signed_in.get(f"{api_stack.web_url}/dashboard", timeout=TIMEOUT)
     assert failing.status_code == 502
     assert texts(failing.text, "api-error") == ["The service is having trouble. Please try again."]
 
-    api.status = 200
-    api.hold()
+    downstream_api.status = 200
+    downstream_api.hold()
     try:
         started = time.monotonic()
         hung = signed_in.get(f"{api_stack.web_url}/dashboard", timeout=TIMEOUT)
         waited = time.monotonic() - started
     finally:
-        api.release()
+        downstream_api.release()
     assert hung.status_code == 502
     assert texts(hung.text, "api-error") == ["The service took too long to answer. Please try again."]
     assert waited < API_TIMEOUT + 2
 
     assert signed_in.get(f"{api_stack.web_url}/profile", timeout=TIMEOUT).status_code == 200
     assert access_token(api_stack, signed_in) == token
-    assert len(api.tokens_seen) == 2  # one call each: no refresh, no retry
+    assert len(downstream_api.tokens_seen) == 2  # one call each: no refresh, no retry

@@ -33,17 +33,7 @@ SIGN_IN_STARTS = 20
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[DownstreamApi]:
-    """The downstream API behind /dashboard, which the test can hold back."""
-    server = DownstreamApi().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, api: DownstreamApi) -> Iterator[ReliabilityStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamApi) -> Iterator[ReliabilityStack]:
     """Provider, gunicorn, one worker; sessions on their own Redis; sign-in rate limits out of the way."""
     running = start_reliability_stack(
         tmp_path_factory.mktemp("sessions"),
@@ -52,7 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, api: DownstreamApi) -> Itera
         web=1,
         workers=1,
         settings={
-            "API_BASE_URL": api.url,
+            "API_BASE_URL": downstream_api.url,
             "LOGIN_RATE_LIMIT": "10000 per minute",
             "CALLBACK_RATE_LIMIT": "10000 per minute",
         },
@@ -141,7 +131,7 @@ def test_fifty_parallel_requests_lose_no_change(stack: ReliabilityStack) -> None
 
 
 def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(
-    stack: ReliabilityStack, api: DownstreamApi
+    stack: ReliabilityStack, downstream_api: DownstreamApi
 ) -> None:
     web = stack.stack.web_url
     http, sid, token = signed_in(stack, "in-flight")
@@ -154,7 +144,7 @@ def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(
     )
     assert saved.status_code == 302
 
-    api.hold()
+    downstream_api.hold()
     results: dict[str, requests.Response] = {}
     slow = threading.Thread(
         target=lambda: results.setdefault(
@@ -163,12 +153,12 @@ def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(
     )
     slow.start()
     try:
-        assert api.entered.wait(timeout=20)  # the dashboard read the session and now waits for the API
+        assert downstream_api.entered.wait(timeout=20)  # the dashboard read the session and now waits for the API
         logout = http.post(f"{web}/logout", data={"csrf_token": token}, allow_redirects=False, timeout=10)
         assert logout.status_code == 302
         assert stored(stack, sid) is None
     finally:
-        api.release()
+        downstream_api.release()
         slow.join(timeout=60)
 
     dashboard = results["dashboard"]

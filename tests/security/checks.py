@@ -8,6 +8,16 @@ from tests.security.browser import Browser
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
 
+# The fewest settings create_app accepts (no server is contacted): for start-up checks.
+MINIMAL_ENVIRON = {
+    "GATEHOUSE_ENV": "development",
+    "SECRET_KEY": "x",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "OIDC_ISSUER": "https://issuer.example",
+    "OIDC_CLIENT_ID": "c",
+    "OIDC_CLIENT_SECRET": "s",
+}
+
 
 def assert_private_auth_response(response: requests.Response) -> None:
     """Sign-in responses carry codes and state: never cached, never sent on as a Referer."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config import ConfigError, load_settings
+from tests.security.checks import MINIMAL_ENVIRON
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
 
@@ -78,14 +79,7 @@ def test_callback_is_rate_limited_before_any_token_request(gatehouse: Gatehouse,
 @pytest.mark.parametrize("value", ["", "lots", "30 per fortnight", "-1 per minute"])
 def test_rate_limits_are_checked_at_start(value: str) -> None:
     """A limit that does not parse stops the app at start with the setting named."""
-    environ = {
-        "GATEHOUSE_ENV": "development",
-        "SECRET_KEY": "x",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
-        "OIDC_ISSUER": "https://issuer.example",
-        "OIDC_CLIENT_ID": "c",
-        "OIDC_CLIENT_SECRET": "s",
-    }
+    environ = dict(MINIMAL_ENVIRON)
     assert load_settings(environ)["LOGIN_RATE_LIMIT"] == "30 per minute"
     with pytest.raises(ConfigError, match="CALLBACK_RATE_LIMIT"):
         load_settings(environ, overrides={"CALLBACK_RATE_LIMIT": value})

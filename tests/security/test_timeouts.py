@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from config import ConfigError, load_settings
+from tests.security.checks import MINIMAL_ENVIRON
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
 from tests.support.polling import wait_until
@@ -69,14 +70,7 @@ def test_absolute_timeout_counts_from_sign_in_whatever_happens_since(
 @pytest.mark.parametrize("name", ["SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"])
 def test_timeouts_are_settings_checked_at_start(name: str) -> None:
     """Both timeouts come from the environment and must be positive whole seconds."""
-    environ = {
-        "GATEHOUSE_ENV": "development",
-        "SECRET_KEY": "x",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
-        "OIDC_ISSUER": "https://issuer.example",
-        "OIDC_CLIENT_ID": "c",
-        "OIDC_CLIENT_SECRET": "s",
-    }
+    environ = dict(MINIMAL_ENVIRON)
     assert load_settings({**environ, name: "120"})[name] == 120
     with pytest.raises(ConfigError, match=name):
         load_settings({**environ, name: "0"})

@@ -120,14 +120,7 @@ class ReliabilityStack:
 
     def start_worker(self, name: str = "worker", env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Start a `flask --app app worker` process (with its scheduler)."""
-        if env:
-            saved = self.stack.env
-            self.stack.env = {**saved, **env}
-            try:
-                return self.stack.start_worker(name)
-            finally:
-                self.stack.env = saved
-        return self.stack.start_worker(name)
+        return self.stack.start_worker(name, env)
 
     def idle_workers(self) -> int:
         """Workers waiting for jobs (RQ marks a worker idle after its first maintenance run)."""

@@ -56,14 +56,14 @@ class Stack:
             timeout=120,
         )
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        """Start one `flask --app app worker` process."""
+    def start_worker(self, name: str = "worker", env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Start one `flask --app app worker` process (`env` adds to the stack's environment)."""
         # The child keeps its own copy of the log file descriptor.
         with self.log_file(name) as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "app", "worker", "--name", f"{name}-{free_port()}"],
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

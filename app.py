@@ -19,6 +19,7 @@ from blueprints.dashboard.routes import bp as dashboard_bp
 from blueprints.health.routes import bp as health_bp
 from blueprints.home.routes import bp as home_bp
 from blueprints.profile.routes import bp as profile_bp
+from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
 from commands.jobs import jobs_cli
 from commands.users import users_cli
@@ -31,8 +32,8 @@ from jobs.worker import worker_command
 from oidc.provider import init_oidc
 from security import init_security
 from sessions.hooks import init_session_hooks
-from sessions.persistence import register_builtin_hooks
 from sessions.store import init_session_store
+from sessions.user import init_current_user
 from web import init_response_policies
 
 
@@ -47,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_session_store(app, session_redis(app))
     init_queue(app)
     init_session_hooks(app)
-    register_builtin_hooks(app)
+    init_current_user(app)
     init_oidc(app)
     init_downstream(app)
     csrf.init_app(app)
@@ -85,7 +86,7 @@ def init_database(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every URL space."""
-    for blueprint in (home_bp, auth_bp, profile_bp, dashboard_bp, health_bp):
+    for blueprint in (home_bp, auth_bp, profile_bp, sessions_bp, dashboard_bp, health_bp):
         app.register_blueprint(blueprint)
 
 

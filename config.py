@@ -36,6 +36,14 @@ class BaseConfig:
     SESSION_REFRESH_EACH_REQUEST = False
     SESSION_IDLE_TIMEOUT = 30 * 60
     SESSION_ABSOLUTE_TIMEOUT = 12 * 60 * 60
+    # A sign-in in progress (anonymous session holding state, nonce and PKCE verifier).
+    ANONYMOUS_SESSION_TTL = 10 * 60
+    # Last-seen time and address of a session are written at most this often.
+    SESSION_LAST_SEEN_INTERVAL = 60
+    # Sessions one user may hold at once; a new sign-in beyond it ends the oldest.
+    SESSIONS_PER_USER = 50
+    # How long a user's shared state (profile, flags) stays in Redis after their last sign-in.
+    USER_STATE_TTL = 30 * 24 * 60 * 60
     OIDC_SCOPES = "openid email profile"
     API_BASE_URL = ""
     API_DASHBOARD_PATH = ""
@@ -117,6 +125,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_TIMEOUT": float,
     "SESSION_IDLE_TIMEOUT": int,
     "SESSION_ABSOLUTE_TIMEOUT": int,
+    "SESSIONS_PER_USER": int,
+    "USER_STATE_TTL": int,
     "REDIS_SOCKET_TIMEOUT": float,
     "REDIS_MAX_CONNECTIONS": int,
     "DB_POOL_SIZE": int,
@@ -207,10 +217,14 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     if database_url and urlsplit(database_url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
         problems.append("DATABASE_URL must be a sqlite:// or postgresql:// URL")
     positive = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "JOB_TIMEOUT", "REDIS_MAX_CONNECTIONS")
+    positive += ("SESSIONS_PER_USER", "USER_STATE_TTL", "ANONYMOUS_SESSION_TTL", "SESSION_LAST_SEEN_INTERVAL")
     positive += ("DB_CONNECT_TIMEOUT", "WORKER_MONITOR_INTERVAL", "WORKER_ABANDON_GRACE", "WORKER_MAINTENANCE_INTERVAL")
     for name in positive:
         if not isinstance(settings.get(name), int) or settings[name] <= 0:
             problems.append(f"{name} must be a positive whole number")
+    user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
+    if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
+        problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
     for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
         if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
             problems.append(f"{name} must be a positive number of seconds")

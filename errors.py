@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from clients.downstream import AuthenticationLost
-from sessions.user import end_user_session
+from sessions.lifecycle import end_user_session
 from web import wants_json
 
 log = logging.getLogger(__name__)

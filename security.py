@@ -44,6 +44,8 @@ FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 # Endpoint -> the setting holding its rate limit (Flask-Limiter notation, e.g. "30 per minute").
 RATE_LIMITED_ENDPOINTS = {"auth.login": "LOGIN_RATE_LIMIT", "auth.callback": "CALLBACK_RATE_LIMIT"}
 HSTS_MAX_AGE = 365 * 24 * 3600
+# Posted by the provider's servers, not a browser: their own token is the whole check.
+SERVER_TO_SERVER_ENDPOINTS = frozenset({"auth.backchannel_logout"})
 
 
 def origin_of(url: str) -> str:
@@ -109,7 +111,7 @@ def is_cross_site() -> bool:
 
 def refuse_cross_site_requests() -> tuple[Response | str, int] | None:
     """Refuse state-changing requests that another site started, whatever token they carry."""
-    if request.method in SAFE_METHODS or not is_cross_site():
+    if request.method in SAFE_METHODS or request.endpoint in SERVER_TO_SERVER_ENDPOINTS or not is_cross_site():
         return None
     return render_error(403, "This request came from another site, so it was refused.")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from flask import Flask, Response, request, session
 
 
@@ -15,12 +18,28 @@ def protect_private_pages(response: Response) -> Response:
 
     Security headers (CSP, nosniff, frame-ancestors…) are added by security.py.
     """
-    if getattr(session, "accessed", False) and "user" in session:
+    if getattr(session, "signed_in", False):
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
     return response
 
 
 def init_response_policies(app: Flask) -> None:
-    """Apply the response rules to every response of the app."""
+    """Apply the response rules to every response of the app; template filters for times."""
     app.after_request(protect_private_pages)
+    app.add_template_filter(isotime)
+    app.add_template_filter(localtime)
+
+
+def isotime(timestamp: float) -> str:
+    """A Unix time as ISO 8601 in UTC (for `<time datetime>`)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def localtime(timestamp: float, zone: str | None) -> str:
+    """A Unix time as the user reads it, in their time zone."""
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M %Z")

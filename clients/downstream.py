@@ -41,8 +41,8 @@ class TokenSource(Protocol):
     def current(self) -> str | None:
         """A usable access token, refreshed first if expired."""
 
-    def refresh(self) -> str:
-        """A new access token, or TokenUnavailable."""
+    def refresh(self, rejected: str | None = None) -> str:
+        """A new access token to replace `rejected` (the one the API refused), or TokenUnavailable."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class DownstreamClient:
         if isinstance(response, ApiResult) or response.status_code != 401:
             return self._result(response)
 
-        token = self._token(tokens.refresh)
+        rejected = token
+        token = self._token(lambda: tokens.refresh(rejected))
         if isinstance(token, ApiResult):
             return token
         if method not in IDEMPOTENT_METHODS:

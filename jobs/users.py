@@ -1,38 +1,78 @@
-"""Persisting users: one idempotent, order-safe upsert per sign-in or profile edit."""
+"""Persisting users: idempotent, order-safe upserts, then the shared state in Redis brought up to date."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from sqlalchemy import case, or_, select
+from flask import current_app
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connections import session_redis
 from extensions import db
 from models.user import User, utcnow
-from sessions.profile_snapshot import PROFILE_FIELDS, save_snapshot
+from sessions import keys
+from sessions.scripts import SessionScripts
+from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, encode, profile_from
 
 log = logging.getLogger(__name__)
-
-IDENTITY_FIELDS = ("email", "name", "picture")
 
 
 def persist_user(record: dict[str, Any]) -> None:
     """Upsert a user by (issuer, subject); repeated or late jobs never undo newer data."""
+    user = keys.user_tag(record["issuer"], record["subject"])
     try:
         _upsert(record)
         db.session.commit()
-        user = db.session.execute(
+        row = db.session.execute(
             select(User).filter_by(issuer=record["issuer"], subject=record["subject"])
         ).scalar_one()
-        save_snapshot(session_redis(), user.issuer, user.subject, {**user.to_dict(), "version": user.profile_version})
+        publish_persisted(row)
     except Exception:
         db.session.rollback()
-        log.exception("persist_user failed for subject %r at %s", record.get("subject"), record.get("issuer"))
+        # The user's opaque id only: no personal data in logs.
+        log.exception("persist_user failed for user %s", user)
         raise
     finally:
         db.session.remove()
+
+
+def persist_user_status(issuer: str, subject: str, disabled: bool, version: int) -> None:
+    """Store a user's disabled flag, unless a newer change of it is already stored."""
+    try:
+        db.session.execute(
+            update(User)
+            .where(User.issuer == issuer, User.subject == subject, User.status_version < version)
+            .values(disabled=disabled, status_version=version, updated_at=utcnow())
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("persist_user_status failed for user %s", keys.user_tag(issuer, subject))
+        raise
+    finally:
+        db.session.remove()
+
+
+def publish_persisted(row: User) -> None:
+    """Give every session of the user what the database now holds (newer profile, a disabled flag)."""
+    user = keys.user_tag(row.issuer, row.subject)
+    profile = profile_from({field: getattr(row, field) for field in PROFILE_FIELDS})
+    scripts = SessionScripts(session_redis())
+    scripts.persisted(
+        keys=[keys.user_key(user), keys.index_key(user)],
+        args=[
+            encode(profile),
+            row.profile_version,
+            "1" if row.disabled else "0",
+            current_app.config["USER_STATE_TTL"],
+            keys.session_key(user, ""),
+            keys.tokens_key(user, ""),
+            time.time(),
+        ],
+    )
 
 
 def _upsert(record: dict[str, Any]) -> None:
@@ -41,7 +81,7 @@ def _upsert(record: dict[str, Any]) -> None:
     row = {
         "issuer": record["issuer"],
         "subject": record["subject"],
-        **{field: record.get(field) for field in IDENTITY_FIELDS},
+        **{field: record.get(field) for field in IDENTITY_CLAIMS},
         "identity_version": int(record["identity_version"]),
         **{field: record.get(field) for field in PROFILE_FIELDS},
         "profile_version": int(record["profile_version"]),
@@ -59,7 +99,7 @@ def _upsert(record: dict[str, Any]) -> None:
         # On UPDATE both SQLite and PostgreSQL read column names as the old row's values.
         return case((newer, excluded[name]), else_=columns[name])
 
-    updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_FIELDS, "identity_version")}
+    updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_CLAIMS, "identity_version")}
     updates |= {name: take_if(newer_profile, name) for name in (*PROFILE_FIELDS, "profile_version")}
     updates["updated_at"] = case((or_(newer_identity, newer_profile), excluded.updated_at), else_=columns.updated_at)
     db.session.execute(insert.on_conflict_do_update(index_elements=["issuer", "subject"], set_=updates))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
+from users import schema
 
 
 def utcnow() -> datetime:
@@ -29,24 +30,28 @@ class User(db.Model):
     __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(255))
-    subject: Mapped[str] = mapped_column(String(255))
+    issuer: Mapped[str] = mapped_column(String(schema.ISSUER_MAX))
+    subject: Mapped[str] = mapped_column(String(schema.SUBJECT_MAX))
 
     # Identity claims, refreshed at every sign-in.
-    email: Mapped[str | None] = mapped_column(String(320))
-    name: Mapped[str | None] = mapped_column(String(255))
-    picture: Mapped[str | None] = mapped_column(String(2048))
+    email: Mapped[str | None] = mapped_column(String(schema.EMAIL_MAX))
+    name: Mapped[str | None] = mapped_column(String(schema.NAME_MAX))
+    picture: Mapped[str | None] = mapped_column(String(schema.PICTURE_MAX))
     # Sign-in time in ms: a late sign-in job never overwrites newer claims.
     identity_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
     # Profile fields, edited by the user.
-    display_name: Mapped[str] = mapped_column(String(80))
-    locale: Mapped[str] = mapped_column(String(35))
-    timezone: Mapped[str] = mapped_column(String(64))
-    website: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(schema.DISPLAY_NAME_MAX))
+    locale: Mapped[str] = mapped_column(String(schema.LOCALE_MAX))
+    timezone: Mapped[str] = mapped_column(String(schema.TIMEZONE_MAX))
+    website: Mapped[str | None] = mapped_column(String(schema.WEBSITE_MAX))
     bio: Mapped[str | None] = mapped_column(Text)
     # Edit time in ms: a late profile job never overwrites a newer edit.
     profile_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    # Set by `flask --app app users disable|enable`; the version orders those changes.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -64,6 +69,7 @@ class User(db.Model):
             "website": self.website,
             "bio": self.bio,
             "profile_version": self.profile_version,
+            "disabled": bool(self.disabled),
             "created_at": as_utc_iso(self.created_at),
             "updated_at": as_utc_iso(self.updated_at),
         }

@@ -57,6 +57,18 @@ def validate_id_token(
     now: float | None = None,
 ) -> dict[str, Any]:
     """Verify the signature and every required claim; return the claims or raise IdTokenError."""
+    claims = verified_claims(raw, keys=keys, algorithms=algorithms)
+    check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
+    return claims
+
+
+def verified_claims(raw: str, *, keys: JwksCache, algorithms: Collection[str]) -> dict[str, Any]:
+    """The claims of a JWS signed by one of the provider's keys with an accepted algorithm (no claim checks)."""
+    return verified_token(raw, keys=keys, algorithms=algorithms)[1]
+
+
+def verified_token(raw: str, *, keys: JwksCache, algorithms: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(protected header, claims) of a JWS signed by one of the provider's keys with an accepted algorithm."""
     header = _header(raw)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
@@ -68,9 +80,7 @@ def validate_id_token(
         candidates = keys.candidates(kid, alg)
     except KeySetError as error:
         raise IdTokenError(str(error)) from error
-    claims = _verified_claims(raw, candidates, alg)
-    check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
-    return claims
+    return header, _verified_claims(raw, candidates, alg)
 
 
 def check_claims(
@@ -78,10 +88,29 @@ def check_claims(
 ) -> None:
     """Check iss, sub, aud, azp, exp, iat and nonce (OpenID Connect Core 3.1.3.7)."""
     now = time.time() if now is None else now
-    if claims.get("iss") != issuer:
-        raise IdTokenError("issuer does not match")
+    check_issuer_and_audience(claims, issuer=issuer, client_id=client_id)
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IdTokenError("subject is missing")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not is_number(exp) or now > exp + LEEWAY_SECONDS:
+        raise IdTokenError("token is expired or has no expiry")
+    check_issued_at(iat, now)
+    if nonce is not None:
+        received = claims.get("nonce")
+        if not isinstance(received, str) or not hmac.compare_digest(received, nonce):
+            raise IdTokenError("nonce does not match")
+
+
+def check_issued_at(iat: Any, now: float) -> None:
+    """`iat` is a number, recent, and not in the future."""
+    if not is_number(iat) or iat > now + LEEWAY_SECONDS or now - iat > MAX_TOKEN_AGE_SECONDS:
+        raise IdTokenError("issued-at time is missing or out of range")
+
+
+def check_issuer_and_audience(claims: dict[str, Any], *, issuer: str, client_id: str) -> None:
+    """`iss` is our provider, every `aud` is us, and `azp` (if any) is us."""
+    if claims.get("iss") != issuer:
+        raise IdTokenError("issuer does not match")
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
     # Every audience must be us: a token also meant for another party is refused.
@@ -89,15 +118,6 @@ def check_claims(
         raise IdTokenError("audience does not match")
     if "azp" in claims and claims["azp"] != client_id:
         raise IdTokenError("authorized party does not match")
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not _is_number(exp) or now > exp + LEEWAY_SECONDS:
-        raise IdTokenError("token is expired or has no expiry")
-    if not _is_number(iat) or iat > now + LEEWAY_SECONDS or now - iat > MAX_TOKEN_AGE_SECONDS:
-        raise IdTokenError("issued-at time is missing or out of range")
-    if nonce is not None:
-        received = claims.get("nonce")
-        if not isinstance(received, str) or not hmac.compare_digest(received, nonce):
-            raise IdTokenError("nonce does not match")
 
 
 def _header(raw: str) -> dict[str, Any]:
@@ -119,5 +139,6 @@ def _verified_claims(raw: str, candidates: list[Any], alg: str) -> dict[str, Any
     raise IdTokenError("signature does not verify")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A JSON number (not a boolean)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -3,13 +3,18 @@
 Two chains, registered per app and run in registration order:
 
 - `before_session_saved(data, claims) -> data`: runs once, at sign-in, just before
-  the new session is stored. Hooks may add, change or drop keys. The built-in
-  persistence hook is pinned to run last, so it persists what the others produced.
+  the new session is stored. `data` holds "user" (identity claims), "profile" (the
+  profile every session of the user shares), "tokens" and "created_at"; hooks may
+  change those and add keys of their own, which this session keeps. A change to
+  "profile" counts only at the user's first sign-in: afterwards the profile is
+  shared with their other sessions and changes only through `on_refresh`. The user's
+  persistence job is queued after the session is stored, so it saves what the
+  hooks produced. `last=True` pins a hook after the others.
 - `on_refresh(trigger, old, new) -> new`: runs whenever a signed-in session changes
   afterwards; trigger is "update" (profile edit) or "token" (access token
-  refreshed). Hooks may derive fields or refuse the change by raising
-  `SessionChangeRefused`. Login-only work (like the persistence hook above) never
-  runs here.
+  refreshed), once per change however many sessions the user has. Hooks may
+  derive fields or refuse the change by raising `SessionChangeRefused`.
+  Sign-in-only work never runs here.
 
     hooks = session_hooks(app)
 
@@ -25,7 +30,9 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app
+
+from sessions.user import session_view
 
 SessionData = dict[str, Any]
 BeforeSavedHook = Callable[[SessionData, Mapping[str, Any]], SessionData | None]
@@ -91,27 +98,15 @@ def session_hooks(app: Flask | None = None) -> SessionHooks:
     return (app or current_app).extensions[_EXTENSION]
 
 
-def propose_refresh(trigger: str, changes: Mapping[str, Any]) -> SessionData:
+def propose_refresh(trigger: str, changes: Mapping[str, Any], *, view: Mapping[str, Any] | None = None) -> SessionData:
     """Return what the session would hold after `changes`, as approved by the refresh hooks.
 
-    Nothing is written: the caller applies the result with `apply_refresh` once the
-    change is safe to keep (for a profile edit, after its persistence job is queued).
+    `old` and `new` are the session as hooks see it: its app data plus the user's
+    identity and shared profile (and, for "token", the tokens). Nothing is
+    written: the caller stores the approved result once it is safe to keep (for a
+    profile edit, after its persistence job is queued).
     """
-    old = copy.deepcopy(dict(session))
+    old = copy.deepcopy(dict(view if view is not None else session_view()))
     new = copy.deepcopy(old)
     new.update(copy.deepcopy(dict(changes)))
     return session_hooks().run_on_refresh(trigger, old, new)
-
-
-def apply_refresh(new: Mapping[str, Any]) -> None:
-    """Write an approved session into the stored session (one Redis write at the end of the request)."""
-    for key in [key for key in session if key not in new]:
-        del session[key]
-    session.update(new)
-
-
-def refresh_session(trigger: str, changes: Mapping[str, Any]) -> SessionData:
-    """The session refresh hook: merge `changes` through the hooks and store the result."""
-    new = propose_refresh(trigger, changes)
-    apply_refresh(new)
-    return new

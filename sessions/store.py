@@ -1,28 +1,28 @@
-"""Flask-Session's Redis store, tightened for sign-in sessions.
+"""Server-side sessions in Redis, through Flask-Session's Redis interface.
 
-What this subclass changes, and why:
-- One round trip per page: the record is read with GETEX, which also slides the
-  idle expiry, so an unchanged session is never written back.
-- No lost updates: a changed session is written with a compare-and-set (a Lua
-  script) against the record this request read, identified by its SHA-1. If
-  another request wrote in between, the two sets of changes are merged key by
-  key (see `merge_session`) and the write is retried, instead of the last writer
-  silently undoing the other's changes.
-- No resurrection: if the record this request read has disappeared (sign-out,
-  a new sign-in regenerated the id, expiry), the write is dropped, so a request
-  still in flight at logout cannot bring the session back.
-- Absolute timeout: a record older than SESSION_ABSOLUTE_TIMEOUT (from sign-in)
-  is deleted on read, whatever its idle expiry says.
-- Redis down: the request gets a session marked `unavailable` (turned into a 503
-  page by `reject_when_store_unavailable`) instead of a traceback.
-- Records are decoded as msgpack only (Flask-Session would fall back to pickle).
-- `regenerate` always issues a new id, even for an empty session, and `destroy`
-  deletes the record and the cookie so nothing added later (a flash) revives it.
+This module is the one adapter between Gatehouse and Flask-Session: it subclasses
+`RedisSessionInterface` and its session class and uses nothing private of theirs
+(tests/unit/sessions/test_flask_session_contract.py pins what it relies on).
+
+What it does beyond Flask-Session, and why:
+- One round trip per page: one Lua script reads the session, its user's shared
+  state (profile, identity, disabled, "not valid before"), checks validity, slides
+  the idle expiry and, at most once a minute, records last-seen time and address.
+- A signed-in session is valid only while its record exists, its user is enabled,
+  it started after the user's "not valid before" time and within the absolute
+  timeout; an invalid one is deleted on sight.
+- No lost updates: changed app data is written with a compare-and-set on the
+  record's version; if another request wrote in between, the two sets of changes
+  are merged key by key (`merge_session`) and the write retried.
+- No resurrection: if the record this request read has gone (sign-out,
+  revocation, expiry), the write is dropped.
+- Redis down: the request gets a session marked `unavailable` (a 503 page via
+  `reject_when_store_unavailable`) instead of a traceback.
+- msgpack only, never Flask-Session's pickle fallback.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -34,11 +34,12 @@ from flask_session.redis import RedisSession, RedisSessionInterface
 from redis import Redis
 from redis.exceptions import RedisError
 
+from sessions import keys
+from sessions.scripts import SessionScripts
+from users.schema import Identity, Profile, decode_identity, decode_profile
+
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "session:"
-SID_BYTES = 32  # secrets.token_urlsafe(32): 256 bits of randomness
-CREATED_AT = "created_at"
 # Concurrent writers on one session each win a round; this many rounds is far beyond
 # what a browser's parallel requests produce.
 MAX_WRITE_ATTEMPTS = 50
@@ -46,28 +47,10 @@ MAX_WRITE_ATTEMPTS = 50
 # Endpoints that must answer while Redis is down (health checks, static files).
 SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "static"}
 
-# KEYS[1] session key; ARGV[1] SHA-1 of the record the request read ("" for a new
-# session), ARGV[2] the record to store ("" to delete it), ARGV[3] idle timeout.
-# Returns {1} when written, {-1} when the record read has gone, {0, current} on conflict.
-_COMPARE_AND_SET = """
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '' then
-  if current then return {0, current} end
-elseif not current then
-  return {-1}
-elseif redis.sha1hex(current) ~= ARGV[1] then
-  return {0, current}
-end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-end
-return {1}
-"""
-
 _WRITTEN, _CONFLICT, _GONE = 1, 0, -1
 _MISSING = object()
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
 
 
 class SessionWriteConflict(RedisError):
@@ -75,18 +58,49 @@ class SessionWriteConflict(RedisError):
 
 
 class StoredSession(RedisSession):
-    """A session that remembers the record it was read from, plus two flags the store understands."""
+    """Flask's `session`: the app data of one session, plus what the store read beside it."""
 
     unavailable = False
     destroyed = False
-    # The raw record this request read and the id it was read under (None: a new session).
-    loaded_raw: bytes | None = None
-    loaded_sid: str | None = None
+    # Set when this request created the record under a new id, so the cookie must be sent.
+    issued = False
+    # The user's hash tag (None: anonymous) and the random part of the id.
+    user: str | None = None
+    member: str | None = None
+    # The record as read: its app data (the merge base) and version (None: not stored yet).
+    loaded: dict[str, Any] | None = None
+    version: str | None = None
+    created_at: float | None = None
+    handle: str | None = None
+    auth_time: int | None = None
+    identity: Identity | None = None
+    profile: Profile | None = None
+    profile_version: int = 0
+    confirmed: bool = False
+    # Set at sign-in: the version of the identity claims just stored.
+    identity_version: int = 0
+
+    @property
+    def signed_in(self) -> bool:
+        """True for the session of a signed-in user."""
+        return self.identity is not None and not self.destroyed
 
 
-def digest(raw: bytes) -> str:
-    """The version of a stored record: its SHA-1, as Redis's sha1hex computes it."""
-    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
+def decode_data(raw: bytes | None) -> dict[str, Any]:
+    """A session's app data (msgpack only; anything else counts as empty)."""
+    if not raw:
+        return {}
+    try:
+        data = _decoder.decode(raw)
+    except msgspec.DecodeError:
+        log.warning("ignoring session data that is not msgpack")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def encode_data(data: Mapping[str, Any]) -> bytes:
+    """The stored form of a session's app data."""
+    return _encoder.encode(dict(data))
 
 
 def merge_session(base: Mapping[str, Any], mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,8 +109,8 @@ def merge_session(base: Mapping[str, Any], mine: Mapping[str, Any], theirs: Mapp
     `base` is what this request read, `mine` what it wants to store, `theirs` what
     another request stored meanwhile. Keys this request did not touch keep their
     value. Keys it set win, except that of two versioned values (dicts with an int
-    "version", like the profile) the newer one wins. A key it removed is removed
-    only if the other request left it unchanged.
+    "version") the newer one wins. A key it removed is removed only if the other
+    request left it unchanged.
     """
     merged = dict(theirs)
     for key in base.keys() | mine.keys():
@@ -123,19 +137,21 @@ class RedisSessionStore(RedisSessionInterface):
 
     session_class = StoredSession
 
-    def __init__(self, app: Flask, client: Redis, *, idle_timeout: int, absolute_timeout: int):
+    def __init__(self, app: Flask, client: Redis, settings: Mapping[str, Any]):
         super().__init__(
             app,
             client=client,
-            key_prefix=KEY_PREFIX,
+            key_prefix=keys.PREFIX,
             use_signer=False,
             permanent=False,
-            sid_length=SID_BYTES,
+            sid_length=keys.RANDOM_BYTES,
             serialization_format="msgpack",
         )
-        self.idle_timeout = idle_timeout
-        self.absolute_timeout = absolute_timeout
-        self._compare_and_set = client.register_script(_COMPARE_AND_SET)
+        self.idle_timeout: int = settings["SESSION_IDLE_TIMEOUT"]
+        self.absolute_timeout: int = settings["SESSION_ABSOLUTE_TIMEOUT"]
+        self.anonymous_ttl: int = settings["ANONYMOUS_SESSION_TTL"]
+        self.seen_interval: int = settings["SESSION_LAST_SEEN_INTERVAL"]
+        self.scripts = SessionScripts(client)
 
     # Reading
 
@@ -144,47 +160,57 @@ class RedisSessionStore(RedisSessionInterface):
             return self._open(app, request)
         except RedisError:
             app.logger.warning("session store unreachable; answering 503")
-            stand_in = self.session_class(sid=self._generate_sid(self.sid_length))
+            stand_in = self.new_session()
             stand_in.unavailable = True
             return stand_in
 
+    def new_session(self) -> StoredSession:
+        """An empty anonymous session under a fresh id (stored only once it holds something)."""
+        stored = self.session_class(sid=keys.new_random(), permanent=False)
+        stored.member = stored.sid
+        return stored
+
     def _open(self, app: Flask, request: Request) -> StoredSession:
-        sid = request.cookies.get(self.get_cookie_name(app))
-        if sid:
-            record = self._read_record(self._get_store_id(sid))
-            if record is not None:
-                raw, data = record
-                stored = self.session_class(data, sid=sid)
-                stored.loaded_raw, stored.loaded_sid = raw, sid
-                return stored
-        return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
-
-    def _read_record(self, store_id: str) -> tuple[bytes, dict[str, Any]] | None:
-        """GETEX the record (sliding its idle expiry); None if absent, unreadable or past the absolute timeout."""
-        raw = self.client.getex(store_id, ex=self.idle_timeout)
-        if raw is None:
-            return None
-        data = self._decode(raw)
-        if data is None:
-            return None
-        created_at = data.get(CREATED_AT)
-        if isinstance(created_at, int | float) and time.time() - created_at > self.absolute_timeout:
-            self.client.delete(store_id)
-            return None
-        return raw, data
-
-    def _retrieve_session_data(self, store_id: str) -> dict | None:
-        record = self._read_record(store_id)
-        return None if record is None else record[1]
-
-    def _decode(self, raw: bytes) -> dict[str, Any] | None:
-        """msgpack only: never Flask-Session's pickle fallback, whatever the record holds."""
-        try:
-            data = msgspec.msgpack.decode(raw)
-        except msgspec.DecodeError:
-            log.warning("ignoring a session record that is not msgpack")
-            return None
-        return data if isinstance(data, dict) else None
+        parsed = keys.parse_sid(request.cookies.get(self.get_cookie_name(app)))
+        if parsed is None:
+            return self.new_session()
+        user, member = parsed
+        if user is None:
+            record = self.scripts.read(
+                keys=[keys.session_key(None, member)],
+                args=[time.time(), self.anonymous_ttl, self.absolute_timeout, self.seen_interval, "", member],
+            )
+        else:
+            record = self.scripts.read(
+                keys=[
+                    keys.session_key(user, member),
+                    keys.user_key(user),
+                    keys.index_key(user),
+                    keys.tokens_key(user, member),
+                ],
+                args=[
+                    time.time(),
+                    self.idle_timeout,
+                    self.absolute_timeout,
+                    self.seen_interval,
+                    request.remote_addr or "",
+                    member,
+                ],
+            )
+        if not record:
+            return self.new_session()
+        data = decode_data(record[0])
+        stored = self.session_class(data, sid=keys.signed_in_sid(user, member) if user else member)
+        stored.user, stored.member = user, member
+        stored.loaded, stored.version, stored.created_at = data, record[1].decode(), float(record[2])
+        if user is not None:
+            stored.handle = record[3].decode()
+            stored.auth_time = int(float(record[4])) if record[4] else None
+            stored.identity = decode_identity(record[5])
+            stored.profile = decode_profile(record[6])
+            stored.profile_version = int(record[7] or 0)
+            stored.confirmed = record[8] == b"1"
+        return stored
 
     # Writing
 
@@ -192,55 +218,62 @@ class RedisSessionStore(RedisSessionInterface):
         if session.unavailable:
             return
         if session.destroyed:
-            self._delete_session(self._get_store_id(session.sid))
             self._delete_cookie(app, response)
             return
         if session.accessed:
             response.vary.add("Cookie")
-        if not self.should_set_storage(app, session):
-            return
-        loaded = session.loaded_raw if session.loaded_sid == session.sid else None
-        if loaded is None and not session:
-            # Nothing stored and nothing to store: just drop a stale cookie, if any.
-            if session.modified:
-                self._delete_cookie(app, response)
-            return
-        stored = self._write(session, loaded)
-        if stored is None:
-            # The record this request read is gone (sign-out, new sign-in, expiry): do not revive it.
-            log.info("session ended during the request; its changes are dropped")
-            return
-        if not stored:
-            self._delete_cookie(app, response)
-            return
-        if self.should_set_cookie(app, session):
+        if session.modified:
+            self._store(session, response, app)
+        if session.issued and session.version is not None:
             self._set_cookie(app, session, response)
 
-    def _write(self, session: StoredSession, loaded: bytes | None) -> dict[str, Any] | None:
-        """Compare-and-set the session against the record it was `loaded` from (None: new), merging
-        with concurrent writes; returns what was stored ({} when deleted), or None if the record is gone."""
-        store_id = self._get_store_id(session.sid)
-        expected, base = ("", {}) if loaded is None else (digest(loaded), self._decode(loaded) or {})
-        mine = dict(session)
+    def _store(self, session: StoredSession, response: Response, app: Flask) -> None:
+        if session.version is None:
+            if not session:
+                # Nothing stored and nothing to store: just drop a stale cookie, if any.
+                if request.cookies.get(self.get_cookie_name(app)):
+                    self._delete_cookie(app, response)
+                return
+            created = time.time()
+            payload = encode_data(session)
+            self.scripts.create(
+                keys=[keys.session_key(None, session.member or session.sid)],
+                args=[payload, created, self.anonymous_ttl],
+            )
+            session.version, session.created_at, session.loaded, session.issued = "1", created, dict(session), True
+            return
+        if session.user is None and not session:
+            # An anonymous session that holds nothing any more (its sign-in finished or expired).
+            self.client.delete(keys.session_key(None, session.member or session.sid))
+            self._delete_cookie(app, response)
+            return
+        if self._write(session) is None:
+            # The record this request read is gone (sign-out, revocation, expiry): do not revive it.
+            log.info("session ended during the request; its changes are dropped")
+
+    def _write(self, session: StoredSession) -> dict[str, Any] | None:
+        """Compare-and-set the app data against the version read, merging with concurrent writes;
+        returns what was stored, or None if the record is gone."""
+        store_key = keys.session_key(session.user, session.member or session.sid)
+        base, expected, mine = session.loaded or {}, session.version, dict(session)
         for _ in range(MAX_WRITE_ATTEMPTS):
-            payload = self.serializer.encoder.encode(mine) if mine else b""
-            result = self._compare_and_set(keys=[store_id], args=[expected, payload, self.idle_timeout])
+            result = self.scripts.write(keys=[store_key], args=[expected, encode_data(mine)])
             outcome = int(result[0])
             if outcome == _WRITTEN:
+                session.loaded, session.version = mine, result[1].decode()
                 return mine
             if outcome == _GONE:
                 return None
-            theirs_raw = result[1]
-            theirs = self._decode(theirs_raw) or {}
+            theirs = decode_data(result[1])
             mine = merge_session(base, mine, theirs)
-            base, expected = theirs, digest(theirs_raw)
+            base, expected = theirs, result[2].decode()
         raise SessionWriteConflict(f"session changed {MAX_WRITE_ATTEMPTS} times while being saved")
 
     def _set_cookie(self, app: Flask, session: StoredSession, response: Response) -> None:
         response.set_cookie(
             self.get_cookie_name(app),
             session.sid,
-            expires=self.get_expiration_time(app, session),
+            expires=None,
             httponly=self.get_cookie_httponly(app),
             domain=self.get_cookie_domain(app),
             path=self.get_cookie_path(app),
@@ -263,14 +296,35 @@ class RedisSessionStore(RedisSessionInterface):
     # Ending and renewing
 
     def regenerate(self, session: StoredSession) -> None:
-        """Give the session a fresh id and drop the old record (prevents session fixation)."""
-        self._delete_session(self._get_store_id(session.sid))
-        session.sid = self._generate_sid(self.sid_length)
-        session.loaded_raw = session.loaded_sid = None
+        """Drop the stored record and continue under a fresh anonymous id (prevents session fixation)."""
+        if session.version is not None:
+            self.end(session)
+        session.sid = session.member = keys.new_random()
+        session.user = session.loaded = session.version = session.identity = None
+        session.destroyed = False
         session.modified = True
 
+    def end(self, session: StoredSession) -> None:
+        """Delete the session's record (and, when signed in, its tokens and index entry) now."""
+        member = session.member or session.sid
+        if session.user is None:
+            self.client.delete(keys.session_key(None, member))
+            return
+        self.scripts.end_sessions(
+            keys=[keys.user_key(session.user), keys.index_key(session.user)],
+            args=[
+                keys.session_key(session.user, ""),
+                keys.tokens_key(session.user, ""),
+                "member",
+                member,
+                "",
+                time.time(),
+            ],
+        )
+
     def destroy(self, session: StoredSession) -> None:
-        """End the session: its record is deleted and its cookie cleared at the end of the request."""
+        """End the session now: its record is deleted and its cookie cleared at the end of the request."""
+        self.end(session)
         session.clear()
         session.destroyed = True
         session.modified = True
@@ -278,13 +332,16 @@ class RedisSessionStore(RedisSessionInterface):
 
 def init_session_store(app: Flask, client: Redis) -> None:
     """Install the Redis session store on the app."""
-    app.session_interface = RedisSessionStore(
-        app,
-        client,
-        idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
-        absolute_timeout=app.config["SESSION_ABSOLUTE_TIMEOUT"],
-    )
+    app.session_interface = RedisSessionStore(app, client, app.config)
     app.before_request(reject_when_store_unavailable)
+
+
+def session_store(app: Flask) -> RedisSessionStore:
+    """The app's session store (typed)."""
+    store = app.session_interface
+    if not isinstance(store, RedisSessionStore):
+        raise TypeError("the app's session interface is not Gatehouse's Redis store")
+    return store
 
 
 def reject_when_store_unavailable() -> None:

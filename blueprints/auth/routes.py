@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
-from blueprints.auth import services
+from blueprints.auth import backchannel, services
 from blueprints.auth.redirects import safe_next
+from extensions import csrf
 from oidc.provider import ProviderError, oidc_provider
-from sessions.user import current_tokens, end_user_session
+from sessions.lifecycle import end_user_session
+from sessions.tokens import read_tokens
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,10 @@ def callback() -> Response:
     """Finish sign-in: validate everything, start a new session; either way the code leaves the address bar."""
     try:
         result = services.complete_login(request.args)
+        services.sign_in(result)
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
         return redirect(url_for("auth.failed", reason=failure.kind), 303)
-    services.sign_in(result)
     return redirect(result.next_path)
 
 
@@ -59,7 +61,8 @@ def failed() -> tuple[str, int]:
 @bp.post("/logout")
 def logout() -> Response:
     """Sign out: delete the session record and cookie, then end the provider's session if it can."""
-    id_token = current_tokens().get("id_token")
+    tokens = read_tokens()
+    id_token = tokens.id_token if tokens else None
     end_user_session()
     target = url_for("auth.login", reason="signed_out", _external=True)
     try:
@@ -74,6 +77,18 @@ def logout() -> Response:
     response = redirect(logout["url"])
     response.set_data(b"")
     return response
+
+
+@bp.post("/auth/backchannel-logout")
+@csrf.exempt
+def backchannel_logout() -> tuple[Response, int]:
+    """OpenID Connect Back-Channel Logout: the provider posts a logout token, server to server (no CSRF token)."""
+    try:
+        backchannel.handle_logout_token(request.form)
+    except backchannel.LogoutRefused as refusal:
+        log.warning("back-channel logout refused: %s", refusal.description)
+        return jsonify(error=refusal.error, error_description=refusal.description), 400
+    return jsonify(), 200
 
 
 @bp.after_request

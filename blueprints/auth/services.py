@@ -13,14 +13,15 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 
-from blueprints.profile.choices import LOCALE_CODES
-from connections import session_redis
 from oidc.id_token import IdTokenError, validate_id_token
 from oidc.provider import ProviderError, oidc_provider, pop_login_state, store_login_state
 from oidc.tokens import token_fields
+from sessions import keys
 from sessions.hooks import session_hooks
-from sessions.profile_snapshot import load_snapshot
-from sessions.user import start_user_session
+from sessions.lifecycle import AccountDisabled, read_user_state, start_user_session
+from users.choices import LOCALE_CODES
+from users.persistence import persist_signed_in_user
+from users.schema import DISPLAY_NAME_MAX, Identity, identity_dict, profile_dict, profile_from
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ FAILURE_MESSAGES = {
     "failed": GENERIC_FAILURE,
     "unavailable": PROVIDER_UNAVAILABLE,
     "expired": "This sign-in link has expired or was already used. Please sign in again.",
+    "disabled": "This account has been disabled. Please contact your administrator.",
     # Provider error codes we can explain; any other is "failed".
     "access_denied": "You declined to sign in, so you are not signed in.",
     "login_required": "The sign-in provider needs you to sign in there first.",
@@ -163,18 +165,15 @@ def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, A
     return {**userinfo, **claims}
 
 
-def session_data_for(result: LoginResult) -> dict[str, Any]:
-    """What a new session holds: identity, the latest saved profile (or defaults), tokens."""
-    claims = result.claims
-    identity = {
-        "issuer": claims["iss"],
-        "subject": claims["sub"],
-        "email": _text(claims.get("email")),
-        "name": _text(claims.get("name")),
-        "picture": _text(claims.get("picture")),
-    }
-    profile = load_snapshot(session_redis(), identity["issuer"], identity["subject"]) or default_profile(claims)
-    return {"created_at": time.time(), "user": identity, "profile": profile, "tokens": result.tokens}
+def identity_from(claims: Mapping[str, Any]) -> Identity:
+    """Who signed in, as the provider vouches."""
+    return Identity(
+        issuer=claims["iss"],
+        subject=claims["sub"],
+        email=_text(claims.get("email")),
+        name=_text(claims.get("name")),
+        picture=_text(claims.get("picture")),
+    )
 
 
 def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,7 +182,7 @@ def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
     locale = _text(claims.get("locale"))
     zone = _text(claims.get("zoneinfo"))
     return {
-        "display_name": display_name.strip()[:80] or "New user",
+        "display_name": display_name.strip()[:DISPLAY_NAME_MAX] or "New user",
         "locale": locale if locale in LOCALE_CODES else "en",
         "timezone": zone if zone in available_timezones() else "UTC",
         "website": None,
@@ -193,9 +192,44 @@ def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sign_in(result: LoginResult) -> None:
-    """Run the sign-in hooks and start the user's session under a new id."""
-    data = session_hooks().run_before_session_saved(session_data_for(result), result.claims)
-    start_user_session(data)
+    """Run the sign-in hooks, start the user's session under a new id, then queue their persistence.
+
+    Raises LoginFailed("disabled") for a disabled account. The hooks see the
+    profile every session of the user shares (or, the first time, the provider's
+    defaults); the database is never touched here.
+    """
+    identity = identity_from(result.claims)
+    state = read_user_state(keys.user_tag(identity.issuer, identity.subject))
+    if state.disabled:
+        raise LoginFailed("disabled", "account disabled")
+    profile = profile_dict(state.profile, state.profile_version) if state.profile else default_profile(result.claims)
+    proposed = {"created_at": time.time(), "user": identity_dict(identity), "profile": profile, "tokens": result.tokens}
+    data = session_hooks().run_before_session_saved(proposed, result.claims)
+    own = {key: value for key, value in data.items() if key not in ("created_at", "user", "profile", "tokens")}
+    try:
+        start_user_session(
+            identity=identity_from({**result.claims, **_identity_claims(data.get("user"))}),
+            profile=profile_from(data.get("profile") or profile),
+            tokens=data.get("tokens") or result.tokens,
+            data=own,
+            provider_sid=_text(result.claims.get("sid")),
+            auth_time=_auth_time(result.claims),
+        )
+    except AccountDisabled as error:
+        raise LoginFailed("disabled", "account disabled") from error
+    persist_signed_in_user()
+
+
+def _identity_claims(user: Any) -> dict[str, Any]:
+    """Identity fields a sign-in hook may have changed (never issuer or subject)."""
+    if not isinstance(user, Mapping):
+        return {}
+    return {claim: user[claim] for claim in ("email", "name", "picture") if claim in user}
+
+
+def _auth_time(claims: Mapping[str, Any]) -> int | None:
+    value = claims.get("auth_time")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:

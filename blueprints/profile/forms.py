@@ -10,11 +10,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from blueprints.profile.choices import LOCALE_CODES, LOCALES, timezone_names
-
-DISPLAY_NAME_MAX = 80
-WEBSITE_MAX = 255
-BIO_MAX = 500
+from users.choices import LOCALE_CODES, LOCALES, timezone_names
+from users.schema import BIO_MAX, DISPLAY_NAME_MAX, PROFILE_FIELDS, WEBSITE_MAX
 
 
 def strip(value: str | None) -> str | None:
@@ -115,10 +112,4 @@ class ProfileForm(FlaskForm):
 
     def profile_fields(self) -> dict[str, str | None]:
         """The validated values, as stored in the session."""
-        return {
-            "display_name": self.display_name.data,
-            "locale": self.locale.data,
-            "timezone": self.timezone.data,
-            "website": self.website.data,
-            "bio": self.bio.data,
-        }
+        return {field: getattr(self, field).data for field in PROFILE_FIELDS}

@@ -1,35 +1,49 @@
-"""Profile edits: the session changes through the refresh hook, the database through the queue."""
+"""Profile edits: the user's shared profile changes through the refresh hook, the database through the queue."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from connections import session_redis
-from jobs.queues import enqueue
-from jobs.users import persist_user
-from sessions.hooks import apply_refresh, propose_refresh
-from sessions.persistence import user_record
-from sessions.profile_snapshot import save_snapshot
-from sessions.user import current_profile, current_user
+from flask import current_app, session
+
+from sessions import keys
+from sessions.hooks import propose_refresh
+from sessions.store import session_store
+from sessions.user import current_profile, current_session
+from users.persistence import enqueue_persistence, user_record
+from users.schema import encode, profile_from
 
 
-def next_profile_version() -> int:
-    """A version newer than the current one: the edit time in ms, never going backwards."""
-    return max(time.time_ns() // 1_000_000, int(current_profile().get("version", 0)) + 1)
+class ProfileUnavailable(Exception):
+    """The user's shared state has gone (signed out everywhere meanwhile): nothing was changed."""
 
 
 def save_profile(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a validated edit; raises SessionChangeRefused if a refresh hook vetoes it.
+    """Apply a validated edit to every session of the user; raises SessionChangeRefused if a hook vetoes it.
 
-    The job is queued before the session is written, so an accepted edit reaches
-    the database even if this request dies before its session is saved.
+    The version comes from Redis and is reserved before the job is queued, and the
+    job is queued before the shared profile changes: an accepted edit reaches the
+    database even if this request dies half-way, and an older edit never replaces
+    a newer one, whatever the web hosts' clocks say.
     """
-    profile = {**current_profile(), **fields, "version": next_profile_version()}
-    new_session = propose_refresh("update", {"profile": profile})
-    enqueue(persist_user, user_record(new_session))
-    user = current_user()
-    save_snapshot(session_redis(), user["issuer"], user["subject"], new_session["profile"])
-    apply_refresh(new_session)
-    return new_session["profile"]
+    stored = current_session()
+    if stored.user is None:
+        raise ProfileUnavailable("not signed in")
+    store = session_store(current_app)
+    user_key = keys.user_key(stored.user)
+    proposed = propose_refresh("update", {"profile": {**current_profile(), **fields}})
+    version = store.scripts.profile_reserve(keys=[user_key])
+    if version is None:
+        raise ProfileUnavailable(stored.user)
+    version = int(version)
+    profile = {**proposed["profile"], "version": version}
+    # identity_version 0: an edit never changes the identity claims of an existing row.
+    enqueue_persistence(user_record(proposed["user"], profile, identity_version=0, profile_version=version))
+    store.scripts.profile_commit(keys=[user_key], args=[version, encode(profile_from(profile))])
+    # Keys a hook derived besides the profile belong to this session.
+    for key, value in proposed.items():
+        if key not in ("created_at", "user", "profile") and session.get(key) != value:
+            session[key] = value
+    stored.profile, stored.profile_version = profile_from(profile), version
+    return profile

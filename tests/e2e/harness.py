@@ -59,7 +59,7 @@ class CertifiedProvider:
     process: subprocess.Popen
     admin_secret: str
 
-    def _admin(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _admin(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
         response = requests.request(
             method,
             f"{self.url}/__test/{path}",
@@ -71,7 +71,9 @@ class CertifiedProvider:
         return response.json()
 
     def account(self, sub: str) -> dict[str, Any]:
-        """What the provider holds for `sub`: live tokens, grants, how many refreshes it granted."""
+        """What the provider holds and did for `sub`: live tokens, grants, refreshes granted, refresh
+        token reuse it refused (`refresh_reuse_detected`), back-channel logout tokens it sent
+        (`backchannel_logouts`: [{sid, ok, error}])."""
         return self._admin("GET", f"accounts/{sub}")
 
     def revoke(self, sub: str) -> dict[str, Any]:
@@ -82,6 +84,15 @@ class CertifiedProvider:
         """Make access tokens issued to `sub` from now on live `seconds` seconds."""
         return self._admin("PUT", f"accounts/{sub}/access-token-ttl", {"seconds": seconds})
 
+    def sessions(self, sub: str) -> list[dict[str, Any]]:
+        """`sub`'s live provider sessions: [{sid (the app client's), login_ts, session_id (the `_session` cookie)}]."""
+        return self._admin("GET", f"accounts/{sub}/sessions")
+
+    def end_sessions(self, sub: str) -> dict[str, Any]:
+        """End every provider session of `sub` as its sign-out page would, sending back-channel logout
+        tokens; returns {"ended": N, **account(sub)}."""
+        return self._admin("POST", f"accounts/{sub}/end-sessions")
+
 
 def start_certified_provider(
     port: int,
@@ -90,6 +101,7 @@ def start_certified_provider(
     post_logout_redirect_uris: list[str],
     log: BinaryIO,
     access_token_ttl: int = 3600,
+    backchannel_logout_uri: str | None = None,
 ) -> CertifiedProvider:
     """Start tests/e2e/provider/provider.mjs on 127.0.0.1:port with the app's client registered."""
     ensure_provider_installed()
@@ -103,6 +115,7 @@ def start_certified_provider(
         "POST_LOGOUT_REDIRECT_URIS": ",".join(post_logout_redirect_uris),
         "ACCESS_TOKEN_TTL": str(access_token_ttl),
         "ADMIN_SECRET": admin_secret,
+        "BACKCHANNEL_LOGOUT_URI": backchannel_logout_uri or "",
         "NODE_ENV": "test",
     }
     process = subprocess.Popen(
@@ -208,6 +221,9 @@ def start_e2e_stack(
                 post_logout_redirect_uris=[f"http://127.0.0.1:{port}/login?reason=signed_out" for port in web_ports],
                 log=log,
                 access_token_ttl=access_token_ttl,
+                backchannel_logout_uri=(
+                    f"http://127.0.0.1:{web_ports[0]}/auth/backchannel-logout" if web_ports else None
+                ),
             )
     except BaseException:
         stop(list(processes.values()))

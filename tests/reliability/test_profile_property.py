@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
-import msgspec
 import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -25,13 +23,13 @@ from hypothesis import strategies as st
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
-from blueprints.profile.choices import LOCALE_CODES
 from jobs.queues import job_queue
-from sessions.store import KEY_PREFIX
 from tests.reliability.helpers import registry_counts
 from tests.support.browserless import csrf_token
 from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.session_records import plant_session, read_session
+from users.choices import LOCALE_CODES
 
 pytestmark = pytest.mark.integration
 
@@ -208,28 +206,9 @@ def browser(stack: ReliabilityStack) -> Iterator[tuple[FlaskClient, str]]:
     """A test client signed in as SUBJECT (session written to the real Redis) and its CSRF token."""
     app = stack.app()
     with app.test_client() as client:
-        with client.session_transaction() as session:
-            session.update(
-                {
-                    "created_at": time.time(),
-                    "user": {
-                        "issuer": "https://issuer.test",
-                        "subject": SUBJECT,
-                        "email": None,
-                        "name": None,
-                        "picture": None,
-                    },
-                    "profile": {
-                        "display_name": "Start",
-                        "locale": "en",
-                        "timezone": "UTC",
-                        "website": None,
-                        "bio": None,
-                        "version": 0,
-                    },
-                    "tokens": {"access_token": "a", "refresh_token": None, "expires_at": None, "id_token": None},
-                }
-            )
+        profile = {"display_name": "Start", "locale": "en", "timezone": "UTC", "website": None, "bio": None}
+        sid = plant_session(app, "https://issuer.test", SUBJECT, {**profile, "version": 0})
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], sid)
         page = client.get("/profile")
         assert page.status_code == 200
         yield client, csrf_token(page.get_data(as_text=True))
@@ -239,7 +218,9 @@ def stored_profile(stack: ReliabilityStack, client: FlaskClient) -> dict[str, An
     """The profile in the session record, read straight from Redis."""
     sid = client.get_cookie(stack.app().config["SESSION_COOKIE_NAME"]).value
     with stack.sessions.client() as redis:
-        return msgspec.msgpack.decode(redis.get(KEY_PREFIX + sid))["profile"]
+        record = read_session(redis, sid)
+    assert record is not None
+    return record["profile"]
 
 
 def submit(stack: ReliabilityStack, browser: tuple[FlaskClient, str], fields: dict[str, str | None]) -> None:

@@ -13,17 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 import pytest
 import requests
 
-from sessions.profile_snapshot import snapshot_key
-from sessions.store import KEY_PREFIX
+from sessions import keys
 from tests.reliability.helpers import registry_counts
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
 from tests.support.downstream_api import DownstreamApi
 from tests.support.polling import wait_until
+from tests.support.redis_monitor import recording
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.session_records import read_session
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamAp
 def stored(stack: ReliabilityStack, sid: str) -> dict[str, Any] | None:
     """The session record in Redis, decoded, or None."""
     with stack.sessions.client() as client:
-        raw = client.get(KEY_PREFIX + sid)
-    return None if raw is None else msgspec.msgpack.decode(raw)
+        return read_session(client, sid)
 
 
 def as_browser(sid: str) -> dict[str, str]:
@@ -239,22 +238,32 @@ def test_two_tabs_signing_in_do_not_clobber_each_others_state(stack: Reliability
 def test_unchanged_sessions_are_read_once_and_never_rewritten(stack: ReliabilityStack) -> None:
     web = stack.stack.web_url
     http, _, _ = signed_in(stack, "reader")
-    # Let every job finish: the last thing a persistence job does is write a profile snapshot to this Redis.
-    snapshot = snapshot_key(stack.stack.provider_url, "reader")
+    # Let every job finish: the last thing a persistence job does is confirm the user's state in this Redis.
+    user_key = keys.user_key(keys.user_tag(stack.stack.provider_url, "reader"))
     with stack.sessions.client() as client:
-        wait_until(lambda: client.exists(snapshot), timeout=30, what="the sign-in job to finish")
+        wait_until(lambda: client.hget(user_key, "ok") == b"1", timeout=30, what="the sign-in job to finish")
     wait_until(lambda: registry_counts(stack)["queued"] + registry_counts(stack)["started"] == 0, timeout=30)
 
-    def commands() -> dict[str, int]:
-        with stack.sessions.client() as client:
-            stats = client.info("commandstats")
-        return {
-            name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("getex", "set", "evalsha", "eval")
-        }
-
-    before = commands()
-    for path in ("/profile", "/", "/profile", "/dashboard") * 5:
+    pages = ("/profile", "/", "/profile", "/") * 5
+    for path in pages:  # each web process loads its scripts on first use (SCRIPT LOAD)
         assert http.get(f"{web}{path}", timeout=10).status_code == 200
-    after = commands()
-    assert after["getex"] - before["getex"] == 20
-    assert (after["set"], after["evalsha"], after["eval"]) == (before["set"], before["evalsha"], before["eval"])
+    with recording(stack.sessions.port) as redis:
+        for path in pages:
+            assert http.get(f"{web}{path}", timeout=10).status_code == 200
+    # One round trip per page (the read script), and nothing written but the sliding expiry.
+    assert redis.sent_names() == ["EVALSHA"] * len(pages), redis.sent
+    written = [command for command in redis.scripted if not command.upper().startswith(("HMGET", "EXPIRE", "ZRANGE"))]
+    assert written == [], written
+
+    # The devices page also lists the user's sessions (one more script); nothing else.
+    for _ in range(4):  # both web processes load the listing script first
+        assert http.get(f"{web}/sessions", timeout=10).status_code == 200
+    with recording(stack.sessions.port) as redis:
+        assert http.get(f"{web}/sessions", timeout=10).status_code == 200
+    assert redis.sent_names() == ["EVALSHA", "EVALSHA"], redis.sent
+
+    # A page that calls the API also reads the session's tokens, and only that.
+    assert http.get(f"{web}/dashboard", timeout=10).status_code == 200
+    with recording(stack.sessions.port) as redis:
+        assert http.get(f"{web}/dashboard", timeout=10).status_code == 200
+    assert redis.sent_names() == ["EVALSHA", "HMGET"], redis.sent

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import redis
 from flask import Flask
 
@@ -15,6 +14,7 @@ from connections import queue_redis, session_redis
 from tests.security.browser import Browser
 from tests.security.hostile_provider import CLIENT_ID, CLIENT_SECRET, HostileProvider
 from tests.security.servers import APP_THREAD_NAME, SwappableApp, ThreadedServer
+from tests.support.session_records import read_session, session_ids
 
 SECRET_KEY = "security-suite-secret-key-0123456789abcdef"
 
@@ -91,16 +91,15 @@ class Gatehouse:
         """The server-side record behind a session id, decoded (None if there is none)."""
         if not session_id:
             return None
-        raw = self.redis.get(f"session:{session_id}")
-        return None if raw is None else msgspec.msgpack.decode(raw)
+        return read_session(self.redis, session_id)
 
     def session_records(self) -> dict[str, dict[str, Any]]:
         """Every stored session, by id."""
         records = {}
-        for key in self.redis.scan_iter(match="session:*"):
-            raw = self.redis.get(key)
-            if raw is not None:
-                records[key.decode().removeprefix("session:")] = msgspec.msgpack.decode(raw)
+        for sid in session_ids(self.redis):
+            record = read_session(self.redis, sid)
+            if record is not None:
+                records[sid] = record
         return records
 
     def signed_in_subjects(self) -> list[str]:

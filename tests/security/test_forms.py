@@ -29,21 +29,31 @@ def state_of(gatehouse: Gatehouse, browser: Browser) -> dict[str, Any]:
     return {key: record.get(key) for key in ("user", "profile", "tokens", "created_at")}
 
 
-def state_changing_routes(gatehouse: Gatehouse) -> list[tuple[str, str]]:
-    """Every (method, path) of the app that accepts an unsafe method."""
+# Posted by the provider's servers with no browser session: the logout token is the whole check
+# (tests/security/test_backchannel_logout.py), so it carries no CSRF token.
+SERVER_TO_SERVER = {"/auth/backchannel-logout"}
+
+
+def state_changing_routes(gatehouse: Gatehouse, examples: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every (method, path) of the app that accepts an unsafe method (`examples` fill in URL arguments)."""
     found = []
     for rule in gatehouse.app.url_map.iter_rules():
+        if rule.rule in SERVER_TO_SERVER:
+            continue
         for method in sorted((rule.methods or set()) & UNSAFE_METHODS):
-            assert not rule.arguments, f"give {rule.rule} an example URL in this test"
-            found.append((method, rule.rule))
+            path = (examples or {}).get(rule.rule, rule.rule)
+            assert "<" not in path, f"give {rule.rule} an example URL in this test"
+            found.append((method, path))
     return found
 
 
 def test_every_state_changing_route_requires_a_csrf_token(gatehouse: Gatehouse, provider: HostileProvider) -> None:
     """Each POST/PUT/PATCH/DELETE route refuses a request without a CSRF token and changes nothing."""
-    routes = state_changing_routes(gatehouse)
-    assert {("POST", "/logout"), ("POST", "/profile")} <= set(routes)
     browser = signed_in(gatehouse)
+    other_device = signed_in(gatehouse)
+    other_handle = gatehouse.session_record(other_device.session_id)["handle"]
+    routes = state_changing_routes(gatehouse, {"/sessions/<handle>/revoke": f"/sessions/{other_handle}/revoke"})
+    assert {("POST", "/logout"), ("POST", "/profile"), ("POST", "/sessions/revoke-others")} <= set(routes)
     before = state_of(gatehouse, browser)
     for method, path in routes:
         for token in (None, "forged-token", browser.csrf_token("/profile") + "x"):
@@ -52,6 +62,7 @@ def test_every_state_changing_route_requires_a_csrf_token(gatehouse: Gatehouse, 
             assert response.status_code == 400, (method, path, response.status_code)
             assert "This form has expired" in response.text
     assert state_of(gatehouse, browser) == before
+    assert gatehouse.session_record(other_device.session_id) is not None, "a forged post ended another session"
 
 
 def test_a_csrf_token_from_another_session_is_refused(gatehouse: Gatehouse, provider: HostileProvider) -> None:

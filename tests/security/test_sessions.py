@@ -12,6 +12,7 @@ from flask import Response, flash, request
 
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
+from tests.support.session_records import session_exists
 
 pytestmark = pytest.mark.integration
 
@@ -85,25 +86,30 @@ def test_a_session_id_the_client_made_up_is_never_adopted(
     assert start.status_code == 302
     issued = set_cookie(start, browser.cookie_name)[browser.cookie_name].value
     assert issued != made_up
-    assert gatehouse.redis.exists(f"session:{made_up}") == 0
+    assert not session_exists(gatehouse.redis, made_up)
 
     browser.sign_in("alice")
     assert browser.session_id != made_up
-    assert gatehouse.redis.exists(f"session:{made_up}") == 0
+    assert not session_exists(gatehouse.redis, made_up)
 
 
 def test_session_ids_carry_at_least_128_random_bits(gatehouse: Gatehouse, provider: HostileProvider) -> None:
-    """Ids are long base64url strings (256 bits from `secrets`), never repeated."""
+    """Ids are "<user tag>.<random>": the random part is 256 bits from `secrets`, never repeated."""
     ids = set()
     for _ in range(6):
         browser = gatehouse.browser()
         browser.sign_in("alice")
         ids.add(browser.session_id)
     assert len(ids) == 6
+    tags = set()
     for session_id in ids:
-        assert SESSION_ID.match(session_id), session_id
-        raw = base64.urlsafe_b64decode(session_id + "=" * (-len(session_id) % 4))
+        tag, _, random_part = session_id.partition(".")
+        tags.add(tag)
+        assert SESSION_ID.match(random_part), session_id
+        raw = base64.urlsafe_b64decode(random_part + "=" * (-len(random_part) % 4))
         assert len(raw) * 8 >= 128
+    # The tag only groups one user's keys in Redis (the same for all of alice's sessions).
+    assert len(tags) == 1
 
 
 def test_session_cookie_flags(gatehouse: Gatehouse, provider: HostileProvider) -> None:

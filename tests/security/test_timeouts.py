@@ -12,6 +12,7 @@ from tests.security.checks import MINIMAL_ENVIRON
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
 from tests.support.polling import wait_until
+from tests.support.session_records import session_exists
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def test_idle_timeout_slides_with_use_and_ends_an_idle_session(gatehouse: Gateho
     gatehouse.configure(SESSION_IDLE_TIMEOUT=2, SESSION_ABSOLUTE_TIMEOUT=3600)
     browser = gatehouse.browser()
     browser.sign_in("alice")
-    key = f"session:{browser.session_id}"
+    sid = browser.session_id
     signed_in_at = time.monotonic()
 
     # Keep using the site for well over the idle timeout.
@@ -36,7 +37,7 @@ def test_idle_timeout_slides_with_use_and_ends_an_idle_session(gatehouse: Gateho
         time.sleep(0.4)
 
     # Now stay away (watching Redis, not the app, so nothing slides it) until the record expires.
-    expired_at = wait_until(met_at(lambda: gatehouse.redis.exists(key) == 0), timeout=5, interval=0.05)
+    expired_at = wait_until(met_at(lambda: not session_exists(gatehouse.redis, sid)), timeout=5, interval=0.05)
     assert expired_at - last_request >= 1.5
     assert browser.signed_in_as() is None
     assert browser.get("/profile").headers["Location"].startswith("/login")

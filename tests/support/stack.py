@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import msgspec
 import requests
 from redis import Redis
 
 from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
+from tests.support.session_records import read_session
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "gatehouse-test"
@@ -97,10 +97,9 @@ class Stack:
         return Redis(port=self.redis_port, socket_timeout=5)
 
     def session_record(self, sid: str) -> dict[str, Any] | None:
-        """The stored session `session:<sid>` (msgpack, as Flask-Session writes it), or None."""
+        """The stored session `sid`, composed (app data, created_at, user, profile, tokens), or None."""
         with self.redis() as client:
-            raw = client.get(f"session:{sid}")
-        return None if raw is None else msgspec.msgpack.decode(raw)
+            return read_session(client, sid)
 
     def users(self) -> list[dict[str, Any]]:
         """The persisted users, as `flask --app app users list --json` prints them."""

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 
 from extensions import db
 from jobs.queues import job_queue
-from sessions.store import KEY_PREFIX
+from tests.support import session_records
 from tests.unit.mock_provider import ISSUER, MockProvider, callback_query
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -66,21 +66,23 @@ def session_id(app: Flask, client: FlaskClient) -> str | None:
 
 
 def stored_session(app: Flask, redis: fakeredis.FakeRedis, sid: str | None) -> dict[str, Any] | None:
-    """The session record stored under `sid`, decoded, or None."""
-    raw = redis.get(KEY_PREFIX + sid) if sid else None
-    return None if raw is None else app.session_interface.serializer.decode(raw)
+    """The session stored under `sid`, composed (app data, created_at, user, profile, tokens), or None."""
+    return session_records.read_session(redis, sid)
 
 
 def rewrite_session(app: Flask, redis: fakeredis.FakeRedis, sid: str, **changes: Any) -> None:
-    """Change a stored session record in place (keeping its expiry), as time passing would."""
-    key = KEY_PREFIX + sid
-    data = {**stored_session(app, redis, sid), **changes}
-    redis.set(key, app.session_interface.serializer.encode(data), keepttl=True)
+    """Change a stored session in place (keeping its expiry), as time passing would."""
+    session_records.rewrite_session(redis, sid, **changes)
+
+
+def session_exists(redis: fakeredis.FakeRedis, sid: str | None) -> bool:
+    """True while Redis holds a session record under `sid`."""
+    return session_records.session_exists(redis, sid)
 
 
 def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
     """Every session record in Redis."""
-    return sorted(redis.scan_iter(match=f"{KEY_PREFIX}*"))
+    return session_records.session_keys(redis)
 
 
 def queued_records(app: Flask) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ class FakeTokens:
         """The token, refreshed first when it has expired (as SessionTokens does)."""
         return self.refresh() if self.expired else self.token
 
-    def refresh(self) -> str:
+    def refresh(self, rejected: str | None = None) -> str:
         """A new token, or the configured failure."""
         self.refreshes += 1
         if self.refresh_error is not None:

@@ -14,7 +14,7 @@ from connections import session_redis
 from extensions import db
 from jobs.users import persist_user
 from models.user import User
-from sessions.profile_snapshot import load_snapshot
+from tests.support.session_records import shared_profile
 from tests.unit.helpers import job_record
 from tests.unit.mock_provider import ISSUER
 
@@ -33,7 +33,7 @@ def run(app: Flask, job_record: dict[str, Any]) -> None:
         persist_user(job_record)
 
 
-def test_a_new_user_is_inserted_and_their_profile_snapshot_saved(app: Flask) -> None:
+def test_a_new_user_is_inserted_and_their_shared_profile_published(app: Flask) -> None:
     run(app, job_record(display_name="Ally", bio="hello", profile_version=7))
     (user,) = users(app)
     assert (user.issuer, user.subject, user.email, user.name) == (ISSUER, "alice", "alice@example.test", "Alice")
@@ -41,7 +41,7 @@ def test_a_new_user_is_inserted_and_their_profile_snapshot_saved(app: Flask) -> 
     assert user.created_at is not None
     assert user.updated_at is not None
     with app.app_context():
-        assert load_snapshot(session_redis(), ISSUER, "alice")["display_name"] == "Ally"
+        assert shared_profile(session_redis(), ISSUER, "alice")["display_name"] == "Ally"
 
 
 def test_repeating_a_job_changes_nothing(app: Flask) -> None:
@@ -76,7 +76,7 @@ def test_a_late_older_profile_job_does_not_win(app: Flask) -> None:
     assert (user.display_name, user.website, user.profile_version) == ("Newer", "https://new.example.test/", 20)
     assert user.updated_at == before.updated_at
     with app.app_context():
-        assert load_snapshot(session_redis(), ISSUER, "alice")["display_name"] == "Newer"
+        assert shared_profile(session_redis(), ISSUER, "alice")["display_name"] == "Newer"
 
 
 def test_an_older_identity_does_not_overwrite_newer_claims(app: Flask) -> None:

@@ -1,7 +1,9 @@
-"""oidc/tokens.py through the app: an expired access token is refreshed and stored through the refresh hook."""
+"""oidc/tokens.py through the app: an expired access token is refreshed (once, however many requests want it)
+and stored through the refresh hook."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from sessions import keys
 from sessions.hooks import session_hooks
-from sessions.store import KEY_PREFIX
-from tests.unit.helpers import RecordingRedis, rewrite_session, session_id, session_keys, stored_session
+from tests.unit.helpers import RecordingRedis, rewrite_session, session_exists, session_id, session_keys, stored_session
 from tests.unit.mock_provider import MockProvider
 
 
@@ -93,7 +95,7 @@ def test_an_unreachable_token_endpoint_keeps_the_user_signed_in(
     assert page.status_code == 502
     assert 'data-testid="api-error"' in page.get_data(as_text=True)
     sid = session_id(app, signed_in)
-    assert fake_redis.exists(KEY_PREFIX + sid)
+    assert session_exists(fake_redis, sid)
     assert stored_session(app, fake_redis, sid)["tokens"]["access_token"] == before["tokens"]["access_token"]
 
     provider.token_endpoint_down = False  # the provider is back: the next view refreshes
@@ -110,3 +112,58 @@ def test_a_refreshed_id_token_for_another_user_signs_out(
     assert page.status_code == 302
     assert page.location == "/login?reason=expired"
     assert session_keys(fake_redis) == []
+
+
+def lease_and_tokens_keys(app: Flask, client: FlaskClient) -> tuple[str, str]:
+    """The refresh lease key and tokens key of the browser's session."""
+    user, member = keys.parse_sid(session_id(app, client))
+    return keys.lease_key(user, member), keys.tokens_key(user, member)
+
+
+def test_while_another_request_refreshes_this_one_waits_for_its_tokens(
+    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    expire_access_token(app, fake_redis, signed_in)
+    lease, tokens = lease_and_tokens_keys(app, signed_in)
+    fake_redis.set(lease, "another-request", px=5000)
+    fresh = provider.issue("alice", None)
+    generation = int(fake_redis.hget(tokens, "g"))
+
+    def other_request_commits() -> None:
+        fake_redis.hset(
+            tokens,
+            mapping={
+                "a": fresh["access_token"],
+                "r": fresh["refresh_token"],
+                "e": time.time() + 3600,
+                "g": generation + 1,
+            },
+        )
+        fake_redis.delete(lease)
+
+    timer = threading.Timer(0.2, other_request_commits)
+    timer.start()
+    try:
+        page = signed_in.get("/dashboard")
+    finally:
+        timer.join()
+    assert page.status_code == 200
+    assert provider.refresh_grants() == []  # the refresh token was redeemed once, by the other request
+    assert provider.userinfo_requests[-1] == fresh["access_token"]
+
+
+def test_a_refresh_that_never_finishes_elsewhere_is_not_redeemed_again(
+    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    before = expire_access_token(app, fake_redis, signed_in)
+    lease, _ = lease_and_tokens_keys(app, signed_in)
+    fake_redis.set(lease, "a-request-that-died", px=300)
+    page = signed_in.get("/dashboard")
+    assert page.status_code == 502  # an error, but no second redeem and no sign-out
+    assert provider.refresh_grants() == []
+    sid = session_id(app, signed_in)
+    assert session_exists(fake_redis, sid)
+    assert stored_session(app, fake_redis, sid)["tokens"]["access_token"] == before["tokens"]["access_token"]
+    # With the lease gone, the next page refreshes by itself.
+    assert signed_in.get("/dashboard").status_code == 200
+    assert len(provider.refresh_grants()) == 1

@@ -1,4 +1,4 @@
-"""sessions/hooks.py: sign-in hooks run in order before the built-in persistence hook; refresh hooks derive or veto."""
+"""sessions/hooks.py: sign-in hooks run in order, then the persistence job is queued; refresh hooks derive or veto."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from sessions.hooks import SessionChangeRefused, SessionHooks, session_hooks
-from sessions.store import KEY_PREFIX
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
@@ -52,7 +51,7 @@ def test_sign_in_hooks_run_in_order_and_persistence_runs_last(
     stored = stored_session(app, fake_redis, session_id(app, client))
     assert stored["team"] == "blue"
     assert stored["profile"]["display_name"] == "Alice (blue)"
-    # The built-in hook, registered by create_app before these, still ran after them.
+    # The persistence job, queued once the session is stored, saves what the hooks produced.
     (record,) = queued_records(app)
     assert record["display_name"] == "Alice (blue)"
 
@@ -112,8 +111,8 @@ def test_a_refresh_hook_can_refuse_a_change(
     client = app.test_client()
     sign_in(client, provider)
     token = signed_in_page_token(client)
-    key = KEY_PREFIX + session_id(app, client)
-    record_before = fake_redis.get(key)
+    sid = session_id(app, client)
+    record_before = stored_session(app, fake_redis, sid)
     jobs_before = queued_records(app)
 
     refused = client.post("/profile", data=profile_form(token, "The Admin"))
@@ -121,7 +120,7 @@ def test_a_refresh_hook_can_refuse_a_change(
     html = refused.get_data(as_text=True)
     assert "That display name is reserved." in html
     assert 'data-testid="error-display_name"' in html
-    assert fake_redis.get(key) == record_before
+    assert stored_session(app, fake_redis, sid) == record_before
     assert queued_records(app) == jobs_before
     assert "Your profile has been saved." not in client.get("/profile").get_data(as_text=True)
 

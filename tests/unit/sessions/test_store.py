@@ -1,48 +1,114 @@
-"""sessions/store.py: one Redis command per page, sliding and absolute expiry, fresh ids, 503 when Redis is down."""
+"""sessions/store.py: one Redis round trip per page, sliding and absolute expiry, fresh ids, compare-and-set
+writes that merge and never revive, msgpack only, 503 when Redis is down."""
 
 from __future__ import annotations
 
+import logging
+import pickle
 import time
+from collections.abc import Callable
 
 import fakeredis
-from flask import Flask
+import pytest
+from flask import Flask, jsonify, session
 from flask.testing import FlaskClient
 
-from sessions.store import KEY_PREFIX
-from tests.unit.helpers import RecordingRedis, counting_queries, rewrite_session, session_id, stored_session
+from sessions import keys
+from sessions.lifecycle import end_sessions
+from sessions.store import merge_session, session_store
+from tests.unit.conftest import AppFactory
+from tests.unit.helpers import (
+    RecordingRedis,
+    counting_queries,
+    rewrite_session,
+    session_exists,
+    session_id,
+    session_keys,
+    sign_in,
+    stored_session,
+)
+from tests.unit.mock_provider import MockProvider
+
+# Set by unpickling PICKLE_BOMB: proves whether the store ever ran pickle on session data.
+UNPICKLED: list[str] = []
 
 
-def test_a_signed_in_page_costs_one_redis_command_and_no_query(
+def record_unpickling() -> dict[str, int]:
+    """What unpickling PICKLE_BOMB calls."""
+    UNPICKLED.append("unpickled")
+    return {"x": 1}
+
+
+class PickleBomb:
+    """Unpickles by calling `record_unpickling` (a stand-in for an attacker's code)."""
+
+    def __reduce__(self) -> tuple[Callable[[], dict[str, int]], tuple[()]]:
+        return record_unpickling, ()
+
+
+def script_calls(redis: RecordingRedis, sha: str) -> list[tuple]:
+    """The EVALSHA commands of one script among the recorded commands."""
+    return [command for command in redis.commands if command[:2] == ("EVALSHA", sha)]
+
+
+def record_key(sid: str) -> str:
+    """The Redis key of a session's record."""
+    parsed = keys.parse_sid(sid)
+    assert parsed is not None
+    return keys.session_key(*parsed)
+
+
+def tokens_key(sid: str) -> str:
+    """The Redis key of a signed-in session's tokens."""
+    user, member = keys.parse_sid(sid)
+    assert user is not None
+    return keys.tokens_key(user, member)
+
+
+def test_a_signed_in_page_costs_one_redis_round_trip_and_no_query(
     app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
 ) -> None:
     sid = session_id(app, signed_in)
+    user, member = keys.parse_sid(sid)
+    read = session_store(app).scripts.read
     for path in ("/", "/profile"):
         fake_redis.commands.clear()
         with counting_queries(app) as statements:
             page = signed_in.get(path)
         assert page.status_code == 200
         assert "Alice" in page.get_data(as_text=True)
-        assert fake_redis.commands == [("GETEX", KEY_PREFIX + sid, "EX", app.config["SESSION_IDLE_TIMEOUT"])]
+        # One EVALSHA of the read script, on this session's keys only: no write for an unchanged session.
+        (command,) = fake_redis.commands
+        assert command[:3] == ("EVALSHA", read.sha, 4)
+        assert command[3:7] == (
+            keys.session_key(user, member),
+            keys.user_key(user),
+            keys.index_key(user),
+            keys.tokens_key(user, member),
+        )
         assert statements == []
         assert "Set-Cookie" not in page.headers
         assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_a_page_view_slides_the_idle_expiry_without_rewriting_the_blob(
+def test_a_page_view_slides_the_idle_expiry_without_rewriting_the_record(
     app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
 ) -> None:
-    key = KEY_PREFIX + session_id(app, signed_in)
-    blob = fake_redis.get(key)
+    sid = session_id(app, signed_in)
+    key = record_key(sid)
+    data, version = fake_redis.hmget(key, "d", "v")
     fake_redis.expire(key, 5)
+    fake_redis.expire(tokens_key(sid), 5)
     fake_redis.commands.clear()
     assert signed_in.get("/").status_code == 200
     assert fake_redis.ttl(key) > app.config["SESSION_IDLE_TIMEOUT"] - 5
-    assert fake_redis.get(key) == blob
-    assert not any(command[0] == "SET" for command in fake_redis.commands)
+    assert fake_redis.ttl(tokens_key(sid)) > app.config["SESSION_IDLE_TIMEOUT"] - 5
+    assert fake_redis.hmget(key, "d", "v") == [data, version]
+    assert script_calls(fake_redis, session_store(app).scripts.write.sha) == []
 
 
 def test_an_idle_session_ends(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
-    fake_redis.delete(KEY_PREFIX + session_id(app, signed_in))  # what Redis does when the idle TTL runs out
+    fake_redis.delete(record_key(session_id(app, signed_in)))  # what Redis does when the idle TTL runs out
     page = signed_in.get("/profile")
     assert page.status_code == 302
     assert page.location.startswith("/login")
@@ -54,7 +120,8 @@ def test_the_absolute_timeout_ends_a_recently_used_session(
     sid = session_id(app, signed_in)
     rewrite_session(app, fake_redis, sid, created_at=time.time() - app.config["SESSION_ABSOLUTE_TIMEOUT"] - 5)
     assert signed_in.get("/").status_code == 200  # recently used: the idle expiry alone would keep it
-    assert not fake_redis.exists(KEY_PREFIX + sid)
+    assert not session_exists(fake_redis, sid)
+    assert not fake_redis.exists(tokens_key(sid))
     page = signed_in.get("/profile")
     assert page.status_code == 302
     assert page.location.startswith("/login")
@@ -66,15 +133,25 @@ def test_a_session_younger_than_the_absolute_timeout_lives_on(
     sid = session_id(app, signed_in)
     rewrite_session(app, fake_redis, sid, created_at=time.time() - app.config["SESSION_ABSOLUTE_TIMEOUT"] + 60)
     assert signed_in.get("/profile").status_code == 200
-    assert fake_redis.exists(KEY_PREFIX + sid)
+    assert session_exists(fake_redis, sid)
 
 
-def test_a_made_up_session_id_is_never_adopted(app: Flask, client: FlaskClient, fake_redis: RecordingRedis) -> None:
+@pytest.mark.parametrize(
+    "made_up",
+    [
+        pytest.param("attacker-chosen-id", id="malformed"),
+        pytest.param(keys.new_random(), id="well-formed-anonymous"),
+        pytest.param(keys.signed_in_sid(keys.user_tag("https://idp", "alice"), keys.new_random()), id="signed-in"),
+    ],
+)
+def test_a_made_up_session_id_is_never_adopted(
+    app: Flask, client: FlaskClient, fake_redis: RecordingRedis, made_up: str
+) -> None:
     name = app.config["SESSION_COOKIE_NAME"]
-    client.set_cookie(name, "attacker-chosen-id")
+    client.set_cookie(name, made_up)
     assert client.get("/login").status_code == 302  # stores the login state: the session is written
-    assert session_id(app, client) != "attacker-chosen-id"
-    assert not fake_redis.exists(KEY_PREFIX + "attacker-chosen-id")
+    assert session_id(app, client) != made_up
+    assert not session_exists(fake_redis, made_up)
     assert stored_session(app, fake_redis, session_id(app, client)) is not None
 
 
@@ -82,7 +159,101 @@ def test_anonymous_pages_store_nothing(client: FlaskClient, fake_redis: Recordin
     page = client.get("/")
     assert page.status_code == 200
     assert "Set-Cookie" not in page.headers
-    assert list(fake_redis.scan_iter(match=f"{KEY_PREFIX}*")) == []
+    assert list(fake_redis.scan_iter(match=f"{keys.PREFIX}*")) == []
+
+
+def app_with_writer(make_app: AppFactory, meanwhile: list[Callable[[], None]]) -> Flask:
+    """An app with GET /test/set/<key>/<value>, which sets a session key and runs `meanwhile` before saving."""
+    app = make_app()
+
+    @app.get("/test/set/<key>/<value>")
+    def set_value(key: str, value: str) -> str:
+        session[key] = value
+        for action in meanwhile:
+            action()
+        return "set"
+
+    @app.get("/test/data")
+    def data() -> object:
+        return jsonify(sorted(session.keys()))
+
+    return app
+
+
+def test_a_concurrent_write_is_merged_not_lost(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    meanwhile: list[Callable[[], None]] = []
+    app = app_with_writer(make_app, meanwhile)
+    browser = app.test_client()
+    sign_in(browser, provider)
+    sid = session_id(app, browser)
+    version_read = fake_redis.hget(record_key(sid), "v").decode()
+    # Another request of this session stores its own change while this one runs.
+    meanwhile.append(lambda: rewrite_session(app, fake_redis, sid, theirs="kept"))
+    fake_redis.commands.clear()
+    assert browser.get("/test/set/mine/stored").status_code == 200
+    stored = stored_session(app, fake_redis, sid)
+    assert (stored["mine"], stored["theirs"]) == ("stored", "kept")
+    # The compare-and-set against the version read failed; the merged data went in against the other
+    # request's version (a script's first call may be repeated once, after loading it into Redis).
+    writes = script_calls(fake_redis, session_store(app).scripts.write.sha)
+    expected_versions = list(dict.fromkeys(command[4] for command in writes))
+    assert expected_versions == [version_read, str(int(version_read) + 1)]
+
+
+def test_merging_keeps_both_sides_and_the_newer_versioned_value() -> None:
+    base = {"a": 1, "gone": 1, "kept": 1, "prefs": {"version": 1}}
+    mine = {"a": 2, "kept": 1, "prefs": {"version": 2}, "new": True}
+    theirs = {"a": 1, "gone": 1, "kept": 3, "prefs": {"version": 5}, "other": True}
+    assert merge_session(base, mine, theirs) == {
+        "a": 2,  # only I changed it
+        "kept": 3,  # only they changed it
+        "prefs": {"version": 5},  # both changed it: the newer version wins
+        "new": True,
+        "other": True,
+        # "gone": I removed it and they left it unchanged
+    }
+    # A key I removed that they changed meanwhile stays, with their value.
+    assert merge_session({"k": 1}, {}, {"k": 2}) == {"k": 2}
+
+
+def test_a_session_ended_during_a_request_is_not_revived(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    meanwhile: list[Callable[[], None]] = []
+    app = app_with_writer(make_app, meanwhile)
+    browser = app.test_client()
+    sign_in(browser, provider)
+    sid = session_id(app, browser)
+    user, _ = keys.parse_sid(sid)
+    # "Sign out everywhere" from another browser while this request runs.
+    meanwhile.append(lambda: end_sessions(user, "all", app=app))
+    assert browser.get("/test/set/late/change").status_code == 200
+    assert not session_exists(fake_redis, sid)
+    assert session_keys(fake_redis) == []
+    meanwhile.clear()
+    page = browser.get("/profile")
+    assert page.status_code == 302
+    assert page.location.startswith("/login")
+
+
+def test_session_data_is_msgpack_only_never_unpickled(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_with_writer(make_app, [])
+    browser = app.test_client()
+    sign_in(browser, provider)
+    sid = session_id(app, browser)
+    fake_redis.hset(record_key(sid), "d", pickle.dumps(PickleBomb()))
+    UNPICKLED.clear()
+    with caplog.at_level(logging.WARNING, logger="sessions.store"):
+        answer = browser.get("/test/data")
+    assert answer.status_code == 200
+    assert UNPICKLED == []
+    assert "x" not in answer.get_json()
+    assert "not msgpack" in caplog.text
+    assert browser.get("/profile").status_code == 200  # still signed in: only the app data was unreadable
 
 
 def test_redis_down_gives_a_quick_503_and_health_checks_still_answer(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, flash
 from flask.testing import FlaskClient
 
-from sessions.store import KEY_PREFIX
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
+    session_exists,
     session_id,
     session_keys,
     sign_in,
@@ -41,7 +41,7 @@ def test_logout_deletes_the_record_clears_the_cookie_and_ends_the_provider_sessi
     params = authorize_params(out.location)
     assert params["id_token_hint"] == id_token
     assert params["post_logout_redirect_uri"] == "http://localhost/login?reason=signed_out"
-    assert not fake_redis.exists(KEY_PREFIX + sid)
+    assert not session_exists(fake_redis, sid)
     assert session_keys(fake_redis) == []
     assert_cookie_cleared(app, out)
     assert session_id(app, signed_in) is None
@@ -63,7 +63,7 @@ def test_a_flash_added_after_logout_does_not_revive_the_session(
     sid = session_id(app, client)
     out = client.post("/logout", data={"csrf_token": signed_in_page_token(client)})
     assert out.status_code == 302
-    assert not fake_redis.exists(KEY_PREFIX + sid)
+    assert not session_exists(fake_redis, sid)
     assert session_keys(fake_redis) == []
     assert_cookie_cleared(app, out)
 
@@ -88,11 +88,11 @@ def test_logout_without_the_csrf_token_changes_nothing(
     sid = session_id(app, signed_in)
     refused = signed_in.post("/logout")
     assert refused.status_code == 400
-    assert fake_redis.exists(KEY_PREFIX + sid)
+    assert session_exists(fake_redis, sid)
     assert signed_in.post("/logout", data={"csrf_token": "forged"}).status_code == 400
     assert signed_in.get("/profile").status_code == 200
 
 
 def test_logout_is_post_only(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
     assert signed_in.get("/logout").status_code == 405
-    assert fake_redis.exists(KEY_PREFIX + session_id(app, signed_in))
+    assert session_exists(fake_redis, session_id(app, signed_in))

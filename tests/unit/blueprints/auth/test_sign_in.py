@@ -13,13 +13,13 @@ from sqlalchemy import text
 from werkzeug.test import TestResponse
 
 from extensions import db
-from sessions.profile_snapshot import save_snapshot
-from sessions.store import KEY_PREFIX
+from tests.support.session_records import seed_profile
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
     counting_queries,
     queued_records,
+    session_exists,
     session_id,
     sign_in,
     start_login,
@@ -71,7 +71,7 @@ def test_callback_signs_in_under_a_new_session_id_without_touching_the_database(
 ) -> None:
     start = start_login(client, "/profile?tab=1")
     before = session_id(app, client)
-    assert before and fake_redis.exists(KEY_PREFIX + before)
+    assert before and session_exists(fake_redis, before)
     code = provider.approve(start.location, "alice", picture="https://img.example.test/alice.png")
 
     with counting_queries(app) as statements:
@@ -86,7 +86,7 @@ def test_callback_signs_in_under_a_new_session_id_without_touching_the_database(
     assert landed.location == "/profile?tab=1"
     after = session_id(app, client)
     assert after and after != before
-    assert not fake_redis.exists(KEY_PREFIX + before)
+    assert not session_exists(fake_redis, before)
 
     stored = stored_session(app, fake_redis, after)
     assert stored["user"] == {
@@ -131,7 +131,7 @@ def test_a_returning_users_saved_profile_is_shown_without_a_database_read(
     first = app.test_client()
     sign_in(first, provider)
     profile = {"display_name": "Ally", "locale": "fr", "timezone": "Europe/Paris", "website": None, "bio": "hi"}
-    save_snapshot(fake_redis, ISSUER, "alice", {**profile, "version": 5})
+    seed_profile(fake_redis, ISSUER, "alice", {**profile, "version": 5})
     second = app.test_client()
     with counting_queries(app) as statements:
         sign_in(second, provider)

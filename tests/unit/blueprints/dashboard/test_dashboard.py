@@ -8,9 +8,8 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sessions.store import KEY_PREFIX
 from tests.unit.conftest import AppFactory
-from tests.unit.helpers import RecordingRedis, session_id, session_keys, sign_in, stored_session
+from tests.unit.helpers import RecordingRedis, session_exists, session_id, session_keys, sign_in, stored_session
 from tests.unit.mock_provider import MockProvider
 
 API = "https://api.example.test/"
@@ -46,7 +45,7 @@ def api_tokens(mock: responses.RequestsMock) -> list[str]:
 
 def assert_signed_out(app: Flask, redis: RecordingRedis, sid: str, client: FlaskClient) -> None:
     """The session record is gone and the browser holds no session cookie."""
-    assert not redis.exists(KEY_PREFIX + sid)
+    assert not session_exists(redis, sid)
     assert session_keys(redis) == []
     assert session_id(app, client) is None
     assert client.get("/profile").location.startswith("/login")
@@ -144,7 +143,7 @@ def test_api_outages_show_an_error_and_keep_the_user_signed_in(
     page = browser.get("/dashboard")
     assert page.status_code == 502
     assert 'data-testid="api-error"' in page.get_data(as_text=True)
-    assert fake_redis.exists(KEY_PREFIX + sid)
+    assert session_exists(fake_redis, sid)
     assert session_id(api_app, browser) == sid
     assert browser.get("/profile").status_code == 200
     assert provider.refresh_grants() == []

@@ -10,8 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connections import session_redis
-from sessions.profile_snapshot import load_snapshot
-from sessions.store import KEY_PREFIX
+from tests.support.session_records import shared_profile
 from tests.unit.helpers import RecordingRedis, queued_records, session_id, signed_in_page_token, stored_session
 from tests.unit.mock_provider import ISSUER
 
@@ -37,9 +36,9 @@ def field_errors(html: str) -> dict[str, int]:
 
 
 def snapshot(app: Flask) -> dict[str, Any] | None:
-    """The profile snapshot sign-in would read for alice."""
+    """The profile every session of alice shares (what sign-in would read for her)."""
     with app.app_context():
-        return load_snapshot(session_redis(), ISSUER, "alice")
+        return shared_profile(session_redis(), ISSUER, "alice")
 
 
 def test_the_form_shows_the_current_profile(signed_in: FlaskClient) -> None:
@@ -82,8 +81,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
 def test_invalid_input_is_refused_per_field_and_changes_nothing(
     app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis, field: str, value: str
 ) -> None:
-    key = KEY_PREFIX + session_id(app, signed_in)
-    record_before = fake_redis.get(key)
+    sid = session_id(app, signed_in)
+    record_before = stored_session(app, fake_redis, sid)
     jobs_before = queued_records(app)
     snapshot_before = snapshot(app)
 
@@ -93,7 +92,7 @@ def test_invalid_input_is_refused_per_field_and_changes_nothing(
     assert field_errors(html) == {name: int(name == field) for name in FIELDS}
     assert "Nothing has been saved" in html
 
-    assert fake_redis.get(key) == record_before
+    assert stored_session(app, fake_redis, sid) == record_before
     assert queued_records(app) == jobs_before
     assert snapshot(app) == snapshot_before
 
@@ -173,12 +172,12 @@ def test_each_edit_gets_a_higher_version(app: Flask, signed_in: FlaskClient) -> 
 def test_a_submit_without_the_csrf_token_changes_nothing(
     app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
 ) -> None:
-    key = KEY_PREFIX + session_id(app, signed_in)
-    record_before = fake_redis.get(key)
+    sid = session_id(app, signed_in)
+    record_before = stored_session(app, fake_redis, sid)
     jobs_before = queued_records(app)
     form = valid_form("unused")
     del form["csrf_token"]
     assert signed_in.post("/profile", data=form).status_code == 400
     assert signed_in.post("/profile", data=valid_form("forged-token")).status_code == 400
-    assert fake_redis.get(key) == record_before
+    assert stored_session(app, fake_redis, sid) == record_before
     assert queued_records(app) == jobs_before

@@ -1,0 +1,67 @@
+"""Back-channel logout: the provider says a user (or one provider session) has signed out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from connections import session_redis
+from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
+from oidc.logout_token import LogoutRequest, LogoutTokenError, validate_logout_token
+from oidc.provider import ProviderError, oidc_provider
+from sessions import keys
+from sessions.lifecycle import end_sessions, user_for_provider_session
+
+log = logging.getLogger(__name__)
+
+
+class LogoutRefused(Exception):
+    """The request is not a valid, fresh logout token; `error` is the OAuth-style code answered."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def handle_logout_token(form: Mapping[str, str]) -> int:
+    """Validate the posted logout token, refuse replays, and end the sessions it names; returns how many."""
+    provider = oidc_provider()
+    try:
+        request = validate_logout_token(
+            form.get("logout_token"),
+            keys=provider.keys,
+            issuer=provider.issuer,
+            client_id=provider.client_id,
+            algorithms=provider.algorithms(),
+        )
+    except (LogoutTokenError, ProviderError) as error:
+        raise LogoutRefused("invalid_request", str(error)) from error
+    remember_token(request)
+    return end_named_sessions(request)
+
+
+def remember_token(request: LogoutRequest) -> None:
+    """Mark the token's jti as used for as long as the token could be accepted; a second use is refused."""
+    seconds = int(MAX_TOKEN_AGE_SECONDS + 2 * LEEWAY_SECONDS)
+    first = session_redis().set(keys.logout_token_key(request.issuer, request.jti), 1, nx=True, ex=seconds)
+    if not first:
+        raise LogoutRefused("invalid_request", "logout token already used")
+
+
+def end_named_sessions(request: LogoutRequest) -> int:
+    """A `sid` ends the sessions that provider session started; a `sub` alone, those started before `iat`."""
+    if request.provider_sid:
+        user = (
+            keys.user_tag(request.issuer, request.subject)
+            if request.subject
+            else user_for_provider_session(request.issuer, request.provider_sid)
+        )
+        ended = end_sessions(user, "provider_sid", request.provider_sid) if user else 0
+    else:
+        # validate_logout_token guarantees a `sub` whenever there is no `sid`.
+        user = keys.user_tag(request.issuer, request.subject or "")
+        # Not "all": a sign-in newer than the token must survive a late or replayed delivery.
+        ended = end_sessions(user, "before", request.issued_at)
+    log.info("back-channel logout ended %d session(s) of user %s", ended, user or "unknown")
+    return ended

@@ -1,0 +1,37 @@
+"""The devices page: every session of the user, and signing other sessions out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+
+from errors import render_error
+from sessions.lifecycle import list_sessions, revoke_other_sessions, revoke_session
+from sessions.user import current_profile, login_required
+
+bp = Blueprint("sessions", __name__)
+
+
+@bp.get("/sessions")
+@login_required
+def index() -> str:
+    """List the user's active sessions, the current one marked."""
+    return render_template("sessions/index.html", sessions=list_sessions(), timezone=current_profile()["timezone"])
+
+
+@bp.post("/sessions/<handle>/revoke")
+@login_required
+def revoke(handle: str) -> Response | tuple[Response | str, int]:
+    """Sign one other session out; a handle that is not one of the user's other sessions changes nothing (404)."""
+    if not revoke_session(handle):
+        return render_error(404, "That session is not one of your other sessions, or it has already ended.")
+    flash("That device has been signed out.", "success")
+    return redirect(url_for("sessions.index"))
+
+
+@bp.post("/sessions/revoke-others")
+@login_required
+def revoke_others() -> Response:
+    """Sign out every session of the user except this one."""
+    ended = revoke_other_sessions()
+    flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.", "success")
+    return redirect(url_for("sessions.index"))

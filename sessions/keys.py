@@ -1,0 +1,118 @@
+"""Where session data lives in Redis, and what a session id looks like.
+
+Every key a signed-in request reads together carries the user's hash tag
+`{U}` (U is derived from issuer and subject), so Redis Cluster keeps them in one
+slot and one Lua script can read them in one round trip:
+
+    gh:{U}:u       hash    per-user state: identity, profile and their versions,
+                           confirmed/disabled flags, "not valid before"
+    gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest
+    gh:{U}:s:R     hash    one session: app data (msgpack), created, auth time, handle,
+                           provider sid, device, address, last seen
+    gh:{U}:t:R     hash    that session's tokens (read only by requests that call the API)
+    gh:{U}:l:R     string  the lease of the one request refreshing those tokens
+    gh:a:R         hash    an anonymous session (a sign-in in progress)
+    gh:p:<digest>  string  provider session id -> U, for back-channel logout by `sid`
+    gh:j:<digest>  string  a back-channel logout token's jti, so it cannot be replayed
+
+A signed-in session id is "U.R", an anonymous one "R", where R is 256 random bits.
+The cookie carries only that id; U identifies no one without the user's issuer
+and subject, and the handle shown on /sessions is unrelated random data.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+
+PREFIX = "gh:"
+RANDOM_BYTES = 32
+USER_TAG_BYTES = 15
+
+_B64 = r"[A-Za-z0-9_-]"
+_RANDOM = rf"{_B64}{{43}}"
+_USER_TAG = rf"{_B64}{{20}}"
+# \Z, not $: "$" also matches before a trailing newline, which would let "R\n" pass for "R".
+SIGNED_IN_SID = re.compile(rf"^(?P<user>{_USER_TAG})\.(?P<random>{_RANDOM})\Z")
+ANONYMOUS_SID = re.compile(rf"^(?P<random>{_RANDOM})\Z")
+HANDLE = re.compile(rf"^{_B64}{{22}}\Z")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def user_tag(issuer: str, subject: str) -> str:
+    """The opaque id of a user (their hash tag): the same for all their sessions and every process."""
+    return _b64(hashlib.sha256(f"{issuer}\n{subject}".encode()).digest()[:USER_TAG_BYTES])
+
+
+def new_random() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(RANDOM_BYTES)
+
+
+def new_handle() -> str:
+    """A session's public name on /sessions: random, unrelated to its id."""
+    return secrets.token_urlsafe(16)
+
+
+def signed_in_sid(user: str, random_part: str) -> str:
+    """The id of a signed-in session."""
+    return f"{user}.{random_part}"
+
+
+def parse_sid(sid: str | None) -> tuple[str | None, str] | None:
+    """(user tag or None for anonymous, random part) of a well-formed id; None for anything else."""
+    if not sid or len(sid) > 64:
+        return None
+    match = SIGNED_IN_SID.match(sid)
+    if match:
+        return match["user"], match["random"]
+    match = ANONYMOUS_SID.match(sid)
+    if match:
+        return None, match["random"]
+    return None
+
+
+def user_key(user: str) -> str:
+    """Per-user state."""
+    return f"{PREFIX}{{{user}}}:u"
+
+
+def index_key(user: str) -> str:
+    """The user's sessions."""
+    return f"{PREFIX}{{{user}}}:x"
+
+
+def session_key(user: str | None, random_part: str) -> str:
+    """One session's record."""
+    if user is None:
+        return f"{PREFIX}a:{random_part}"
+    return f"{PREFIX}{{{user}}}:s:{random_part}"
+
+
+def tokens_key(user: str, random_part: str) -> str:
+    """One session's tokens."""
+    return f"{PREFIX}{{{user}}}:t:{random_part}"
+
+
+def lease_key(user: str, random_part: str) -> str:
+    """The refresh lease of one session's tokens."""
+    return f"{PREFIX}{{{user}}}:l:{random_part}"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def provider_session_key(issuer: str, provider_sid: str) -> str:
+    """Maps a provider session (`sid` claim) to the user whose sessions it started."""
+    return f"{PREFIX}p:{_digest(issuer, provider_sid)}"
+
+
+def logout_token_key(issuer: str, jti: str) -> str:
+    """Marks a back-channel logout token as used."""
+    return f"{PREFIX}j:{_digest(issuer, jti)}"

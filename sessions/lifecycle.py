@@ -1,0 +1,185 @@
+"""Sessions starting and ending: sign-in, sign-out, and revocation by the user, the provider or an operator.
+
+Revocation touches only the keys of one user (their index and its sessions), so
+it costs O(that user's sessions) whatever else Redis holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, request
+
+from connections import session_redis
+from sessions import keys
+from sessions.devices import describe_device
+from sessions.store import StoredSession, encode_data, session_store
+from sessions.user import current_session
+from users.schema import Identity, Profile, decode_profile, encode
+
+log = logging.getLogger(__name__)
+
+
+class AccountDisabled(Exception):
+    """The user is disabled: no session may start."""
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What Redis holds for a user before they sign in: their shared profile and flags."""
+
+    profile: Profile | None
+    profile_version: int
+    disabled: bool
+
+
+def read_user_state(user: str) -> UserState:
+    """A user's shared state (one round trip)."""
+    raw_profile, version, disabled = session_redis().hmget(keys.user_key(user), "p", "pv", "off")
+    return UserState(
+        profile=decode_profile(raw_profile) if raw_profile else None,
+        profile_version=int(version or 0),
+        disabled=disabled == b"1",
+    )
+
+
+def start_user_session(
+    *,
+    identity: Identity,
+    profile: Profile,
+    tokens: Mapping[str, Any],
+    data: Mapping[str, Any],
+    provider_sid: str | None,
+    auth_time: int | None,
+) -> StoredSession:
+    """Replace the browser's session with a new signed-in one under a new id; raises AccountDisabled."""
+    store = session_store(current_app)
+    stored = current_session()
+    if stored.version is not None:
+        store.end(stored)
+    stored.clear()
+    user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
+    now = time.time()
+    expires_at = tokens.get("expires_at")
+    config = current_app.config
+    result = store.scripts.sign_in(
+        keys=[
+            keys.session_key(user, member),
+            keys.user_key(user),
+            keys.index_key(user),
+            keys.tokens_key(user, member),
+        ],
+        args=[
+            now,
+            store.idle_timeout,
+            store.absolute_timeout,
+            config["USER_STATE_TTL"],
+            config["SESSIONS_PER_USER"],
+            member,
+            encode_data(data),
+            keys.new_handle(),
+            provider_sid or "",
+            describe_device(request.user_agent.string),
+            request.remote_addr or "",
+            "" if auth_time is None else auth_time,
+            encode(identity),
+            encode(profile),
+            tokens.get("access_token") or "",
+            tokens.get("refresh_token") or "",
+            "" if expires_at is None else expires_at,
+            tokens.get("id_token") or "",
+            keys.session_key(user, ""),
+            keys.tokens_key(user, ""),
+            store.seen_interval,
+        ],
+    )
+    if result[0] == b"disabled":
+        raise AccountDisabled(user)
+    if provider_sid:
+        # Back-channel logout may name only the provider session: remember whose it is.
+        session_redis().set(keys.provider_session_key(identity.issuer, provider_sid), user, ex=store.absolute_timeout)
+    stored.update(data)
+    stored.sid, stored.user, stored.member = keys.signed_in_sid(user, member), user, member
+    stored.loaded, stored.version, stored.created_at, stored.issued = dict(data), "1", now, True
+    stored.identity, stored.profile = identity, decode_profile(result[1])
+    stored.profile_version, stored.confirmed = int(result[2] or 0), result[3] == b"1"
+    stored.destroyed = False
+    stored.modified = False
+    stored.identity_version = int(result[4])
+    return stored
+
+
+def end_user_session() -> None:
+    """Sign out: delete this session's record, tokens and index entry, and clear its cookie."""
+    session_store(current_app).destroy(current_session())
+
+
+def end_sessions(user: str, mode: str, argument: str | float = "", *, keep: str = "", app: Flask | None = None) -> int:
+    """End sessions of one user (modes of sessions/lua/end_sessions.lua); returns how many ended."""
+    store = session_store(app or current_app)
+    ended = store.scripts.end_sessions(
+        keys=[keys.user_key(user), keys.index_key(user)],
+        args=[keys.session_key(user, ""), keys.tokens_key(user, ""), mode, argument, keep, time.time()],
+    )
+    return int(ended)
+
+
+@dataclass(frozen=True)
+class DeviceSession:
+    """One of the user's sessions as the devices page shows it."""
+
+    handle: str
+    signed_in_at: float
+    last_seen_at: float
+    device: str
+    address: str
+    current: bool
+
+
+def list_sessions() -> list[DeviceSession]:
+    """Every live session of the signed-in user, newest sign-in first."""
+    stored = current_session()
+    if stored.user is None:
+        return []
+    store = session_store(current_app)
+    rows = store.scripts.list(keys=[keys.index_key(stored.user)], args=[keys.session_key(stored.user, ""), time.time()])
+    found = []
+    for start in range(0, len(rows), 6):
+        member, handle, created, seen, device, address = (value.decode() for value in rows[start : start + 6])
+        found.append(
+            DeviceSession(
+                handle=handle,
+                signed_in_at=float(created),
+                last_seen_at=float(seen or created),
+                device=device or "Unknown device",
+                address=address,
+                current=member == stored.member,
+            )
+        )
+    return sorted(found, key=lambda row: (not row.current, -row.signed_in_at))
+
+
+def revoke_session(handle: str) -> bool:
+    """End one other session of the signed-in user, named by its handle; False if it is not theirs."""
+    stored = current_session()
+    if stored.user is None or not keys.HANDLE.match(handle) or handle == stored.handle:
+        return False
+    return end_sessions(stored.user, "handle", handle, keep=stored.member or "") > 0
+
+
+def revoke_other_sessions() -> int:
+    """End every session of the signed-in user but this one; returns how many ended."""
+    stored = current_session()
+    if stored.user is None:
+        return 0
+    return end_sessions(stored.user, "all", keep=stored.member or "")
+
+
+def user_for_provider_session(issuer: str, provider_sid: str) -> str | None:
+    """The user whose sessions a provider session started (None if unknown or expired)."""
+    value = session_redis().get(keys.provider_session_key(issuer, provider_sid))
+    return value.decode() if value else None

@@ -1,0 +1,30 @@
+-- The worker saved a user: bring the shared state up to what the database holds.
+-- KEYS: user, index
+-- ARGV: 1 profile, 2 profile version, 3 disabled in the database ('1'/'0'), 4 user state ttl,
+--       5 session key prefix, 6 tokens key prefix, 7 now
+-- The profile is taken only if newer. A disabled flag Redis did not know (its data was lost)
+-- ends every session of the user. Returns how many sessions ended.
+local state = redis.call('HMGET', KEYS[1], 'pv', 'rv', 'ok')
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local version = tonumber(ARGV[2])
+if version > tonumber(state[1] or '-1') then
+  redis.call('HSET', KEYS[1], 'p', ARGV[1], 'pv', ARGV[2])
+end
+if version > tonumber(state[2] or '0') then
+  redis.call('HSET', KEYS[1], 'rv', ARGV[2])
+end
+local ended = 0
+if state[3] ~= '1' and ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'off', 1, 'nvb', ARGV[7])
+  redis.call('PERSIST', KEYS[1])
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    ended = ended + redis.call('DEL', ARGV[5] .. member)
+    redis.call('DEL', ARGV[6] .. member)
+  end
+  redis.call('DEL', KEYS[2])
+end
+redis.call('HSET', KEYS[1], 'ok', 1)
+if created and ARGV[3] ~= '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+return ended

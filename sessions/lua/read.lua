@@ -1,0 +1,46 @@
+-- Read one session, and for a signed-in one its user's state, in one round trip.
+-- KEYS: session [, user, index, tokens]
+-- ARGV: now, idle timeout, absolute timeout, seconds between last-seen writes, client address, member
+-- Returns false when there is no valid session (an invalid signed-in one is deleted), else
+-- {data, version, created} for an anonymous session and
+-- {data, version, created, handle, auth time, identity, profile, profile version, confirmed} when signed in.
+local record = redis.call('HMGET', KEYS[1], 'd', 'v', 'c', 'seen', 'h', 'at')
+if not record[3] then
+  return false
+end
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local absolute_end = tonumber(record[3]) + tonumber(ARGV[3])
+local remaining = absolute_end - now
+if #KEYS == 1 then
+  if remaining <= 0 then
+    redis.call('DEL', KEYS[1])
+    return false
+  end
+  redis.call('EXPIRE', KEYS[1], math.ceil(math.min(idle, remaining)))
+  return {record[1], record[2], record[3]}
+end
+
+local user = redis.call('HMGET', KEYS[2], 'i', 'p', 'pv', 'ok', 'off', 'nvb')
+-- Valid only while the user's state exists, the user is enabled and the session started
+-- after their "not valid before" time: a lost index entry can never keep a revoked one alive.
+if remaining <= 0 or not user[1] or user[5] == '1' or tonumber(record[3]) < tonumber(user[6] or '0') then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  redis.call('ZREM', KEYS[3], ARGV[6])
+  return false
+end
+local ttl = math.ceil(math.min(idle, remaining))
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[4], ttl)
+local every = tonumber(ARGV[4])
+if now - tonumber(record[4] or '0') >= every then
+  redis.call('HSET', KEYS[1], 'seen', math.floor(now), 'ip', ARGV[5])
+  -- The score is the latest moment this session can still be alive (its idle expiry slides
+  -- by up to `every` between these writes), so trimming by score never drops a live one.
+  local latest = math.min(now + idle + every, absolute_end)
+  redis.call('ZADD', KEYS[3], latest, ARGV[6])
+  if redis.call('TTL', KEYS[3]) < latest - now then
+    redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
+  end
+end
+return {record[1], record[2], record[3], record[5], record[6], user[1], user[2], user[3], user[4]}

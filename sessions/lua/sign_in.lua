@@ -1,0 +1,64 @@
+-- Start a signed-in session: update the user's state, store the session and its tokens, index it.
+-- KEYS: session, user, index, tokens
+-- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
+--       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
+--       13 identity, 14 first profile, 15 access token, 16 refresh token, 17 expires at, 18 id token,
+--       19 session key prefix, 20 tokens key prefix, 21 seconds between last-seen writes
+-- Returns {'disabled'} for a disabled user, else {'ok', profile, profile version, confirmed}.
+local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p')
+if user[1] == '1' then
+  return {'disabled'}
+end
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local absolute = tonumber(ARGV[3])
+
+-- Versions come from Redis's clock and only go up: they never depend on web hosts' clocks agreeing.
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local identity_version = math.max(now_ms, tonumber(user[2] or '0') + 1)
+redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
+if not user[3] then
+  redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', 0, 'ok', 0)
+end
+-- The user's state outlives each of their sessions (a disabled user's never expires).
+local user_ttl = redis.call('TTL', KEYS[2])
+if user_ttl ~= -1 and user_ttl < tonumber(ARGV[4]) then
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+
+local ttl = math.ceil(math.min(idle, absolute))
+redis.call('HSET', KEYS[1], 'd', ARGV[7], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'h', ARGV[8],
+  'dev', ARGV[10], 'ip', ARGV[11], 'seen', math.floor(now))
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'ps', ARGV[9])
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('HSET', KEYS[4], 'a', ARGV[15], 'r', ARGV[16], 'e', ARGV[17], 'id', ARGV[18], 'g', 1)
+redis.call('EXPIRE', KEYS[4], ttl)
+
+-- Index it; expired members leave as soon as anyone touches the index.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local latest = math.min(now + idle + tonumber(ARGV[21]), now + absolute)
+redis.call('ZADD', KEYS[3], latest, ARGV[6])
+local count = redis.call('ZCARD', KEYS[3])
+local cap = tonumber(ARGV[5])
+if count > cap then
+  -- Too many sessions: the oldest sign-ins end.
+  local others = {}
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    if member ~= ARGV[6] then
+      table.insert(others, {member, tonumber(redis.call('HGET', ARGV[19] .. member, 'c') or '0')})
+    end
+  end
+  table.sort(others, function(a, b) return a[2] < b[2] end)
+  for i = 1, count - cap do
+    redis.call('DEL', ARGV[19] .. others[i][1], ARGV[20] .. others[i][1])
+    redis.call('ZREM', KEYS[3], others[i][1])
+  end
+end
+if redis.call('TTL', KEYS[3]) < latest - now then
+  redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
+end
+local state = redis.call('HMGET', KEYS[2], 'p', 'pv', 'ok')
+return {'ok', state[1], state[2], state[3], tostring(identity_version)}

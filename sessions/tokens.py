@@ -1,0 +1,117 @@
+"""A session's tokens, stored beside it and read only by requests that need them.
+
+Refreshes are single-flight across processes: a request that wants to redeem the
+refresh token must first take the session's lease (SET NX with an expiry longer
+than the whole provider call may take), and its result is stored fenced by the
+tokens' generation, so at most one redeem per rotation is ever committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+
+from connections import session_redis
+from sessions import keys
+from sessions.store import StoredSession, session_store
+from sessions.user import current_session
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """One session's tokens as stored, with the generation that fences refreshes."""
+
+    access_token: str | None
+    refresh_token: str | None
+    expires_at: float | None
+    id_token: str | None
+    generation: int
+
+    def as_dict(self) -> dict[str, object]:
+        """The plain form hooks and templates-free code see."""
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+            "id_token": self.id_token,
+        }
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value else None
+
+
+def tokens_location(stored: StoredSession | None = None) -> tuple[str, str] | None:
+    """(tokens key, lease key) of the current signed-in session, or None."""
+    stored = stored or current_session()
+    if stored.user is None or stored.member is None or not stored.signed_in:
+        return None
+    return keys.tokens_key(stored.user, stored.member), keys.lease_key(stored.user, stored.member)
+
+
+def read_tokens() -> StoredTokens | None:
+    """The current session's tokens (one Redis round trip), or None when there are none."""
+    location = tokens_location()
+    if location is None:
+        return None
+    access, refresh, expires_at, id_token, generation = session_redis().hmget(location[0], "a", "r", "e", "id", "g")
+    if generation is None:
+        return None
+    return StoredTokens(
+        access_token=_text(access),
+        refresh_token=_text(refresh),
+        expires_at=float(expires_at) if expires_at else None,
+        id_token=_text(id_token),
+        generation=int(generation),
+    )
+
+
+def take_lease(seconds: float) -> str | None:
+    """Become the one request refreshing this session's tokens; returns the lease owner id, or None."""
+    location = tokens_location()
+    if location is None:
+        return None
+    owner = secrets.token_urlsafe(12)
+    taken = session_redis().set(location[1], owner, nx=True, px=max(1, int(seconds * 1000)))
+    return owner if taken else None
+
+
+def lease_held() -> bool:
+    """True while some request holds this session's refresh lease."""
+    location = tokens_location()
+    return location is not None and bool(session_redis().exists(location[1]))
+
+
+def release_lease(owner: str) -> None:
+    """Give up the lease (only if still ours), so waiting requests stop waiting."""
+    location = tokens_location()
+    if location is None:
+        return
+    client = session_redis()
+    # Best effort: the lease expires by itself anyway.
+    if client.get(location[1]) == owner.encode():
+        client.delete(location[1])
+
+
+def commit_tokens(generation: int, owner: str, tokens: dict[str, object]) -> int:
+    """Store refreshed tokens if nobody else did since `generation`: 1 stored, 0 lost the race, -1 session gone."""
+    location = tokens_location()
+    if location is None:
+        return -1
+    store = session_store(current_app)
+    expires_at = tokens.get("expires_at")
+    return int(
+        store.scripts.tokens_commit(
+            keys=list(location),
+            args=[
+                generation,
+                owner,
+                tokens.get("access_token") or "",
+                tokens.get("refresh_token") or "",
+                "" if expires_at is None else expires_at,
+                tokens.get("id_token") or "",
+            ],
+        )
+    )

@@ -1,0 +1,135 @@
+"""Read (and, for tests of time passing, rewrite) what Redis holds for a session, as one plain dict.
+
+A session is spread over several keys (sessions/keys.py); tests see it composed:
+its app data plus "created_at", "user" (identity), "profile" (with "version"),
+"tokens", "handle" and "provider_sid".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis import Redis
+
+from sessions import keys
+from users.schema import decode_identity, decode_profile, encode, identity_dict, profile_dict, profile_from
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value else None
+
+
+def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
+    """The session stored under `sid`, composed; None if there is none (or the id is malformed)."""
+    parsed = keys.parse_sid(sid)
+    if parsed is None:
+        return None
+    user, member = parsed
+    record = client.hgetall(keys.session_key(user, member))
+    if not record:
+        return None
+    data = msgspec.msgpack.decode(record[b"d"]) if record.get(b"d") else {}
+    composed: dict[str, Any] = {**data, "created_at": float(record[b"c"])}
+    if user is None:
+        return composed
+    state = client.hgetall(keys.user_key(user))
+    tokens = client.hgetall(keys.tokens_key(user, member))
+    composed["handle"] = _text(record.get(b"h"))
+    composed["provider_sid"] = _text(record.get(b"ps"))
+    if state.get(b"i"):
+        composed["user"] = identity_dict(decode_identity(state[b"i"]))
+    if state.get(b"p"):
+        composed["profile"] = profile_dict(decode_profile(state[b"p"]), int(state.get(b"pv", b"0")))
+    if tokens:
+        composed["tokens"] = {
+            "access_token": _text(tokens.get(b"a")),
+            "refresh_token": _text(tokens.get(b"r")),
+            "expires_at": float(tokens[b"e"]) if tokens.get(b"e") else None,
+            "id_token": _text(tokens.get(b"id")),
+        }
+    return composed
+
+
+def session_keys(client: Redis) -> list[bytes]:
+    """Every session record in Redis (signed-in and anonymous)."""
+    return sorted(
+        key
+        for pattern in (f"{keys.PREFIX}{{*}}:s:*", f"{keys.PREFIX}a:*")
+        for key in client.scan_iter(match=pattern, count=1000)
+    )
+
+
+def session_ids(client: Redis) -> list[str]:
+    """The session ids behind `session_keys`."""
+    ids = []
+    for key in session_keys(client):
+        text = key.decode().removeprefix(keys.PREFIX)
+        if text.startswith("a:"):
+            ids.append(text[2:])
+        else:
+            user, _, member = text.partition("}:s:")
+            ids.append(keys.signed_in_sid(user.removeprefix("{"), member))
+    return ids
+
+
+def rewrite_session(client: Redis, sid: str, **changes: Any) -> None:
+    """Change a stored session in place, keeping its expiry, as time passing would.
+
+    "created_at" moves the sign-in time, "tokens" changes stored tokens (given keys
+    only), anything else changes the session's app data.
+    """
+    parsed = keys.parse_sid(sid)
+    assert parsed is not None, sid
+    user, member = parsed
+    session_key = keys.session_key(user, member)
+    if "created_at" in changes:
+        client.hset(session_key, "c", changes.pop("created_at"))
+    if "tokens" in changes:
+        assert user is not None
+        names = {"access_token": "a", "refresh_token": "r", "expires_at": "e", "id_token": "id"}
+        values = {names[name]: "" if value is None else value for name, value in changes.pop("tokens").items()}
+        client.hset(keys.tokens_key(user, member), mapping=values)
+    if changes:
+        raw = client.hget(session_key, "d")
+        data = {**(msgspec.msgpack.decode(raw) if raw else {}), **changes}
+        client.hset(session_key, "d", msgspec.msgpack.encode(data))
+        client.hincrby(session_key, "v", 1)
+
+
+def session_exists(client: Redis, sid: str | None) -> bool:
+    """True while Redis holds a session record under `sid`."""
+    parsed = keys.parse_sid(sid)
+    return parsed is not None and bool(client.exists(keys.session_key(*parsed)))
+
+
+def shared_profile(client: Redis, issuer: str, subject: str) -> dict[str, Any] | None:
+    """The profile every session of the user shares (with its version), or None."""
+    state = client.hmget(keys.user_key(keys.user_tag(issuer, subject)), "p", "pv")
+    if state[0] is None:
+        return None
+    return profile_dict(decode_profile(state[0]), int(state[1] or 0))
+
+
+def seed_profile(client: Redis, issuer: str, subject: str, profile: dict[str, Any]) -> None:
+    """Store a user's shared profile (with its "version"), as the worker does after persisting them."""
+    user_key = keys.user_key(keys.user_tag(issuer, subject))
+    client.hset(user_key, mapping={"p": encode(profile_from(profile)), "pv": int(profile["version"]), "ok": 1})
+    client.expire(user_key, 30 * 24 * 3600)
+
+
+def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) -> str:
+    """Start a signed-in session for a user straight through the app's store (no provider); returns its id."""
+    from sessions.lifecycle import start_user_session
+    from users.schema import Identity
+
+    with app.test_request_context("/"):
+        stored = start_user_session(
+            identity=Identity(issuer=issuer, subject=subject),
+            profile=profile_from(profile),
+            tokens={"access_token": "planted", "refresh_token": None, "expires_at": None, "id_token": None},
+            data={},
+            provider_sid=None,
+            auth_time=None,
+        )
+        return stored.sid

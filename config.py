@@ -127,6 +127,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "SESSION_ABSOLUTE_TIMEOUT": int,
     "SESSIONS_PER_USER": int,
     "USER_STATE_TTL": int,
+    "ANONYMOUS_SESSION_TTL": int,
+    "SESSION_LAST_SEEN_INTERVAL": int,
     "REDIS_SOCKET_TIMEOUT": float,
     "REDIS_MAX_CONNECTIONS": int,
     "DB_POOL_SIZE": int,

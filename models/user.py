@@ -57,17 +57,13 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     def to_dict(self) -> dict[str, object]:
-        """Plain data for `users list --json` and the profile snapshot."""
+        """Plain data for `users list --json`."""
         return {
             "issuer": self.issuer,
             "subject": self.subject,
             "email": self.email,
             "name": self.name,
-            "display_name": self.display_name,
-            "locale": self.locale,
-            "timezone": self.timezone,
-            "website": self.website,
-            "bio": self.bio,
+            **{field: getattr(self, field) for field in schema.PROFILE_FIELDS},
             "profile_version": self.profile_version,
             "disabled": bool(self.disabled),
             "created_at": as_utc_iso(self.created_at),

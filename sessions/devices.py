@@ -9,12 +9,17 @@ from ua_parser import parse
 MAX_USER_AGENT = 512
 
 
-@lru_cache(maxsize=1024)
 def describe_device(user_agent: str | None) -> str:
-    """ "Firefox 128 on Windows", "Safari on iOS"…, or "Unknown device" (parsed once per distinct agent)."""
+    """A name such as "Firefox 128 on Windows" or "Mobile Safari 17 on iOS", else "Unknown device"."""
+    return _describe((user_agent or "")[:MAX_USER_AGENT])
+
+
+@lru_cache(maxsize=1024)
+def _describe(user_agent: str) -> str:
+    """Parse once per distinct (truncated) agent: parsing costs about a millisecond."""
     if not user_agent:
         return "Unknown device"
-    parsed = parse(user_agent[:MAX_USER_AGENT])
+    parsed = parse(user_agent)
     browser = parsed.user_agent
     system = parsed.os
     name = None

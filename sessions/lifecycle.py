@@ -17,7 +17,7 @@ from flask import Flask, current_app, request
 from connections import session_redis
 from sessions import keys
 from sessions.devices import describe_device
-from sessions.store import StoredSession, encode_data, session_store
+from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.user import current_session
 from users.schema import Identity, Profile, decode_profile, encode
 
@@ -61,7 +61,7 @@ def start_user_session(
     stored = current_session()
     if stored.version is not None:
         store.end(stored)
-    stored.clear()
+    empty(stored)
     user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
     now = time.time()
     expires_at = tokens.get("expires_at")

@@ -325,9 +325,15 @@ class RedisSessionStore(RedisSessionInterface):
     def destroy(self, session: StoredSession) -> None:
         """End the session now: its record is deleted and its cookie cleared at the end of the request."""
         self.end(session)
-        session.clear()
+        empty(session)
         session.destroyed = True
         session.modified = True
+
+
+def empty(session: StoredSession) -> None:
+    """Remove every key (Flask-Session's clear() would leave its "_permanent" marker behind)."""
+    for key in list(session):
+        del session[key]
 
 
 def init_session_store(app: Flask, client: Redis) -> None:

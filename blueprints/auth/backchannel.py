@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from redis.exceptions import RedisError
+
 from connections import session_redis
 from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
 from oidc.logout_token import LogoutRequest, LogoutTokenError, validate_logout_token
@@ -38,7 +40,12 @@ def handle_logout_token(form: Mapping[str, str]) -> int:
     except (LogoutTokenError, ProviderError) as error:
         raise LogoutRefused("invalid_request", str(error)) from error
     remember_token(request)
-    return end_named_sessions(request)
+    try:
+        return end_named_sessions(request)
+    except RedisError:
+        # Let the provider's retry through: the token did not do its work.
+        forget_token(request)
+        raise
 
 
 def remember_token(request: LogoutRequest) -> None:
@@ -47,6 +54,14 @@ def remember_token(request: LogoutRequest) -> None:
     first = session_redis().set(keys.logout_token_key(request.issuer, request.jti), 1, nx=True, ex=seconds)
     if not first:
         raise LogoutRefused("invalid_request", "logout token already used")
+
+
+def forget_token(request: LogoutRequest) -> None:
+    """Unmark a token whose sessions could not be ended (best effort: Redis may be down)."""
+    try:
+        session_redis().delete(keys.logout_token_key(request.issuer, request.jti))
+    except RedisError:
+        log.warning("could not unmark a logout token; the provider's retry will be refused")
 
 
 def end_named_sessions(request: LogoutRequest) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from blueprints.profile.forms import ProfileForm
-from blueprints.profile.services import save_profile
+from blueprints.profile.services import ProfileUnavailable, save_profile
 from sessions.hooks import SessionChangeRefused
 from sessions.user import current_profile, login_required
 
@@ -20,6 +20,9 @@ def edit() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         try:
             save_profile(form.profile_fields())
+        except ProfileUnavailable:
+            # The user's sessions were all ended meanwhile (revoked elsewhere): nothing was saved.
+            return redirect(url_for("auth.login", reason="expired"))
         except SessionChangeRefused as refusal:
             field = getattr(form, refusal.field, None) if refusal.field else None
             if field is not None:

@@ -6,6 +6,10 @@ authorize URL (like the development provider's form). Each test changes
 `provider.behaviour` to corrupt claims, headers, signatures, keys, the discovery
 document, UserInfo, error and refresh responses, and counts the requests the app
 made (`provider.hits(...)`) to prove what it did *not* call.
+
+Every login belongs to a provider session whose `sid` the ID tokens carry
+(`provider.sids[sub]` lists them in login order), and `provider.logout_token(...)`
+mints Back-Channel Logout tokens signed with the provider's key.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from tests.security.servers import ThreadedServer
 
 CLIENT_ID = "gatehouse-security"
 CLIENT_SECRET = "gatehouse-security-secret"
+# Back-Channel Logout 1.0, section 2.4 (spelled out here, not imported from the app under test).
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class _Drop:
@@ -74,6 +80,9 @@ class Behaviour:
     refresh_claims: dict[str, Any] = field(default_factory=dict)
     refresh_id_token: bool = True
     access_token_lifetime: int = 3600
+    # The provider session (`sid`) logins belong to: None starts a new one at every login.
+    provider_sid: str | None = None
+    send_sid: bool = True
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Grant:
     nonce: str | None = None
     code_challenge: str | None = None
     redirect_uri: str | None = None
+    sid: str | None = None
 
 
 class HostileProvider:
@@ -116,6 +126,7 @@ class HostileProvider:
             self.refresh_tokens: dict[str, Grant] = {}
             self.access_tokens: dict[str, str] = {}
             self.issued: list[str] = []  # every code and token handed out, for leak checks
+            self.sids: dict[str, list[str]] = {}  # the provider session of each login, per sub
             self.end_session_calls: list[dict[str, str]] = []
 
     # ---- what tests read -----------------------------------------------------------
@@ -145,7 +156,7 @@ class HostileProvider:
             self.keys = [*self.keys, key] if keep_old else [key]
             self.signing_key = key
 
-    def honest_claims(self, sub: str, nonce: str | None) -> dict[str, Any]:
+    def honest_claims(self, sub: str, nonce: str | None, sid: str | None = None) -> dict[str, Any]:
         """The claims an honest provider puts in an ID token for `sub`."""
         now = int(time.time())
         claims = {
@@ -160,6 +171,8 @@ class HostileProvider:
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        if sid is not None:
+            claims["sid"] = sid
         return claims
 
     def honest_header(self) -> dict[str, Any]:
@@ -169,6 +182,36 @@ class HostileProvider:
     def sign(self, header: dict[str, Any], claims: dict[str, Any]) -> str:
         """Sign honestly with the current key (whatever the header says)."""
         return compact(header, claims, self.signing_key.signer(header.get("alg", "RS256")))
+
+    def logout_token(
+        self,
+        claims: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+        *,
+        forge: Forge | None = None,
+    ) -> str:
+        """A Back-Channel Logout token: honest iss/aud/iat/exp/jti/events plus `claims` (DROP removes one).
+
+        The caller names whom it logs out (`sid` and/or `sub`). The header is
+        `typ: logout+jwt` with the current key, changed by `header`; `forge` builds
+        the token from the final header and claims instead of honest signing. The
+        token is added to `issued`, so the leak check looks for it in logs and pages.
+        """
+        now = int(time.time())
+        honest = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(16),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        final_claims = merged(honest, claims or {})
+        final_header = merged({"alg": "RS256", "typ": "logout+jwt", "kid": self.signing_key.kid}, header or {})
+        token = forge(final_header, final_claims) if forge else self.sign(final_header, final_claims)
+        with self._lock:
+            self.issued.append(token)
+        return token
 
     # ---- the provider --------------------------------------------------------------
     def _discovery(self) -> dict[str, Any]:
@@ -193,9 +236,9 @@ class HostileProvider:
     def _id_token(self, grant: Grant, *, refresh: bool) -> str:
         behaviour = self.behaviour
         if refresh:
-            claims = merged(self.honest_claims(grant.sub, None), behaviour.refresh_claims)
+            claims = merged(self.honest_claims(grant.sub, None, grant.sid), behaviour.refresh_claims)
             return self.sign(self.honest_header(), claims)
-        claims = merged(self.honest_claims(grant.sub, grant.nonce), behaviour.id_token_claims)
+        claims = merged(self.honest_claims(grant.sub, grant.nonce, grant.sid), behaviour.id_token_claims)
         header = merged(self.honest_header(), behaviour.id_token_header)
         if behaviour.forge is not None:
             return behaviour.forge(header, claims)
@@ -206,7 +249,7 @@ class HostileProvider:
         id_token = self._id_token(grant, refresh=refresh)
         with self._lock:
             self.access_tokens[access] = grant.sub
-            self.refresh_tokens[refresh_token] = Grant(sub=grant.sub)
+            self.refresh_tokens[refresh_token] = Grant(sub=grant.sub, sid=grant.sid)
             self.issued += [access, refresh_token, id_token]
         body: dict[str, Any] = {
             "access_token": access,
@@ -242,15 +285,20 @@ class HostileProvider:
         def authorize() -> Response:
             args = request.args
             code = secrets.token_urlsafe(24)
+            behaviour = self.behaviour
+            sid = (behaviour.provider_sid or secrets.token_urlsafe(16)) if behaviour.send_sid else None
             grant = Grant(
                 sub=args.get("login_as", "alice"),
                 nonce=args.get("nonce"),
                 code_challenge=args.get("code_challenge") if args.get("code_challenge_method") == "S256" else None,
                 redirect_uri=args.get("redirect_uri"),
+                sid=sid,
             )
             with self._lock:
                 self.codes[code] = grant
                 self.issued.append(code)
+                if sid is not None:
+                    self.sids.setdefault(grant.sub, []).append(sid)
             params: dict[str, Any] = {"code": code, "state": args.get("state")}
             if self.behaviour.send_iss:
                 params["iss"] = self.issuer

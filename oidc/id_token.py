@@ -8,6 +8,7 @@ Gatehouse checks every claim itself after joserfc verifies the signature.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Collection
 from typing import Any
@@ -95,6 +96,7 @@ def check_claims(
     if not is_number(exp) or now > exp + LEEWAY_SECONDS:
         raise IdTokenError("token is expired or has no expiry")
     check_issued_at(iat, now)
+    check_not_before(claims.get("nbf"), now)
     if nonce is not None:
         received = claims.get("nonce")
         if not isinstance(received, str) or not hmac.compare_digest(received, nonce):
@@ -140,5 +142,11 @@ def _verified_claims(raw: str, candidates: list[Any], alg: str) -> dict[str, Any
 
 
 def is_number(value: Any) -> bool:
-    """A JSON number (not a boolean)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite JSON number (not a boolean; Python's JSON parser also yields NaN and Infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_not_before(nbf: Any, now: float) -> None:
+    """`nbf`, where present, is a number no later than now (with leeway)."""
+    if nbf is not None and (not is_number(nbf) or nbf > now + LEEWAY_SECONDS):
+        raise IdTokenError("token is not valid yet")

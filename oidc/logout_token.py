@@ -12,6 +12,7 @@ from oidc.id_token import (
     IdTokenError,
     check_issued_at,
     check_issuer_and_audience,
+    check_not_before,
     is_number,
     verified_token,
 )
@@ -64,9 +65,10 @@ def validate_logout_token(
     exp = claims.get("exp")
     if exp is not None and (not is_number(exp) or now > exp + LEEWAY_SECONDS):
         raise LogoutTokenError("logout token is expired")
-    nbf = claims.get("nbf")
-    if nbf is not None and (not is_number(nbf) or nbf > now + LEEWAY_SECONDS):
-        raise LogoutTokenError("logout token is not valid yet")
+    try:
+        check_not_before(claims.get("nbf"), now)
+    except IdTokenError as error:
+        raise LogoutTokenError(str(error)) from error
     events = claims.get("events")
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
         raise LogoutTokenError("events claim lacks the back-channel logout event")

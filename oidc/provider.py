@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import requests
-from authlib.integrations.flask_client import OAuth
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from flask import Flask, current_app, session
 
 from oidc.id_token import allowed_algorithms
@@ -17,8 +17,30 @@ _STATE_PREFIX = "_login_state_"
 LOGIN_STATE_TTL = 10 * 60
 
 
+# The discovery fields Authlib's client may see: the endpoints OpenID Connect defines, nothing else.
+# Authlib passes whatever `load_server_metadata` returns to its OAuth client as keyword arguments,
+# over our own settings, so a provider's `code_challenge_method`, `token_endpoint_auth_method`,
+# `default_timeout` or `verify` would otherwise reconfigure the client.
+CLIENT_METADATA = ("authorization_endpoint", "token_endpoint", "end_session_endpoint")
+
+
 class ProviderError(Exception):
     """The provider could not be used (unreachable, or its discovery document is wrong)."""
+
+
+class DiscoveryBoundApp(FlaskOAuth2App):
+    """Authlib's Flask client, shown only the discovery fields that name endpoints."""
+
+    def load_server_metadata(self) -> dict[str, Any]:
+        """The endpoints from discovery (the whole document stays in `server_metadata` for our checks)."""
+        full = super().load_server_metadata()
+        return {key: full[key] for key in CLIENT_METADATA if isinstance(full.get(key), str)}
+
+
+class ProviderOAuth(OAuth):
+    """An Authlib registry whose OAuth 2 clients are `DiscoveryBoundApp`s."""
+
+    oauth2_client_cls = DiscoveryBoundApp
 
 
 class Provider:
@@ -29,7 +51,7 @@ class Provider:
         self.client_id: str = app.config["OIDC_CLIENT_ID"]
         self.timeout: float = app.config["OIDC_TIMEOUT"]
         # Authlib's Flask OAuth registry is a single-app object, so each app gets its own.
-        oauth = OAuth()
+        oauth = ProviderOAuth()
         oauth.init_app(app)
         self.client = oauth.register(
             "oidc",
@@ -49,9 +71,10 @@ class Provider:
     def metadata(self) -> dict[str, Any]:
         """The discovery document, fetched once and checked against OIDC_ISSUER."""
         try:
-            metadata = self.client.load_server_metadata()
+            self.client.load_server_metadata()
         except (requests.RequestException, ValueError) as error:
             raise ProviderError("the sign-in provider could not be reached") from error
+        metadata = dict(self.client.server_metadata)
         if metadata.get("issuer") != self.issuer:
             # A discovery document for another issuer means misconfiguration or a
             # mix-up attack: stop before sending anyone there.

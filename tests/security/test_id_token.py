@@ -43,6 +43,12 @@ BAD_CLAIMS: dict[str, Callable[[], dict[str, Any]]] = {
     "exp past": lambda: {"exp": int(time.time()) - 3600},
     "exp missing": lambda: {"exp": DROP},
     "exp not a number": lambda: {"exp": "never"},
+    "nbf in the future": lambda: {"nbf": int(time.time()) + 3600},
+    "nbf not a number": lambda: {"nbf": "soon"},
+    "exp NaN": lambda: {"exp": float("nan")},
+    "exp Infinity": lambda: {"exp": float("inf")},
+    "iat NaN": lambda: {"iat": float("nan")},
+    "iat -Infinity": lambda: {"iat": float("-inf")},
     "nonce wrong": lambda: {"nonce": "not-the-nonce-we-sent"},
     "nonce missing": lambda: {"nonce": DROP},
 }
@@ -60,8 +66,8 @@ def test_bad_claims_are_refused(gatehouse: Gatehouse, provider: HostileProvider,
 
 @pytest.mark.parametrize(
     "claims",
-    [{}, {"aud": [CLIENT_ID]}, {"azp": CLIENT_ID}, {"iat": int(time.time()) - 30}],
-    ids=["honest", "aud list of us", "azp is us", "iat half a minute ago"],
+    [{}, {"aud": [CLIENT_ID]}, {"azp": CLIENT_ID}, {"iat": int(time.time()) - 30}, {"nbf": int(time.time()) - 5}],
+    ids=["honest", "aud list of us", "azp is us", "iat half a minute ago", "nbf just passed"],
 )
 def test_acceptable_tokens_sign_in(gatehouse: Gatehouse, provider: HostileProvider, claims: dict[str, Any]) -> None:
     """The control: correct tokens (in their allowed variants) do sign the user in."""

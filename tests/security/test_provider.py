@@ -138,3 +138,28 @@ def test_a_refresh_naming_someone_else_never_changes_who_is_signed_in(
     assert gatehouse.signed_in_subjects() == []
     assert browser.signed_in_as() is None
     assert provider.hits("/userinfo") == 1
+
+
+def test_discovery_fields_cannot_reconfigure_the_client(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """Security settings come from Gatehouse, never from discovery (Authlib would merge the whole document in)."""
+    provider.behaviour.discovery = {
+        "code_challenge_method": "plain",
+        "token_endpoint_auth_method": "client_secret_post",
+        "default_timeout": 0.000001,
+        "verify": False,
+        "scope": "openid offline_access admin",
+        "client_id": "someone-else",
+        "client_secret": "a-secret-from-the-provider",
+        "redirect_uri": "https://evil.example/callback",
+    }
+    browser = gatehouse.browser()
+    landed = browser.sign_in("alice")
+    assert landed.status_code == 302
+    (authorize,) = provider.authorize_params()
+    assert authorize["code_challenge_method"] == "S256"
+    assert authorize["client_id"] != "someone-else"
+    assert authorize["scope"] == "openid email profile"
+    assert not authorize["redirect_uri"].startswith("https://evil.example")
+    # The token endpoint accepts only client_secret_basic with Gatehouse's own secret and an S256 verifier.
+    assert provider.token_requests("authorization_code") == 1
+    assert browser.signed_in_as() == "Alice"

@@ -46,6 +46,8 @@ class BaseConfig:
     USER_STATE_TTL = 30 * 24 * 60 * 60
     OIDC_SCOPES = "openid email profile"
     API_BASE_URL = ""
+    # The address users reach Gatehouse at; every absolute URL (redirect_uri, post-logout) is built from it.
+    PUBLIC_URL = ""
     API_DASHBOARD_PATH = ""
     API_TIMEOUT = 5.0
     OIDC_TIMEOUT = 5.0
@@ -120,6 +122,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_CLIENT_SECRET": str,
     "OIDC_SCOPES": str,
     "API_BASE_URL": str,
+    "PUBLIC_URL": str,
     "API_DASHBOARD_PATH": str,
     "API_TIMEOUT": float,
     "OIDC_TIMEOUT": float,
@@ -192,36 +195,66 @@ def load_settings(
         raise ConfigError(problems)
 
     settings["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(settings["DATABASE_URL"])
+    if settings.get("PUBLIC_URL"):
+        # Requests naming any other host are answered 400 (Flask checks Host against this list).
+        settings["PUBLIC_URL"] = settings["PUBLIC_URL"].rstrip("/")
+        settings["TRUSTED_HOSTS"] = [urlsplit(settings["PUBLIC_URL"]).hostname]
     settings["PERMANENT_SESSION_LIFETIME"] = settings["SESSION_IDLE_TIMEOUT"]
     return settings
 
 
 def _validate(settings: Mapping[str, Any]) -> list[str]:
+    """Every problem with the settings, in one list."""
     problems = [f"{name} is required" for name in _REQUIRED if not settings.get(name)]
     if settings["GATEHOUSE_ENV"] == "production":
-        if not settings.get("DATABASE_URL"):
-            problems.append("DATABASE_URL is required in production")
-        secret = settings.get("SECRET_KEY") or ""
-        if secret and len(secret) < 32:
-            problems.append("SECRET_KEY must be at least 32 characters in production")
-        issuer = settings.get("OIDC_ISSUER") or ""
-        if issuer and urlsplit(issuer).scheme != "https":
-            problems.append("OIDC_ISSUER must be an https URL in production")
+        problems += _production_problems(settings)
+    problems += _url_problems(settings)
+    problems += _number_problems(settings)
+    return problems
+
+
+def _production_problems(settings: Mapping[str, Any]) -> list[str]:
+    """What production needs beyond the rest: a database, a long secret, https everywhere, a public URL."""
+    problems = []
+    if not settings.get("DATABASE_URL"):
+        problems.append("DATABASE_URL is required in production")
+    secret = settings.get("SECRET_KEY") or ""
+    if secret and len(secret) < 32:
+        problems.append("SECRET_KEY must be at least 32 characters in production")
+    if not settings.get("PUBLIC_URL"):
+        problems.append("PUBLIC_URL is required in production (the https address users reach Gatehouse at)")
+    for name in ("OIDC_ISSUER", "API_BASE_URL", "PUBLIC_URL"):
+        value = settings.get(name) or ""
+        if value and urlsplit(value).scheme != "https":
+            # Bearer tokens and codes would travel in clear.
+            problems.append(f"{name} must be an https URL in production")
+    return problems
+
+
+def _url_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Each URL setting has a scheme it can be used with."""
+    problems = []
     for name in ("REDIS_URL", "QUEUE_REDIS_URL"):
         value = settings.get(name)
         if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             problems.append(f"{name} must be a redis://, rediss:// or unix:// URL")
-    for name in ("OIDC_ISSUER", "API_BASE_URL"):
+    for name in ("OIDC_ISSUER", "API_BASE_URL", "PUBLIC_URL"):
         value = settings.get(name)
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
             problems.append(f"{name} must be an absolute http(s) URL")
+    public = urlsplit(settings.get("PUBLIC_URL") or "")
+    if public.path not in ("", "/") or public.query or public.fragment or public.username:
+        problems.append("PUBLIC_URL must be a bare origin such as https://gatehouse.example.com (no path)")
     database_url = settings.get("DATABASE_URL")
     if database_url and urlsplit(database_url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
         problems.append("DATABASE_URL must be a sqlite:// or postgresql:// URL")
-    positive = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "JOB_TIMEOUT", "REDIS_MAX_CONNECTIONS")
-    positive += ("SESSIONS_PER_USER", "USER_STATE_TTL", "ANONYMOUS_SESSION_TTL", "SESSION_LAST_SEEN_INTERVAL")
-    positive += ("DB_CONNECT_TIMEOUT", "WORKER_MONITOR_INTERVAL", "WORKER_ABANDON_GRACE", "WORKER_MAINTENANCE_INTERVAL")
-    for name in positive:
+    return problems
+
+
+def _number_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Counts, timeouts, rate limits and retry delays are in range."""
+    problems = []
+    for name in _POSITIVE_WHOLE:
         if not isinstance(settings.get(name), int) or settings[name] <= 0:
             problems.append(f"{name} must be a positive whole number")
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
@@ -239,6 +272,22 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     elif not all(isinstance(delay, int) and 0 <= delay <= 24 * 3600 for delay in intervals):
         problems.append("JOB_RETRY_INTERVALS must be whole seconds between 0 and 86400")
     return problems
+
+
+_POSITIVE_WHOLE = (
+    "SESSION_IDLE_TIMEOUT",
+    "SESSION_ABSOLUTE_TIMEOUT",
+    "JOB_TIMEOUT",
+    "REDIS_MAX_CONNECTIONS",
+    "SESSIONS_PER_USER",
+    "USER_STATE_TTL",
+    "ANONYMOUS_SESSION_TTL",
+    "SESSION_LAST_SEEN_INTERVAL",
+    "DB_CONNECT_TIMEOUT",
+    "WORKER_MONITOR_INTERVAL",
+    "WORKER_ABANDON_GRACE",
+    "WORKER_MAINTENANCE_INTERVAL",
+)
 
 
 def _is_rate_limit(value: Any) -> bool:

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from clients.downstream import AuthenticationLost
 from sessions.lifecycle import end_user_session
@@ -28,6 +28,9 @@ def render_error(code: int, message: str | None = None) -> tuple[Response | str,
 
 def handle_http_error(error: HTTPException) -> tuple[Response | str, int] | HTTPException:
     """Render our own page for the common HTTP errors."""
+    if isinstance(error, SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page either.
+        return Response("Unknown host.\n", status=400, mimetype="text/plain"), 400
     if error.code in PAGES:
         return render_error(error.code)
     return error

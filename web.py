@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, current_app, request, session, url_for
 
 
 def wants_json() -> bool:
@@ -43,3 +43,11 @@ def localtime(timestamp: float, zone: str | None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         tz = ZoneInfo("UTC")
     return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute URL of this app: from PUBLIC_URL when set, never from a Host header it has not vetted."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)

@@ -12,6 +12,7 @@ from extensions import csrf
 from oidc.provider import ProviderError, oidc_provider
 from sessions.lifecycle import end_user_session
 from sessions.tokens import read_tokens
+from web import external_url
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def login() -> Response | str | tuple[str, int]:
     if notice:
         return render_template("auth/login.html", notice=notice, next_path=next_path)
     try:
-        url = services.authorization_url(url_for("auth.callback", _external=True), next_path)
+        url = services.authorization_url(external_url("auth.callback"), next_path)
     except services.LoginFailed as failure:
         log.warning("sign-in could not start: %s", failure.reason)
         return render_template("auth/error.html", message=failure.message), 503
@@ -64,7 +65,7 @@ def logout() -> Response:
     tokens = read_tokens()
     id_token = tokens.id_token if tokens else None
     end_user_session()
-    target = url_for("auth.login", reason="signed_out", _external=True)
+    target = external_url("auth.login", reason="signed_out")
     try:
         metadata = oidc_provider().metadata()
     except ProviderError:
@@ -88,7 +89,7 @@ def backchannel_logout() -> tuple[Response, int]:
     except backchannel.LogoutRefused as refusal:
         log.warning("back-channel logout refused: %s", refusal.description)
         return jsonify(error=refusal.error, error_description=refusal.description), 400
-    return jsonify(), 200
+    return jsonify({}), 200
 
 
 @bp.after_request

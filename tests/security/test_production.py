@@ -61,6 +61,7 @@ def production(
         **base_settings(redis_url, https_provider, tmp_path),
         "GATEHOUSE_ENV": "production",
         "SECRET_KEY": "production-grade-secret-key-0123456789abcdef",
+        "PUBLIC_URL": https_server[0].url,
     }
     server, mount = https_server
     handle = Gatehouse(server, mount, redis_client, settings, verify=str(certificate[0]))

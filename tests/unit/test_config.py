@@ -28,7 +28,11 @@ def base_environ(**changes: str) -> dict[str, str]:
 
 def production_environ(**changes: str) -> dict[str, str]:
     """A complete production environment, with `changes` applied."""
-    production = {"GATEHOUSE_ENV": "production", "DATABASE_URL": "postgresql://db.internal/gatehouse"}
+    production = {
+        "GATEHOUSE_ENV": "production",
+        "DATABASE_URL": "postgresql://db.internal/gatehouse",
+        "PUBLIC_URL": "https://gatehouse.example.test",
+    }
     return base_environ(**{**production, **changes})
 
 
@@ -42,9 +46,9 @@ def problems_of(environ: dict[str, str], **kwargs: object) -> list[str]:
 def test_every_missing_setting_is_named_in_one_error() -> None:
     problems = problems_of({})
     message = "\n".join(problems)
-    for name in (*REQUIRED, "DATABASE_URL"):
+    for name in (*REQUIRED, "DATABASE_URL", "PUBLIC_URL"):
         assert name in message, f"{name} missing from: {message}"
-    assert len(problems) == len(REQUIRED) + 1
+    assert len(problems) == len(REQUIRED) + 2
 
 
 def test_invalid_settings_are_all_named_together() -> None:
@@ -134,3 +138,22 @@ def test_queue_redis_defaults_to_the_session_redis() -> None:
 def test_postgres_urls_use_psycopg_3() -> None:
     settings = load_settings(production_environ(DATABASE_URL="postgres://u:p@db.internal/gatehouse"))
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.internal/gatehouse"
+
+
+def test_production_needs_an_https_public_url_and_https_api() -> None:
+    """Bearer tokens and codes never travel in clear: PUBLIC_URL and API_BASE_URL must be https in production."""
+    missing = problems_of(production_environ(PUBLIC_URL=""))
+    assert any("PUBLIC_URL is required in production" in problem for problem in missing)
+    clear = problems_of(production_environ(PUBLIC_URL="http://gatehouse.example.test", API_BASE_URL="http://api.test"))
+    assert "PUBLIC_URL must be an https URL in production" in clear
+    assert "API_BASE_URL must be an https URL in production" in clear
+    with_path = problems_of(production_environ(PUBLIC_URL="https://gatehouse.example.test/app?x=1"))
+    assert any("PUBLIC_URL must be a bare origin" in problem for problem in with_path)
+
+
+def test_public_url_sets_the_trusted_hosts() -> None:
+    """Requests for any other host are refused by Flask: TRUSTED_HOSTS holds only PUBLIC_URL's host."""
+    settings = load_settings(production_environ(PUBLIC_URL="https://gatehouse.example.test/"))
+    assert settings["PUBLIC_URL"] == "https://gatehouse.example.test"
+    assert settings["TRUSTED_HOSTS"] == ["gatehouse.example.test"]
+    assert "TRUSTED_HOSTS" not in load_settings(base_environ())

@@ -260,7 +260,7 @@ def test_an_unreachable_provider_shows_a_503_page(make_app: AppFactory, mocked_h
 
 
 def test_production_cookie_is_secure_and_host_prefixed(make_app: AppFactory, provider: MockProvider) -> None:
-    app = make_app(GATEHOUSE_ENV="production")
+    app = make_app(GATEHOUSE_ENV="production", PUBLIC_URL="https://localhost")
     client = app.test_client()
     start = client.get("/login", base_url="https://localhost")
     assert authorize_params(start.location)["redirect_uri"] == "https://localhost/auth/callback"

@@ -6,7 +6,8 @@
 - Cross-site requests: any state-changing request whose `Origin` is not ours or
   whose `Sec-Fetch-Site` says "cross-site"/"same-site" is refused with a 403, on top
   of Flask-WTF's CSRF token (defence in depth; the token stays the main control).
-- Rate limits (Flask-Limiter) on /login and /auth/callback, counted in the app's
+- Rate limits (Flask-Limiter) on /login and /auth/callback, per client address (per
+  /64 for IPv6, where one host holds a whole network), counted in the app's
   own Redis (the session store's connection pool: same server, same short
   timeouts), so every web process shares the counts. One Limiter per app:
   Flask-Limiter keeps its storage on the Limiter object, so a shared one would mix
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -116,6 +118,20 @@ def refuse_cross_site_requests() -> tuple[Response | str, int] | None:
     return render_error(403, "This request came from another site, so it was refused.")
 
 
+def client_network() -> str:
+    """Who a rate limit counts: the client's IPv4 address, or its IPv6 /64 (one host usually owns a whole /64)."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def limits_storage_uri(redis_url: str) -> str:
     """The `limits` library spells Unix sockets redis+unix://; everything else is the same URL."""
     return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
@@ -124,7 +140,7 @@ def limits_storage_uri(redis_url: str) -> str:
 def init_rate_limits(app: Flask) -> Limiter:
     """Limit the sign-in endpoints per client address, counting in the app's Redis."""
     limiter = Limiter(
-        get_remote_address,
+        client_network,
         storage_uri=limits_storage_uri(app.config["REDIS_URL"]),
         storage_options={"connection_pool": session_redis(app).connection_pool},
         key_prefix="gatehouse-limits",

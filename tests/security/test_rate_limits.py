@@ -83,3 +83,35 @@ def test_rate_limits_are_checked_at_start(value: str) -> None:
     assert load_settings(environ)["LOGIN_RATE_LIMIT"] == "30 per minute"
     with pytest.raises(ConfigError, match="CALLBACK_RATE_LIMIT"):
         load_settings(environ, overrides={"CALLBACK_RATE_LIMIT": value})
+
+
+def test_ipv6_clients_are_counted_per_64(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """Addresses of one IPv6 /64 share a limit (one host can use them all); another /64 has its own."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="2 per minute", PROXY_FIX_HOPS=1)
+    browser = gatehouse.browser()
+
+    def login_from(address: str) -> int:
+        return browser.get("/login", headers={"X-Forwarded-For": address}).status_code
+
+    assert login_from("2001:db8:1:2::1") == 302
+    assert login_from("2001:db8:1:2:ffff::9") == 302
+    assert login_from("2001:db8:1:2:abcd:1234:5678:9abc") == 429
+    assert login_from("2001:db8:1:3::1") == 302
+    assert login_from("203.0.113.7") == 302
+
+
+def test_a_browser_holds_a_bounded_number_of_sign_ins_in_progress(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """Starting sign-in over and over keeps at most 10 attempts in the session, which expires in 10 minutes."""
+    browser = gatehouse.browser()
+    for _ in range(25):
+        assert browser.get("/login").status_code == 302
+    record = gatehouse.session_record(browser.session_id)
+    assert record is not None
+    assert len([key for key in record if key.startswith("_login_state_")]) == 10
+    ttl = gatehouse.redis.ttl(f"gh:a:{browser.session_id}")
+    assert 0 < ttl <= 600
+    # The newest attempt still completes.
+    browser.sign_in("alice")
+    assert browser.signed_in_as() == "Alice"

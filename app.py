@@ -74,7 +74,9 @@ def init_proxy_fix(app: Flask) -> None:
 
 def init_database(app: Flask) -> None:
     """Bind SQLAlchemy and Flask-Migrate; pools are bounded and checked before use."""
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement's error (logged, and kept in failed jobs) must not carry
+    # users' e-mail addresses, names or bios.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         engine_options |= {"pool_size": app.config["DB_POOL_SIZE"], "max_overflow": app.config["DB_MAX_OVERFLOW"]}
         # An unreachable database fails a connection attempt quickly instead of hanging a job.

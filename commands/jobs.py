@@ -70,7 +70,7 @@ def failed_jobs(limit: int) -> list[dict[str, Any]]:
     queue = job_queue()
     ids = FailedJobRegistry(queue=queue).get_job_ids(0, limit - 1, desc=True, cleanup=False) if limit > 0 else []
     listed = []
-    for job in Job.fetch_many(ids, connection=queue.connection):
+    for job in Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer):
         if job is None:
             continue
         result = job.latest_result()
@@ -131,7 +131,7 @@ def requeue_failed() -> None:
     with click.progressbar(job_ids, label="Requeueing failed jobs", show_pos=True) as progress:
         for job_id in progress:
             try:
-                job = Job.fetch(job_id, connection=queue.connection)
+                job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
                 job.retries_left, job.retry_intervals = len(intervals), intervals
                 job.save()
                 registry.requeue(job)

@@ -18,12 +18,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select
 
 from extensions import db
+from jobs.registry import JOB_FUNCTIONS
 from models.outbox import OutboxJob
 
 log = logging.getLogger(__name__)
 
-# Only functions of the jobs package may be named by a row (the table is data, not code).
-JOB_PACKAGE = "jobs"
 DRAIN_BATCH = 200
 
 PutOnQueue = Callable[..., Any]
@@ -35,9 +34,9 @@ def job_name(function: Callable[..., Any]) -> str:
 
 
 def resolve_job(name: str) -> Callable[..., Any]:
-    """The job function a row names; ValueError for anything outside the jobs package."""
+    """The job function a row names; ValueError for anything but Gatehouse's job functions."""
     module_name, _, attribute = name.partition(":")
-    if not (module_name == JOB_PACKAGE or module_name.startswith(JOB_PACKAGE + ".")) or not attribute.isidentifier():
+    if f"{module_name}.{attribute}" not in JOB_FUNCTIONS:
         raise ValueError(f"{name!r} is not a Gatehouse job")
     function = getattr(importlib.import_module(module_name), attribute, None)
     if not callable(function):

@@ -10,14 +10,31 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from connections import queue_redis
 from jobs.outbox import save_to_outbox
+from jobs.registry import JOB_FUNCTIONS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "gatehouse"
 QUEUES = (DEFAULT_QUEUE,)
+# Jobs are plain data, stored as JSON: RQ's default (pickle) would let whoever can write to the
+# queue's Redis run code on every worker. Queue, worker and every job lookup use this.
+SERIALIZER = JSONSerializer
+
+
+class GatehouseJob(Job):
+    """An RQ job that refuses to run anything but Gatehouse's own job functions."""
+
+    @property
+    def func(self) -> Callable[..., Any] | None:
+        """The job function, only if it is one of JOB_FUNCTIONS."""
+        if self.instance is not None or self.func_name not in JOB_FUNCTIONS:
+            raise ValueError(f"{self.func_name!r} is not a Gatehouse job function; refusing to run it")
+        return super().func
+
 
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600  # failed jobs keep their error for a week
@@ -27,7 +44,9 @@ _EXTENSION = "gatehouse.queue"
 
 def init_queue(app: Flask) -> None:
     """Bind the app's job queue to its queue Redis (no connection is opened yet)."""
-    app.extensions[_EXTENSION] = Queue(DEFAULT_QUEUE, connection=queue_redis(app))
+    app.extensions[_EXTENSION] = Queue(
+        DEFAULT_QUEUE, connection=queue_redis(app), serializer=SERIALIZER, job_class=GatehouseJob
+    )
 
 
 def job_queue(app: Flask | None = None) -> Queue:

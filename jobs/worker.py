@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from jobs.outbox import drain_outbox
-from jobs.queues import QUEUES, put_on_queue
+from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,13 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
     """
     connection = Redis.from_url(app.config["QUEUE_REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
     worker = AppWorker(
-        [Queue(name, connection=connection) for name in QUEUES],
+        [Queue(name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob) for name in QUEUES],
         connection=connection,
         name=name,
+        serializer=SERIALIZER,
+        job_class=GatehouseJob,
+        # RQ would log every job's arguments (e-mail addresses, names) as it starts it.
+        log_job_description=False,
         job_monitoring_interval=app.config["WORKER_MONITOR_INTERVAL"],
         maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
     )

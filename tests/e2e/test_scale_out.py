@@ -50,7 +50,7 @@ def queues_drained(redis_port: int) -> bool:
     """True when no job is waiting or running on any Gatehouse queue, and none has failed."""
     with Redis(port=redis_port, socket_timeout=5) as connection:
         for name in QUEUES:
-            queue = Queue(name, connection=connection)
+            queue = Queue(name, connection=connection, serializer=SERIALIZER)
             if queue.count or StartedJobRegistry(queue=queue).count:
                 return False
             assert FailedJobRegistry(queue=queue).count == 0, "a persistence job failed"

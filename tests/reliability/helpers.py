@@ -65,7 +65,7 @@ def rows_by_subject(stack: ReliabilityStack) -> dict[str, list[dict[str, Any]]]:
 def job_status(stack: ReliabilityStack, job_id: str) -> JobStatus | None:
     """The state of one job on the real queue."""
     with stack.context():
-        job = Job.fetch(job_id, connection=job_queue().connection)
+        job = Job.fetch(job_id, connection=job_queue().connection, serializer=job_queue().serializer)
         return job.get_status()
 
 

@@ -66,7 +66,7 @@ def database_locked(stack: ReliabilityStack) -> AbstractContextManager[None]:
 def retries_used(stack: ReliabilityStack, job_id: str) -> int:
     """How many retries a job consumed (0: its first run succeeded)."""
     with stack.context():
-        job = Job.fetch(job_id, connection=job_queue().connection)
+        job = Job.fetch(job_id, connection=job_queue().connection, serializer=job_queue().serializer)
         return len(job.retry_intervals or []) - int(job.retries_left or 0)
 
 

@@ -271,7 +271,8 @@ def test_the_database_only_ever_receives_valid_profiles(stack: ReliabilityStack,
     with stack.context():
         queue = job_queue()
         job_ids = FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False)
-        records = [job.args[0] for job in Job.fetch_many(job_ids, connection=queue.connection) if job is not None]
+        jobs = Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer)
+        records = [job.args[0] for job in jobs if job is not None]
     fields = ("display_name", "locale", "timezone", "website", "bio")
     assert sorted(data["profile_version"] for data in records) == sorted(ACCEPTED)
     assert all(valid_profile({name: data[name] for name in fields}) for data in records)

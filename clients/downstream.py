@@ -9,8 +9,10 @@ session (see errors.py). Timeouts and 5xx never sign anyone out.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.cookiejar import Cookie, DefaultCookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
@@ -55,13 +57,39 @@ class ApiResult:
     error: str | None = None
 
 
+class NoCookies(DefaultCookiePolicy):
+    """A cookie policy that keeps nothing: one user's API cookies must never ride on another user's call."""
+
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        """Refuse every cookie a response sets."""
+        return False
+
+    def return_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        """Send none (there are none to send)."""
+        return False
+
+
+def stateless_session() -> requests.Session:
+    """A connection pool that carries nothing from one call to the next: no cookies, no auth, no redirects."""
+    http = requests.Session()
+    http.cookies.set_policy(NoCookies())
+    # ~/.netrc must not add credentials to anyone's call.
+    http.trust_env = False
+    return http
+
+
 class DownstreamClient:
-    """One HTTP session with explicit timeouts, shared by the whole process."""
+    """One HTTP connection pool with explicit timeouts, shared by the process, holding no per-user state.
+
+    Each call sends only the caller's bearer token: cookies are never kept, and
+    redirects are never followed (a redirect would carry the token elsewhere), so
+    nothing of one user's call can reach another's.
+    """
 
     def __init__(self, base_url: str, *, timeout: float, http: requests.Session | None = None):
         self.base_url = base_url
         self.timeout = timeout
-        self.http = http or requests.Session()
+        self.http = http or stateless_session()
 
     def get(self, path: str, *, tokens: TokenSource, **kwargs: Any) -> ApiResult:
         """GET a resource as the signed-in user."""
@@ -106,7 +134,9 @@ class DownstreamClient:
         url = urljoin(self.base_url, path) if path else self.base_url
         headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            return self.http.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            return self.http.request(
+                method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
         except requests.Timeout:
             log.warning("downstream API timed out: %s %s", method, url)
             return ApiResult(ok=False, error="The service took too long to answer. Please try again.")
@@ -124,6 +154,10 @@ class DownstreamClient:
             )
         if response.status_code >= 400:
             return ApiResult(ok=False, status=response.status_code, error="The service refused the request.")
+        if response.is_redirect or 300 <= response.status_code < 400:
+            # Not followed: the bearer token would go wherever the Location says.
+            log.warning("downstream API answered a redirect, which is not followed: %s", response.status_code)
+            return ApiResult(ok=False, status=response.status_code, error="The service sent an unexpected answer.")
         if not response.content:
             # 204 No Content, or a HEAD: success with nothing to read.
             return ApiResult(ok=True, status=response.status_code)

@@ -10,9 +10,13 @@ from flask import current_app
 from clients.downstream import ApiResult, downstream_api
 from oidc.provider import ProviderError, oidc_provider
 from oidc.tokens import SessionTokens
+from sessions.tokens import read_tokens
 
-# Keys that must never reach a page, whatever the API sends back.
-SECRET_KEYS = frozenset({"access_token", "refresh_token", "id_token", "token", "client_secret", "password"})
+# Keys that must never reach a page, whatever the API sends back (compared without case, "_" or "-").
+SECRET_KEYS = frozenset(
+    {"accesstoken", "refreshtoken", "idtoken", "token", "authorization", "clientsecret", "password", "bearer"}
+)
+HIDDEN = "[hidden]"
 
 
 def dashboard_url() -> str:
@@ -28,21 +32,54 @@ def dashboard_url() -> str:
 
 
 def load_dashboard() -> ApiResult:
-    """Fetch the dashboard data as the signed-in user."""
+    """Fetch the dashboard data as the signed-in user, with every trace of their tokens removed."""
     try:
         url = dashboard_url()
     except (ProviderError, KeyError):
         return ApiResult(ok=False, error="The service address is not known yet. Please try again.")
     result = downstream_api().get(url, tokens=SessionTokens())
     if result.ok:
-        return ApiResult(ok=True, status=result.status, data=without_secrets(result.data))
+        return ApiResult(ok=True, status=result.status, data=without_secrets(result.data, user_tokens()))
     return result
 
 
-def without_secrets(data: Any) -> Any:
-    """Drop token-like keys at any depth."""
+def user_tokens() -> list[str]:
+    """The signed-in session's tokens as stored now (after any refresh this request made)."""
+    tokens = read_tokens()
+    if tokens is None:
+        return []
+    found = [token for token in (tokens.access_token, tokens.refresh_token, tokens.id_token) if token]
+    # A JWT's parts count on their own too (an API may echo just its signature or claims).
+    parts = [part for token in found for part in token.split(".") if len(part) >= 16 and "." in token]
+    return sorted({*found, *parts}, key=len, reverse=True)
+
+
+def without_secrets(data: Any, secrets: list[str] | None = None) -> Any:
+    """Drop token-like keys at any depth and blank out every occurrence of the user's own tokens.
+
+    The API may echo a token under any name, inside a sentence, or as a key; none of
+    it may reach a page or a JSON answer.
+    """
+    secrets = [secret for secret in (secrets or []) if secret]
     if isinstance(data, dict):
-        return {key: without_secrets(value) for key, value in data.items() if key not in SECRET_KEYS}
+        return {
+            _scrubbed(str(key), secrets): without_secrets(value, secrets)
+            for key, value in data.items()
+            if _normalised(str(key)) not in SECRET_KEYS
+        }
     if isinstance(data, list):
-        return [without_secrets(item) for item in data]
+        return [without_secrets(item, secrets) for item in data]
+    if isinstance(data, str):
+        return _scrubbed(data, secrets)
     return data
+
+
+def _normalised(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def _scrubbed(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, HIDDEN)
+    return text

@@ -23,6 +23,11 @@ class DownstreamApi:
         self.gate = threading.Event()  # requests wait here until it is set
         self.gate.set()
         self.tokens_seen: list[str] = []
+        self.cookies_seen: list[str | None] = []
+        # Extra response headers (e.g. Set-Cookie), a redirect target, or a payload built from the token.
+        self.headers: dict[str, str] = {}
+        self.redirect_to: str | None = None
+        self.payload: Callable[[str], object] | None = None
         # Which bearer tokens get a 401, and what status everyone else gets.
         self.refuses: Callable[[str], bool] = lambda token: False
         self.status = 200
@@ -33,18 +38,25 @@ class DownstreamApi:
                 """Record the token, wait for the gate (30 s at most), then answer as configured."""
                 token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 api.tokens_seen.append(token)
+                api.cookies_seen.append(self.headers.get("Cookie"))
                 api.entered.set()
                 api.gate.wait(timeout=30)
                 if api.refuses(token):
                     self.answer(401, {"error": "invalid_token"})
+                elif api.redirect_to is not None:
+                    self.answer(302, {}, {"Location": api.redirect_to})
+                elif api.payload is not None:
+                    self.answer(api.status, api.payload(token))
                 else:
                     self.answer(api.status, {"items": ["held back", "from the API"]})
 
-            def answer(self, status: int, payload: dict[str, object]) -> None:
+            def answer(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
                 body = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in {**api.headers, **(headers or {})}.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -70,6 +82,10 @@ class DownstreamApi:
         self.refuses = lambda token: False
         self.status = 200
         self.tokens_seen.clear()
+        self.cookies_seen.clear()
+        self.headers = {}
+        self.redirect_to = None
+        self.payload = None
 
     def hold(self) -> None:
         """Make the next requests wait."""

@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app
+from rq import get_current_job
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from connections import session_redis
 from extensions import db
 from models.user import User, utcnow
 from sessions import keys
 from sessions.scripts import SessionScripts
-from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, encode, profile_from
+from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, clean_record, encode, profile_from
 
 log = logging.getLogger(__name__)
 
 
+# Failures that no retry can cure: the job fails at once (visible in `jobs status`) instead of
+# retrying for minutes. Later jobs of the same user are independent and still run.
+PERMANENT_FAILURES = (DataError, IntegrityError, KeyError, TypeError, ValueError)
+
+
 def persist_user(record: dict[str, Any]) -> None:
     """Upsert a user by (issuer, subject); repeated or late jobs never undo newer data."""
-    user = keys.user_tag(record["issuer"], record["subject"])
+    try:
+        user = keys.user_tag(record["issuer"], record["subject"])
+    except (KeyError, TypeError) as error:
+        give_up("persist_user got a record without issuer and subject", error)
+    record = clean_record(record)
     try:
         _upsert(record)
         db.session.commit()
@@ -30,6 +41,9 @@ def persist_user(record: dict[str, Any]) -> None:
             select(User).filter_by(issuer=record["issuer"], subject=record["subject"])
         ).scalar_one()
         publish_persisted(row)
+    except PERMANENT_FAILURES as error:
+        db.session.rollback()
+        give_up(f"persist_user failed for user {user}", error)
     except Exception:
         db.session.rollback()
         # The user's opaque id only: no personal data in logs.
@@ -37,6 +51,33 @@ def persist_user(record: dict[str, Any]) -> None:
         raise
     finally:
         db.session.remove()
+
+
+def give_up(message: str, error: BaseException) -> NoReturn:
+    """Fail the current job for good (no retries), logging `message` and the error's type only."""
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+    reason = failure_reason(error)
+    log.error("%s: %s (permanent: not retried)", message, reason)
+    raise PermanentJobFailure(f"{message}: {reason}") from None
+
+
+def failure_reason(error: BaseException) -> str:
+    """What went wrong, without the values involved (they may be personal data).
+
+    For a database error that is the database's primary message ("value too long for
+    type character varying(80)"), never its detail or the statement's parameters.
+    """
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        diagnosis = getattr(error.orig, "diag", None)
+        primary = getattr(diagnosis, "message_primary", None) or str(error.orig).splitlines()[0]
+        return f"{type(error).__name__}: {primary}"
+    return type(error).__name__
+
+
+class PermanentJobFailure(Exception):
+    """A job failed for a reason no retry can cure."""
 
 
 def persist_user_status(issuer: str, subject: str, disabled: bool, version: int) -> None:

@@ -6,6 +6,7 @@ job all take their field names and limits from here.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -44,6 +45,45 @@ class Profile(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 PROFILE_FIELDS: tuple[str, ...] = Profile.__struct_fields__
 IDENTITY_CLAIMS: tuple[str, ...] = ("email", "name", "picture")
+# The longest value each stored text may have (the SQL columns are sized from these).
+LIMITS = {
+    "email": EMAIL_MAX,
+    "name": NAME_MAX,
+    "picture": PICTURE_MAX,
+    "display_name": DISPLAY_NAME_MAX,
+    "locale": LOCALE_MAX,
+    "timezone": TIMEZONE_MAX,
+    "website": WEBSITE_MAX,
+    "bio": BIO_MAX,
+}
+
+
+def clean_text(value: Any, limit: int, *, keep_newlines: bool = False) -> str | None:
+    """A provider's claim as Gatehouse keeps it: text without control characters, trimmed, at most `limit` long.
+
+    Providers can send anything; one claim PostgreSQL cannot store (a NUL, a name
+    longer than its column) would otherwise fail every persistence job of that user.
+    """
+    if not isinstance(value, str):
+        return None
+    allowed = {"\n"} if keep_newlines else set()
+    text = "".join(char for char in value if char in allowed or unicodedata.category(char)[0] != "C")
+    text = text.strip()[:limit].strip()
+    return text or None
+
+
+def clean_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A persistence record with every text field made storable (a second line of defence behind sign-in)."""
+    cleaned = dict(record)
+    for field, limit in LIMITS.items():
+        if field in cleaned:
+            cleaned[field] = clean_text(cleaned[field], limit, keep_newlines=field == "bio")
+    if not cleaned.get("display_name"):
+        cleaned["display_name"] = "New user"
+    cleaned["locale"] = cleaned.get("locale") or "en"
+    cleaned["timezone"] = cleaned.get("timezone") or "UTC"
+    return cleaned
+
 
 _encoder = msgspec.msgpack.Encoder()
 _identity_decoder = msgspec.msgpack.Decoder(Identity)

@@ -21,7 +21,19 @@ from sessions.hooks import session_hooks
 from sessions.lifecycle import AccountDisabled, read_user_state, start_user_session
 from users.choices import LOCALE_CODES
 from users.persistence import persist_signed_in_user
-from users.schema import DISPLAY_NAME_MAX, Identity, identity_dict, profile_dict, profile_from
+from users.schema import (
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    ISSUER_MAX,
+    NAME_MAX,
+    PICTURE_MAX,
+    SUBJECT_MAX,
+    Identity,
+    clean_text,
+    identity_dict,
+    profile_dict,
+    profile_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +125,7 @@ def complete_login(args: Mapping[str, str]) -> LoginResult:
 
     token = _exchange_code(args["code"], state)
     claims = _validated_claims(token, state["nonce"])
+    check_storable_identity(claims)
     claims = _with_userinfo(claims, token)
     return LoginResult(claims=claims, tokens=token_fields(token), next_path=state["next"])
 
@@ -146,6 +159,17 @@ def _validated_claims(token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
         raise LoginFailed("failed", f"ID token rejected: {error}") from error
 
 
+def check_storable_identity(claims: Mapping[str, Any]) -> None:
+    """`iss` and `sub` name the user's row, so they cannot be trimmed: refuse what no column can hold.
+
+    OpenID Connect caps `sub` at 255 ASCII characters; control characters have no place in either.
+    """
+    for claim, limit in (("iss", ISSUER_MAX), ("sub", SUBJECT_MAX)):
+        value = claims[claim]
+        if len(value) > limit or clean_text(value, limit) != value:
+            raise LoginFailed("failed", f"{claim} is too long or holds control characters")
+
+
 def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
     """Fill profile claims the ID token left out from UserInfo, whose `sub` must match."""
     provider = oidc_provider()
@@ -166,23 +190,27 @@ def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, A
 
 
 def identity_from(claims: Mapping[str, Any]) -> Identity:
-    """Who signed in, as the provider vouches."""
+    """Who signed in, as the provider vouches, with every claim made storable (no control characters, capped)."""
     return Identity(
         issuer=claims["iss"],
         subject=claims["sub"],
-        email=_text(claims.get("email")),
-        name=_text(claims.get("name")),
-        picture=_text(claims.get("picture")),
+        email=clean_text(claims.get("email"), EMAIL_MAX),
+        name=clean_text(claims.get("name"), NAME_MAX),
+        picture=clean_text(claims.get("picture"), PICTURE_MAX),
     )
 
 
 def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
     """A first-time user's profile, from what the provider says about them."""
-    display_name = _text(claims.get("name")) or _text(claims.get("preferred_username")) or claims["sub"]
+    display_name = (
+        clean_text(claims.get("name"), DISPLAY_NAME_MAX)
+        or clean_text(claims.get("preferred_username"), DISPLAY_NAME_MAX)
+        or clean_text(claims["sub"], DISPLAY_NAME_MAX)
+    )
     locale = _text(claims.get("locale"))
     zone = _text(claims.get("zoneinfo"))
     return {
-        "display_name": display_name.strip()[:DISPLAY_NAME_MAX] or "New user",
+        "display_name": display_name or "New user",
         "locale": locale if locale in LOCALE_CODES else "en",
         "timezone": zone if zone in available_timezones() else "UTC",
         "website": None,

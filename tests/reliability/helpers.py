@@ -20,7 +20,7 @@ ISSUER = "https://issuer.reliability.test"
 
 
 def record(subject: str, *, profile_version: int = 1, identity_version: int = 1, **profile: Any) -> dict[str, Any]:
-    """The plain data a persistence job carries (what sessions/persistence.user_record builds)."""
+    """The plain data a persistence job carries (what users/persistence.user_record builds)."""
     return {
         "issuer": ISSUER,
         "subject": subject,

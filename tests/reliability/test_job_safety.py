@@ -60,13 +60,13 @@ def test_a_job_naming_any_other_function_never_runs(stack: ReliabilityStack, tmp
 
 def test_jobs_and_their_failures_carry_no_personal_data(stack: ReliabilityStack) -> None:
     """A job that succeeds and one that fails leave the user's e-mail, name and bio in no log and no failed job."""
-    enqueue_records(stack, [record("logged-ok", email=EMAIL, name=NAME, bio=BIO)])
+    enqueue_records(stack, [{**record("logged-ok", bio=BIO), "email": EMAIL, "name": NAME}])
     wait_until(lambda: "logged-ok" in rows_by_subject(stack), timeout=30, what="the first job")
     # Make every later insert fail inside the database, with the statement's parameters in the error.
     database = stack.settings["DATABASE_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(database) as connection:
         connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    enqueue_records(stack, [record("logged-failing", email=EMAIL, name=NAME, bio=BIO)])
+    enqueue_records(stack, [{**record("logged-failing", bio=BIO), "email": EMAIL, "name": NAME}])
     wait_until(lambda: registry_counts(stack)["failed"] == 1, timeout=30, what="the failing job to run out of retries")
 
     with stack.queue.client() as client:

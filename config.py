@@ -49,8 +49,11 @@ class BaseConfig:
     # The address users reach Gatehouse at; every absolute URL (redirect_uri, post-logout) is built from it.
     PUBLIC_URL = ""
     API_DASHBOARD_PATH = ""
+    # Seconds one outbound call may take in all (connecting, waiting, reading), and the most it may read.
     API_TIMEOUT = 5.0
     OIDC_TIMEOUT = 5.0
+    API_MAX_RESPONSE_BYTES = 1024 * 1024
+    OIDC_MAX_RESPONSE_BYTES = 1024 * 1024
     REDIS_SOCKET_TIMEOUT = 0.5
     REDIS_MAX_CONNECTIONS = 50
     DB_POOL_SIZE = 5
@@ -126,6 +129,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "API_DASHBOARD_PATH": str,
     "API_TIMEOUT": float,
     "OIDC_TIMEOUT": float,
+    "API_MAX_RESPONSE_BYTES": int,
+    "OIDC_MAX_RESPONSE_BYTES": int,
     "SESSION_IDLE_TIMEOUT": int,
     "SESSION_ABSOLUTE_TIMEOUT": int,
     "SESSIONS_PER_USER": int,
@@ -275,6 +280,8 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
 
 
 _POSITIVE_WHOLE = (
+    "API_MAX_RESPONSE_BYTES",
+    "OIDC_MAX_RESPONSE_BYTES",
     "SESSION_IDLE_TIMEOUT",
     "SESSION_ABSOLUTE_TIMEOUT",
     "JOB_TIMEOUT",

@@ -9,15 +9,15 @@ session (see errors.py). Timeouts and 5xx never sign anyone out.
 from __future__ import annotations
 
 import logging
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookiejar import Cookie, DefaultCookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import requests
 from flask import Flask, current_app
+
+from clients.outbound import ResponseTooLarge, bound, stateless_session
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,6 @@ class ApiResult:
     status: int | None = None
     data: Any = None
     error: str | None = None
-
-
-class NoCookies(DefaultCookiePolicy):
-    """A cookie policy that keeps nothing: one user's API cookies must never ride on another user's call."""
-
-    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
-        """Refuse every cookie a response sets."""
-        return False
-
-    def return_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
-        """Send none (there are none to send)."""
-        return False
-
-
-def stateless_session() -> requests.Session:
-    """A connection pool that carries nothing from one call to the next: no cookies, no auth, no redirects."""
-    http = requests.Session()
-    http.cookies.set_policy(NoCookies())
-    # ~/.netrc must not add credentials to anyone's call.
-    http.trust_env = False
-    return http
 
 
 class DownstreamClient:
@@ -140,6 +119,9 @@ class DownstreamClient:
         except requests.Timeout:
             log.warning("downstream API timed out: %s %s", method, url)
             return ApiResult(ok=False, error="The service took too long to answer. Please try again.")
+        except ResponseTooLarge:
+            log.warning("downstream API answer too large: %s %s", method, url)
+            return ApiResult(ok=False, error="The service sent an answer too large to show.")
         except requests.RequestException as error:
             log.warning("downstream API unreachable: %s %s (%s)", method, url, type(error).__name__)
             return ApiResult(ok=False, error="The service could not be reached. Please try again.")
@@ -169,8 +151,13 @@ class DownstreamClient:
 
 
 def init_downstream(app: Flask) -> None:
-    """Build the app's API client (no connection is opened yet)."""
-    app.extensions[_EXTENSION] = DownstreamClient(app.config["API_BASE_URL"], timeout=app.config["API_TIMEOUT"])
+    """Build the app's API client (no connection is opened yet), its answers capped in size and total time."""
+    http = bound(
+        stateless_session(), max_bytes=app.config["API_MAX_RESPONSE_BYTES"], total_seconds=app.config["API_TIMEOUT"]
+    )
+    app.extensions[_EXTENSION] = DownstreamClient(
+        app.config["API_BASE_URL"], timeout=app.config["API_TIMEOUT"], http=http
+    )
 
 
 def downstream_api(app: Flask | None = None) -> DownstreamClient:

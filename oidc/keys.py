@@ -10,6 +10,7 @@ provider withdrew stops being trusted.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+log = logging.getLogger(__name__)
 
 # Key types that can verify each family of asymmetric algorithms.
 KEY_TYPE_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
@@ -30,9 +33,16 @@ class JwksCache:
     """The JWKS of one provider, fetched lazily."""
 
     def __init__(
-        self, fetch: Callable[[], dict[str, Any]], *, min_refetch_interval: float = 30.0, max_age: float = 3600.0
+        self,
+        fetch: Callable[[], dict[str, Any]],
+        *,
+        min_refetch_interval: float = 30.0,
+        max_age: float = 3600.0,
+        clock: Callable[[], float] | None = None,
     ):
         self._fetch = fetch
+        # Looked up per call, so tests may swap the clock in.
+        self._clock = clock or (lambda: time.monotonic())
         self._min_refetch_interval = min_refetch_interval
         self._max_age = max_age
         self._lock = threading.Lock()
@@ -44,14 +54,27 @@ class JwksCache:
 
     def _load(self, *, force: bool) -> KeySet:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             keys = self._keys
             if keys is None or now - self._fetched_at >= self._max_age:
-                keys = self._store(self._fetch(), now)
+                keys = self._reload(keys, now)
             elif force and now - self._forced_at >= self._min_refetch_interval:
                 self._forced_at = now
-                keys = self._store(self._fetch(), now)
+                keys = self._reload(keys, now)
             return keys
+
+    def _reload(self, current: KeySet | None, now: float) -> KeySet:
+        """Fetch the key set again; if that fails, keep the last good keys and try again a little later."""
+        try:
+            return self._store(self._fetch(), now)
+        except Exception as error:
+            if current is None:
+                raise
+            # The provider's keys rarely change: a failed reload (outage, a broken answer) must not
+            # stop every sign-in. The next attempt comes after min_refetch_interval, not per token.
+            log.warning("keeping the provider's last good signing keys: %s", type(error).__name__)
+            self._fetched_at = now - self._max_age + self._min_refetch_interval
+            return current
 
     def _store(self, jwks: Any, now: float) -> KeySet:
         try:

@@ -7,8 +7,10 @@ from typing import Any
 
 import requests
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
+from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, current_app, session
 
+from clients.outbound import bound, stateless_session
 from oidc.id_token import allowed_algorithms
 from oidc.keys import JwksCache
 
@@ -30,8 +32,19 @@ class ProviderError(Exception):
     """The provider could not be used (unreachable, or its discovery document is wrong)."""
 
 
+class BoundedOAuth2Session(OAuth2Session):
+    """Authlib's requests client whose every call is capped in size and total time (OIDC_* settings)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        config = current_app.config
+        bound(self, max_bytes=config["OIDC_MAX_RESPONSE_BYTES"], total_seconds=config["OIDC_TIMEOUT"])
+
+
 class DiscoveryBoundApp(FlaskOAuth2App):
-    """Authlib's Flask client, shown only the discovery fields that name endpoints."""
+    """Authlib's Flask client, shown only the discovery fields that name endpoints, over bounded HTTP."""
+
+    client_cls = BoundedOAuth2Session
 
     def load_server_metadata(self) -> dict[str, Any]:
         """The endpoints from discovery (the whole document stays in `server_metadata` for our checks)."""
@@ -69,6 +82,10 @@ class Provider:
             },
         )
         self.keys = JwksCache(self._fetch_jwks)
+        # JWKS and UserInfo calls: no cookies kept, capped like the token endpoint's.
+        self.http = bound(
+            stateless_session(), max_bytes=app.config["OIDC_MAX_RESPONSE_BYTES"], total_seconds=self.timeout
+        )
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document, fetched once and checked against OIDC_ISSUER."""
@@ -92,7 +109,7 @@ class Provider:
         if not jwks_uri:
             raise ProviderError("the provider publishes no jwks_uri")
         try:
-            response = requests.get(jwks_uri, timeout=self.timeout)
+            response = self.http.get(jwks_uri, timeout=self.timeout)
             response.raise_for_status()
             return response.json()
         except (requests.RequestException, ValueError) as error:

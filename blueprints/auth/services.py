@@ -177,7 +177,7 @@ def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, A
     if not endpoint:
         return claims
     try:
-        response = requests.get(
+        response = provider.http.get(
             endpoint, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=provider.timeout
         )
         response.raise_for_status()

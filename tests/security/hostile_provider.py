@@ -21,7 +21,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -80,6 +80,8 @@ class Behaviour:
     refresh_claims: dict[str, Any] = field(default_factory=dict)
     refresh_id_token: bool = True
     access_token_lifetime: int = 3600
+    # Paths answered abusively: "trickle" (a byte every 0.3 s, for up to 30 s) or "huge" (64 MiB).
+    abuse: dict[str, str] = field(default_factory=dict)
     # The provider session (`sid`) logins belong to: None starts a new one at every login.
     provider_sid: str | None = None
     send_sid: bool = True
@@ -94,6 +96,23 @@ class Grant:
     code_challenge: str | None = None
     redirect_uri: str | None = None
     sid: str | None = None
+
+
+def abusive_answer(kind: str) -> Response:
+    """A JSON-looking answer that never ends in time ("trickle") or is far too big ("huge"); bounded either way."""
+
+    def trickle() -> Iterator[bytes]:
+        yield b'{"padding": "'
+        for _ in range(100):
+            time.sleep(0.3)
+            yield b" "
+
+    def huge() -> Iterator[bytes]:
+        yield b'{"padding": "'
+        for _ in range(1024):
+            yield b" " * 65536
+
+    return Response(trickle() if kind == "trickle" else huge(), mimetype="application/json")
 
 
 class HostileProvider:
@@ -266,10 +285,12 @@ class HostileProvider:
         app = Flask("hostile_provider")
 
         @app.before_request
-        def record() -> None:
+        def record() -> Response | None:
             args = dict(request.form) if request.method == "POST" else dict(request.args)
             with self._lock:
                 self.requests.append((request.method, request.path, args))
+            kind = self.behaviour.abuse.get(request.path)
+            return abusive_answer(kind) if kind else None
 
         @app.get("/.well-known/openid-configuration")
         def discovery() -> Response:

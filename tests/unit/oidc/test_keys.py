@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from oidc.keys import JwksCache
@@ -72,3 +73,46 @@ def test_keys_are_matched_by_type_use_and_alg(signing_key: RSAKey, ec_key: ECKey
     # provider-key-1 says alg RS256, so it is no candidate for RS512.
     assert cache.candidates(None, "RS512") == []
     assert cache.candidates("enc-1", "RS256") == []
+
+
+class FailingJwks:
+    """A JWKS endpoint that answers once, then fails until told otherwise."""
+
+    def __init__(self, jwks: CountingJwks):
+        self.jwks = jwks
+        self.failing = False
+        self.attempts = 0
+
+    def __call__(self) -> dict:
+        """One fetch: the key set, or the provider's outage."""
+        self.attempts += 1
+        if self.failing:
+            raise RuntimeError("the provider is down")
+        return self.jwks()
+
+
+def test_a_failed_reload_keeps_the_last_good_keys(jwks: CountingJwks) -> None:
+    """When the hourly reload fails, sign-ins keep working on the keys already known; retries are spaced."""
+    clock = FakeClock()
+    source = FailingJwks(jwks)
+    cache = JwksCache(source, min_refetch_interval=INTERVAL, max_age=3600, clock=clock.monotonic)
+    assert [key.kid for key in cache.candidates("provider-key-1", "RS256")] == ["provider-key-1"]
+    source.failing = True
+    clock.advance(3601)
+    for _ in range(20):
+        assert [key.kid for key in cache.candidates("provider-key-1", "RS256")] == ["provider-key-1"]
+        clock.advance(0.5)
+    assert source.attempts == 2  # one failed reload, not one per token
+    clock.advance(INTERVAL)
+    source.failing = False
+    assert [key.kid for key in cache.candidates("provider-key-1", "RS256")] == ["provider-key-1"]
+    assert source.attempts == 3
+
+
+def test_a_first_load_that_fails_is_an_error(jwks: CountingJwks) -> None:
+    """With no good keys yet there is nothing to fall back on: the failure is reported."""
+    source = FailingJwks(jwks)
+    source.failing = True
+    cache = JwksCache(source, min_refetch_interval=INTERVAL)
+    with pytest.raises(RuntimeError):
+        cache.candidates("provider-key-1", "RS256")

@@ -44,6 +44,8 @@ class BaseConfig:
     SESSIONS_PER_USER = 50
     # How long a user's shared state (profile, flags) stays in Redis after their last sign-in.
     USER_STATE_TTL = 30 * 24 * 60 * 60
+    # Seconds a profile save may wait for the worker to load the user's saved profile (after Redis lost it).
+    PROFILE_LOAD_WAIT = 3.0
     OIDC_SCOPES = "openid email profile"
     API_BASE_URL = ""
     # The address users reach Gatehouse at; every absolute URL (redirect_uri, post-logout) is built from it.
@@ -130,6 +132,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "API_TIMEOUT": float,
     "OIDC_TIMEOUT": float,
     "API_MAX_RESPONSE_BYTES": int,
+    "PROFILE_LOAD_WAIT": float,
     "OIDC_MAX_RESPONSE_BYTES": int,
     "SESSION_IDLE_TIMEOUT": int,
     "SESSION_ABSOLUTE_TIMEOUT": int,
@@ -268,6 +271,9 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
         if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
             problems.append(f"{name} must be a positive number of seconds")
+    wait = settings.get("PROFILE_LOAD_WAIT")
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 30:
+        problems.append("PROFILE_LOAD_WAIT must be between 0 and 30 seconds")
     for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
         if not _is_rate_limit(settings.get(name)):
             problems.append(f"{name} must be a rate limit such as '30 per minute'")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from users.choices import LOCALE_CODES, LOCALES, timezone_names
@@ -62,6 +62,12 @@ def web_address(form: FlaskForm, field: StringField) -> None:
         raise ValidationError(message)
 
 
+def whole_number(form: FlaskForm, field: HiddenField) -> None:
+    """The hidden version must be what we rendered: digits only."""
+    if field.data not in (None, "") and not str(field.data).isdigit():
+        raise ValidationError("This form is out of date. Please reload the page.")
+
+
 class ProfileForm(FlaskForm):
     """Display name, locale, time zone, website and bio."""
 
@@ -106,9 +112,16 @@ class ProfileForm(FlaskForm):
         ],
     )
 
+    # The profile version the form was rendered from (empty from clients that do not send it).
+    version = HiddenField(validators=[Optional(), whole_number])
+
     def __init__(self, *args: object, **kwargs: object):
         super().__init__(*args, **kwargs)
         self.timezone.choices = [SelectChoice(name) for name in timezone_names()]
+
+    def shown_version(self) -> int | None:
+        """The version of the profile the user saw, or None when the client did not say."""
+        return int(self.version.data) if self.version.data not in (None, "") else None
 
     def profile_fields(self) -> dict[str, str | None]:
         """The validated values, as stored in the session."""

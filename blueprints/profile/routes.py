@@ -5,11 +5,22 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from blueprints.profile.forms import ProfileForm
-from blueprints.profile.services import ProfileUnavailable, save_profile
+from blueprints.profile.services import (
+    ProfileChangedElsewhere,
+    ProfileNotLoaded,
+    ProfileUnavailable,
+    save_profile,
+)
 from sessions.hooks import SessionChangeRefused
 from sessions.user import current_profile, login_required
 
 bp = Blueprint("profile", __name__)
+
+LOADING = "Your saved profile is still loading, so nothing was saved. Please try again in a moment."
+CHANGED_ELSEWHERE = (
+    "Your profile changed since this page was opened (on another device, or it has just loaded). "
+    "Nothing was saved: check the values below and save again."
+)
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -19,10 +30,18 @@ def edit() -> Response | str | tuple[str, int]:
     form = ProfileForm(data=current_profile())
     if form.validate_on_submit():
         try:
-            save_profile(form.profile_fields())
+            save_profile(form.profile_fields(), shown_version=form.shown_version())
         except ProfileUnavailable:
             # The user's sessions were all ended meanwhile (revoked elsewhere): nothing was saved.
             return redirect(url_for("auth.login", reason="expired"))
+        except ProfileNotLoaded:
+            form.form_errors.append(LOADING)
+            return render_template("profile/edit.html", form=form), 503
+        except ProfileChangedElsewhere:
+            # Show what is saved now; the user reviews it and saves again.
+            form = ProfileForm(formdata=None, data=current_profile())
+            form.form_errors.append(CHANGED_ELSEWHERE)
+            return render_template("profile/edit.html", form=form), 409
         except SessionChangeRefused as refusal:
             field = getattr(form, refusal.field, None) if refusal.field else None
             if field is not None:

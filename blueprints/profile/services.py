@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,17 +13,58 @@ from sessions.hooks import propose_refresh
 from sessions.store import session_store
 from sessions.user import current_profile, current_session
 from users.persistence import enqueue_persistence, user_record
-from users.schema import encode, profile_from
+from users.schema import decode_profile, encode, profile_from
 
 
 class ProfileUnavailable(Exception):
     """The user's shared state has gone (signed out everywhere meanwhile): nothing was changed."""
 
 
-def save_profile(fields: Mapping[str, Any]) -> dict[str, Any]:
+class ProfileNotLoaded(Exception):
+    """The user's saved profile has not been loaded from the database yet (after Redis lost its data)."""
+
+
+class ProfileChangedElsewhere(Exception):
+    """The profile changed since the form was shown (loaded from the database, or edited on another device)."""
+
+
+# How often a request waiting for the worker to load the user's saved profile looks again.
+LOAD_POLL_SECONDS = 0.05
+
+
+def wait_until_loaded() -> None:
+    """Make sure this request sees the user's saved profile, waiting (PROFILE_LOAD_WAIT at most) for the worker.
+
+    A user's shared state is confirmed once the worker has compared it with their
+    row (after each sign-in). Until then it may hold the provider's defaults instead
+    of what they saved, if Redis lost its data: an edit must not start from those.
+    Raises ProfileNotLoaded when the wait runs out, ProfileUnavailable when the state is gone.
+    """
+    stored = current_session()
+    if stored.confirmed:
+        return
+    if stored.user is None:
+        raise ProfileUnavailable("not signed in")
+    client = session_store(current_app).client
+    deadline = time.monotonic() + float(current_app.config["PROFILE_LOAD_WAIT"])
+    while True:
+        confirmed, raw_profile, version = client.hmget(keys.user_key(stored.user), "ok", "p", "pv")
+        if raw_profile is None:
+            raise ProfileUnavailable(stored.user)
+        if confirmed == b"1":
+            stored.profile, stored.profile_version, stored.confirmed = decode_profile(raw_profile), int(version), True
+            return
+        if time.monotonic() >= deadline:
+            raise ProfileNotLoaded(stored.user)
+        time.sleep(LOAD_POLL_SECONDS)
+
+
+def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None) -> dict[str, Any]:
     """Apply a validated edit to every session of the user; raises SessionChangeRefused if a hook vetoes it.
 
-    The version comes from Redis and is reserved before the job is queued, and the
+    `shown_version` is the profile version the form was rendered from; if the saved
+    profile has moved on since, nothing is saved (ProfileChangedElsewhere). The
+    version comes from Redis and is reserved before the job is queued, and the
     job is queued before the shared profile changes: an accepted edit reaches the
     database even if this request dies half-way, and an older edit never replaces
     a newer one, whatever the web hosts' clocks say.
@@ -30,6 +72,11 @@ def save_profile(fields: Mapping[str, Any]) -> dict[str, Any]:
     stored = current_session()
     if stored.user is None:
         raise ProfileUnavailable("not signed in")
+    wait_until_loaded()
+    if shown_version is not None and shown_version != stored.profile_version:
+        # The form showed older values than the user's saved ones: saving it would overwrite
+        # fields the user never touched.
+        raise ProfileChangedElsewhere(stored.user)
     store = session_store(current_app)
     user_key = keys.user_key(stored.user)
     proposed = propose_refresh("update", {"profile": {**current_profile(), **fields}})

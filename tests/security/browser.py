@@ -8,6 +8,7 @@ the suite can check afterwards that no code, token or session id leaked into one
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -30,8 +31,17 @@ class Seen:
 class Browser:
     """One cookie jar talking to the app at `base_url` (and to the provider it redirects to)."""
 
-    def __init__(self, base_url: str, *, cookie_name: str = "gatehouse_session", verify: bool | str = True):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        cookie_name: str = "gatehouse_session",
+        verify: bool | str = True,
+        after_sign_in: Callable[[], None] | None = None,
+    ):
         self.base_url = base_url
+        # What the worker would do after a sign-in (the suite runs no worker process).
+        self.after_sign_in = after_sign_in
         self.cookie_name = cookie_name
         self.http = requests.Session()
         self.http.verify = verify
@@ -90,6 +100,8 @@ class Browser:
         response = self.callback(self.authorize(self.start_login(next_path), login_as))
         assert response.status_code == 302, (response.status_code, response.text[:500])
         assert "/auth/" not in response.headers["Location"], response.headers["Location"]
+        if self.after_sign_in is not None:
+            self.after_sign_in()
         return response
 
     # ---- what the browser holds ----------------------------------------------------------

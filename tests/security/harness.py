@@ -11,6 +11,8 @@ from flask import Flask
 
 from app import create_app
 from connections import queue_redis, session_redis
+from extensions import db
+from jobs.queues import job_queue
 from tests.security.browser import Browser
 from tests.security.hostile_provider import CLIENT_ID, CLIENT_SECRET, HostileProvider
 from tests.security.servers import APP_THREAD_NAME, SwappableApp, ThreadedServer
@@ -69,6 +71,8 @@ class Gatehouse:
         """Build a new app from the base settings plus `overrides` and serve it from now on."""
         previous = getattr(self, "app", None)
         self.app = create_app({**self._base, **overrides})
+        with self.app.app_context():
+            db.create_all()  # the test's own SQLite file, for the persistence jobs run_queued_jobs runs
         self._mount.app = self.app
         if previous is not None:
             release(previous)
@@ -83,9 +87,23 @@ class Gatehouse:
 
     def browser(self) -> Browser:
         """A new browser with its own cookie jar."""
-        browser = Browser(self.url, cookie_name=self.app.config["SESSION_COOKIE_NAME"], verify=self.verify)
+        browser = Browser(
+            self.url,
+            cookie_name=self.app.config["SESSION_COOKIE_NAME"],
+            verify=self.verify,
+            after_sign_in=self.run_queued_jobs,
+        )
         self.browsers.append(browser)
         return browser
+
+    def run_queued_jobs(self) -> None:
+        """Do the worker's part in this process: run the queued persistence jobs (they confirm saved profiles)."""
+        with self.app.app_context():
+            queue = job_queue()
+            for job in queue.get_jobs():
+                job.perform()
+                queue.remove(job)
+            db.session.remove()
 
     def session_record(self, session_id: str | None) -> dict[str, Any] | None:
         """The server-side record behind a session id, decoded (None if there is none)."""

@@ -35,6 +35,7 @@ class Deployed:
     url: str
     log_path: Path
     process: subprocess.Popen
+    worker: subprocess.Popen
 
     def logs(self) -> str:
         """Everything gunicorn and the app wrote so far."""
@@ -45,13 +46,16 @@ class Deployed:
 def deployed(
     provider: HostileProvider, redis_client: redis.Redis, redis_url: str, tmp_path: Path
 ) -> Iterator[Deployed]:
-    """`gunicorn 'app:create_app()'` run from the repository (so gunicorn.conf.py applies), logging to a file."""
+    """gunicorn run from the repository (so gunicorn.conf.py applies) and a worker, both logging to one file."""
     redis_client.flushdb()
     port = free_port()
     settings = base_settings(redis_url, provider, tmp_path)
     env = {**os.environ, **{name: str(value) for name, value in settings.items()}}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
+        worker = subprocess.Popen([*flask, "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "app:create_app()"],
             cwd=ROOT,
@@ -61,9 +65,9 @@ def deployed(
         )
     try:
         wait_for_port(port, process=process, timeout=30)
-        yield Deployed(f"http://127.0.0.1:{port}", log_path, process)
+        yield Deployed(f"http://127.0.0.1:{port}", log_path, process, worker)
     finally:
-        stop([process])
+        stop([process, worker])
 
 
 def test_logs_hold_no_session_id_code_or_token(deployed: Deployed, provider: HostileProvider) -> None:
@@ -88,11 +92,12 @@ def test_logs_hold_no_session_id_code_or_token(deployed: Deployed, provider: Hos
     finally:
         for browser in browsers:
             browser.close()
-    stop([deployed.process])
+    stop([deployed.process, deployed.worker])
 
     logs = deployed.logs()
     # The capture works: gunicorn's access log and the app's warnings are there.
     assert '"GET /auth/callback HTTP/1.1" 302' in logs
     assert "sign-in failed" in logs
+    assert "Successfully completed" in logs  # the worker's lines are in the capture too
     assert provider.token_requests("refresh_token") >= 1
     assert leaks_in_logs(logs, secret_values(provider, browsers)) == []

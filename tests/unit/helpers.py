@@ -51,12 +51,25 @@ def start_login(client: FlaskClient, next_path: str | None = "/") -> TestRespons
 
 
 def sign_in(
-    client: FlaskClient, provider: MockProvider, subject: str = "alice", next_path: str = "/", **claims: Any
+    client: FlaskClient,
+    provider: MockProvider,
+    subject: str = "alice",
+    next_path: str = "/",
+    *,
+    worker: bool = True,
+    **claims: Any,
 ) -> TestResponse:
-    """Sign `subject` in through /login, the provider and /auth/callback; return the callback response."""
+    """Sign `subject` in through /login, the provider and /auth/callback; return the callback response.
+
+    With `worker`, the queued persistence job then runs here, as the worker would run it
+    (it confirms the user's saved profile, which profile edits wait for).
+    """
     start = start_login(client, next_path)
     code = provider.approve(start.location, subject, **claims)
-    return client.get(f"/auth/callback?{callback_query(start.location, code=code)}")
+    landed = client.get(f"/auth/callback?{callback_query(start.location, code=code)}")
+    if worker:
+        run_queued_jobs(client.application)
+    return landed
 
 
 def session_id(app: Flask, client: FlaskClient) -> str | None:
@@ -139,3 +152,16 @@ def counting_queries(app: Flask) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def run_queued_jobs(app: Flask) -> int:
+    """Do what the worker would: run every queued job not run yet (in this process); returns how many ran."""
+    done: set[str] = app.extensions.setdefault("tests.jobs_run", set())
+    ran = 0
+    with app.app_context():
+        for job in job_queue().get_jobs():
+            if job.id not in done:
+                done.add(job.id)
+                job.perform()
+                ran += 1
+    return ran

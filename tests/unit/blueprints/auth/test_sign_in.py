@@ -134,7 +134,7 @@ def test_a_returning_users_saved_profile_is_shown_without_a_database_read(
     seed_profile(fake_redis, ISSUER, "alice", {**profile, "version": 5})
     second = app.test_client()
     with counting_queries(app) as statements:
-        sign_in(second, provider)
+        sign_in(second, provider, worker=False)
     assert statements == []
     assert stored_session(app, fake_redis, session_id(app, second))["profile"] == {**profile, "version": 5}
 

@@ -10,9 +10,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connections import session_redis
-from tests.support.session_records import shared_profile
-from tests.unit.helpers import RecordingRedis, queued_records, session_id, signed_in_page_token, stored_session
-from tests.unit.mock_provider import ISSUER
+from tests.support.session_records import seed_profile, shared_profile
+from tests.unit.conftest import AppFactory
+from tests.unit.helpers import (
+    RecordingRedis,
+    csrf_token,
+    queued_records,
+    session_id,
+    sign_in,
+    signed_in_page_token,
+    stored_session,
+)
+from tests.unit.mock_provider import ISSUER, MockProvider
 
 FIELDS = ("display_name", "locale", "timezone", "website", "bio")
 
@@ -181,3 +190,53 @@ def test_a_submit_without_the_csrf_token_changes_nothing(
     assert signed_in.post("/profile", data=valid_form("forged-token")).status_code == 400
     assert stored_session(app, fake_redis, sid) == record_before
     assert queued_records(app) == jobs_before
+
+
+def test_an_edit_waits_for_the_saved_profile_and_refuses_when_it_has_not_loaded(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """Until the worker has confirmed the user's saved profile, nothing may be saved over it."""
+    app = make_app(PROFILE_LOAD_WAIT=0)
+    client = app.test_client()
+    sign_in(client, provider, worker=False)
+    token = signed_in_page_token(client)
+    before = stored_session(app, fake_redis, session_id(app, client))
+    response = client.post("/profile", data=valid_form(token, display_name="Not Yet"))
+    assert response.status_code == 503
+    assert "still loading" in response.get_data(as_text=True)
+    assert stored_session(app, fake_redis, session_id(app, client)) == before
+    assert len(queued_records(app)) == 1  # only the sign-in's own job
+
+
+def test_a_form_older_than_the_saved_profile_changes_nothing(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """A form rendered from defaults, submitted after the saved profile loaded, would overwrite it: refused (409)."""
+    app = make_app()
+    client = app.test_client()
+    sign_in(client, provider, worker=False)
+    page = client.get("/profile").get_data(as_text=True)
+    token = csrf_token(page)
+    shown = re.search(r'name="version"[^>]*value="(\d+)"', page) or re.search(r'value="(\d+)"[^>]*name="version"', page)
+    assert shown is not None and shown.group(1) == "0"
+    saved = {"display_name": "Saved Alice", "locale": "fr", "timezone": "Europe/Paris", "website": None, "bio": "kept"}
+    seed_profile(fake_redis, ISSUER, "alice", {**saved, "version": 7})  # the worker loads what she saved before
+    response = client.post("/profile", data=valid_form(token, display_name="Defaults Overwrite", version="0"))
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert "Nothing was saved" in body and 'value="Saved Alice"' in body
+    assert shared_profile(fake_redis, ISSUER, "alice") == {**saved, "version": 7}
+    assert len(queued_records(app)) == 1
+
+
+def test_the_form_carries_the_version_it_shows(signed_in: FlaskClient) -> None:
+    """The hidden version lets a save notice that the profile moved on since the page was opened."""
+    page = signed_in.get("/profile").get_data(as_text=True)
+    assert 'name="version"' in page
+
+
+def test_a_forged_version_is_a_form_error(signed_in: FlaskClient) -> None:
+    """Only digits are a version; anything else asks for a reload and changes nothing."""
+    response = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), version="1; DROP"))
+    assert response.status_code == 400
+    assert "This form is out of date" in response.get_data(as_text=True)

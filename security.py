@@ -100,14 +100,23 @@ def is_cross_site() -> bool:
 
     `Origin` is compared by host (and port) only: behind a TLS-terminating proxy
     that is not trusted for X-Forwarded-Proto the app sees http while browsers send
-    https, and that must not refuse every form. "null" (an opaque origin: sandboxed
-    frame, data: URL) is never ours.
+    https, and that must not refuse every form.
+
+    `Sec-Fetch-Site` (set by the browser, not by page script) is trusted first:
+    "cross-site"/"same-site" is refused whatever `Origin` says. `Origin: null` is
+    what browsers send from a page with `Referrer-Policy: no-referrer` (the sign-in
+    pages), so it passes only with `Sec-Fetch-Site: same-origin`; without that
+    header "null" (a sandboxed frame, a data: URL) is never ours. A real `Origin`
+    must be ours even when `Sec-Fetch-Site` claims "same-origin".
     """
-    if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site in FOREIGN_FETCH_SITES:
         return True
     origin = request.headers.get("Origin")
     if origin is None:
         return False
+    if origin.strip().lower() == "null":
+        return fetch_site != "same-origin"
     return urlsplit(origin.lower()).netloc != request.host.lower()
 
 

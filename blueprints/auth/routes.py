@@ -92,9 +92,17 @@ def backchannel_logout() -> tuple[Response, int]:
     return jsonify({}), 200
 
 
+# Auth pages whose URL carries no code or state (only `reason=<kind>`): they keep the app-wide
+# referrer policy (security.py), so their forms post with our Origin and a same-origin Referer.
+# Under `no-referrer` a browser sends `Origin: null` and no Referer, and sign-out would be
+# refused (the cross-site check; over https also Flask-WTF's strict Referer check).
+REFERRER_SAFE_ENDPOINTS = frozenset({"auth.failed"})
+
+
 @bp.after_request
 def keep_auth_pages_private(response: Response) -> Response:
     """Sign-in pages carry codes and state: never cache them, never leak them as a Referer."""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint not in REFERRER_SAFE_ENDPOINTS:
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response

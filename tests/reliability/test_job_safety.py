@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from jobs.queues import DEFAULT_QUEUE, SERIALIZER
-from tests.reliability.helpers import enqueue_records, record, registry_counts, rows_by_subject
+from tests.reliability.helpers import edit_profile, enqueue_records, record, registry_counts, rows_by_subject
+from tests.support.browserless import sign_in
 from tests.support.polling import wait_until
 from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 
@@ -81,3 +83,23 @@ def test_jobs_and_their_failures_carry_no_personal_data(stack: ReliabilityStack)
     for where, text in {"worker log": worker_log, "failed job": error, "jobs status": status}.items():
         for secret in (EMAIL, NAME, BIO):
             assert secret not in text, f"{secret!r} in the {where}"
+
+
+def test_everything_works_against_redis_that_requires_auth(tmp_path: Path) -> None:
+    """Sessions, rate limits, the queue and the worker all pass the password from their redis:// URLs."""
+    running = start_reliability_stack(
+        tmp_path / "auth", separate_queue=True, provider=True, web=1, redis_password="s3cret-redis-password"
+    )
+    try:
+        with running.sessions.client() as client:
+            assert client.config_get("requirepass")["requirepass"] == "s3cret-redis-password"
+        http = requests.Session()
+        assert sign_in(http, running.stack.web_url, "behind-auth", next_path="/profile").status_code == 200
+        assert edit_profile(http, running.stack.web_url, display_name="Behind Auth").status_code == 302
+        wait_until(
+            lambda: rows_by_subject(running).get("behind-auth", [{}])[0].get("display_name") == "Behind Auth",
+            timeout=30,
+            what="the edit to persist through the password-protected queue",
+        )
+    finally:
+        running.stop()

@@ -43,16 +43,20 @@ class RedisServer:
     data_dir: Path
     appendonly: bool = False
     extra: Sequence[str] = ()
+    # Set: the server requires AUTH with it, and `url` carries it.
+    password: str | None = None
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        """redis:// URL of database 0."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """redis:// URL of database 0 (with the password, if any)."""
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start (or restart) the server; its AOF, if on, is replayed."""
-        self.process = start_redis(self.port, data_dir=self.data_dir, appendonly=self.appendonly, extra=self.extra)
+        extra = [*self.extra, *(("--requirepass", self.password) if self.password else ())]
+        self.process = start_redis(self.port, data_dir=self.data_dir, appendonly=self.appendonly, extra=extra)
 
     def stop(self) -> None:
         """Clean shutdown (SIGTERM: Redis flushes its AOF first)."""
@@ -69,7 +73,7 @@ class RedisServer:
 
     def client(self) -> Redis:
         """A client for assertions (generous timeouts, unlike the app's)."""
-        return Redis(port=self.port, socket_timeout=10)
+        return Redis(port=self.port, socket_timeout=10, password=self.password)
 
 
 @dataclass
@@ -177,6 +181,7 @@ def start_reliability_stack(
     web: int = 0,
     workers: int = 1,
     settings: Mapping[str, Any] | None = None,
+    redis_password: str | None = None,
 ) -> ReliabilityStack:
     """Start Redis (one, or two with `separate_queue`), optionally the provider, migrate, then workers and web."""
     logs = workdir / "logs"
@@ -191,6 +196,7 @@ def start_reliability_stack(
         queue.data_dir.mkdir(exist_ok=True)
         if not separate_queue:
             sessions = queue  # one Redis for both, with the requested settings
+    sessions.password = queue.password = redis_password
     processes: dict[str, subprocess.Popen] = {}
     try:
         sessions.start()

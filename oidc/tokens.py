@@ -97,24 +97,31 @@ class SessionTokens:
         return self._refresh_or_wait(tokens)
 
     def _refresh_or_wait(self, tokens: StoredTokens) -> str:
-        owner = stored_tokens.take_lease(lease_seconds())
-        if owner is not None:
-            return self._redeem(tokens, owner)
-        return self._wait_for_refresh(tokens.generation)
-
-    def _wait_for_refresh(self, generation: int) -> str:
-        """Another request is refreshing: wait (bounded) for its result instead of redeeming again."""
+        """Redeem as the lease holder, or wait for the holder's result; bounded in all."""
         deadline = time.monotonic() + lease_seconds() + 1
+        while True:
+            owner = stored_tokens.take_lease(lease_seconds())
+            if owner is not None:
+                return self._redeem(tokens, owner)
+            latest = self._wait_for_refresh(tokens.generation, deadline)
+            if latest.generation != tokens.generation and latest.access_token:
+                return latest.access_token
+            # The lease went with no new tokens: its holder found them refreshed already (by a generation
+            # this request had not seen) or gave up. Take the lease ourselves, while time remains.
+            if time.monotonic() >= deadline:
+                raise TokenRefreshFailed("another request's refresh did not finish", curable=True)
+            tokens = latest
+
+    @staticmethod
+    def _wait_for_refresh(generation: int, deadline: float) -> StoredTokens:
+        """Wait while another request holds the lease; the stored tokens once it is gone or new ones are stored."""
         while time.monotonic() < deadline:
             time.sleep(WAIT_POLL_SECONDS)
             tokens = stored_tokens.read_tokens()
             if tokens is None:
                 raise TokenRefreshFailed("the session has ended", curable=False)
-            if tokens.generation != generation and tokens.access_token:
-                return tokens.access_token
-            if not stored_tokens.lease_held():
-                # The refreshing request gave up (the provider is not answering).
-                break
+            if tokens.generation != generation or not stored_tokens.lease_held():
+                return tokens
         raise TokenRefreshFailed("another request's refresh did not finish", curable=True)
 
     def _redeem(self, read: StoredTokens, owner: str) -> str:

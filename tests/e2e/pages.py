@@ -16,7 +16,7 @@ Screenshot = Callable[[Page, str], Path]
 
 def provider_login_form(page: Page, provider_url: str) -> None:
     """Assert the page is the provider's own login form (not an instant sign-in)."""
-    expect(page).to_have_url(re.compile(re.escape(provider_url) + r"/interaction/\w+"))
+    expect(page).to_have_url(re.compile(re.escape(provider_url) + r"/interaction/[\w-]+$"))
     expect(page.locator("input[name=login]")).to_be_visible()
     expect(page.locator("input[name=password]")).to_be_visible()
 

@@ -14,7 +14,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from jobs.queues import QUEUES
+from jobs.queues import QUEUES, SERIALIZER
 from tests.e2e.harness import E2EStack, start_e2e_stack
 from tests.e2e.http_sign_in import sign_in as sign_in_over_http
 from tests.e2e.pages import provider_name, sign_in, signed_in_as

@@ -14,7 +14,16 @@ from flask.testing import FlaskClient
 
 from sessions import keys
 from sessions.hooks import session_hooks
-from tests.unit.helpers import RecordingRedis, rewrite_session, session_exists, session_id, session_keys, stored_session
+from tests.unit.conftest import AppFactory
+from tests.unit.helpers import (
+    RecordingRedis,
+    rewrite_session,
+    session_exists,
+    session_id,
+    session_keys,
+    sign_in,
+    stored_session,
+)
 from tests.unit.mock_provider import MockProvider
 
 
@@ -153,17 +162,33 @@ def test_while_another_request_refreshes_this_one_waits_for_its_tokens(
 
 
 def test_a_refresh_that_never_finishes_elsewhere_is_not_redeemed_again(
-    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
-    before = expire_access_token(app, fake_redis, signed_in)
-    lease, _ = lease_and_tokens_keys(app, signed_in)
-    fake_redis.set(lease, "a-request-that-died", px=300)
-    page = signed_in.get("/dashboard")
+    """While another request holds the lease, this one never redeems: past its bounded wait it reports an error."""
+    app = make_app(OIDC_TIMEOUT=0.2)  # a short lease, so the bounded wait is short too
+    client = app.test_client()
+    sign_in(client, provider)
+    before = expire_access_token(app, fake_redis, client)
+    lease, _ = lease_and_tokens_keys(app, client)
+    fake_redis.set(lease, "a-request-still-redeeming", px=60_000)
+    page = client.get("/dashboard")
     assert page.status_code == 502  # an error, but no second redeem and no sign-out
     assert provider.refresh_grants() == []
-    sid = session_id(app, signed_in)
+    sid = session_id(app, client)
     assert session_exists(fake_redis, sid)
     assert stored_session(app, fake_redis, sid)["tokens"]["access_token"] == before["tokens"]["access_token"]
     # With the lease gone, the next page refreshes by itself.
+    fake_redis.delete(lease)
+    assert client.get("/dashboard").status_code == 200
+    assert len(provider.refresh_grants()) == 1
+
+
+def test_a_lease_that_lapses_while_waiting_is_taken_over(
+    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """A holder that died (its lease expired, no new tokens): the waiting request redeems once itself."""
+    expire_access_token(app, fake_redis, signed_in)
+    lease, _ = lease_and_tokens_keys(app, signed_in)
+    fake_redis.set(lease, "a-request-that-died", px=300)
     assert signed_in.get("/dashboard").status_code == 200
     assert len(provider.refresh_grants()) == 1

@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 E2E_PROVIDER := tests/e2e/provider
 E2E_NODE_MODULES := $(E2E_PROVIDER)/node_modules/.package-lock.json
 
-.PHONY: run test unit integration e2e e2e-deps lint install system-packages clean
+.PHONY: run test unit integration e2e e2e-deps lint bench install system-packages clean
 
 run: $(INSTALLED)
 	$(PY) -m devstack
@@ -36,6 +36,11 @@ $(E2E_NODE_MODULES): $(E2E_PROVIDER)/package-lock.json | system-packages
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Figures for docs/performance.md, printed as a table and one JSON line. Starts its own
+# throwaway redis-servers on free ports; not a test, so `make test` does not run it.
+bench: $(INSTALLED)
+	$(PY) -m bench.sessions
 
 install: $(INSTALLED)
 

@@ -1,0 +1,518 @@
+"""What one user's sessions cost in Redis: revoking them all, storing them, and reading one per page.
+
+    .venv/bin/python -m bench.sessions      # or: make bench
+
+It starts two throwaway redis-servers on free ports (stopped at the end, whatever happens), an
+app on each (GATEHOUSE_ENV=testing, SQLite in a temporary folder), and measures:
+
+1. Revoke-all (`sessions.lifecycle.end_sessions(user, "all")`) of one user with 10 sessions,
+   among 100 sessions in one Redis and among 100,000 (10,000 users x 10 sessions) in the other:
+   commands the script runs, its duration as Redis measures it, Redis CPU time, and wall time.
+   The design says O(that user's sessions), so the ratio 100,000 / 100 should be about 1.
+   Revokes alternate between the two servers, so a busy moment of a shared machine slows both
+   alike instead of skewing the ratio.
+2. Redis bytes per session (MEMORY USAGE of each key a session costs), with token sizes a
+   provider really gives, and the growth of `used_memory` per session over the 100,000.
+3. Round trips to Redis per signed-in page view (GET / and GET /profile through the test client).
+
+It prints a table, then the same figures as one JSON line (for docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from redis import Redis
+
+from app import create_app
+from devstack.processes import free_port, start_redis, stop
+from sessions import keys
+from sessions.devices import describe_device
+from sessions.lifecycle import end_sessions, start_user_session
+from sessions.store import encode_data, session_store
+from tests.support.redis_monitor import recording
+from tests.support.session_records import plant_session
+from users.schema import Identity, Profile, encode
+
+ISSUER = "https://login.example.com/realms/staff"
+SESSIONS_PER_USER = 10
+SMALL_TOTAL = 100
+LARGE_TOTAL = 100_000
+REPETITIONS = 200
+PAGE_VIEWS = 50
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+ADDRESS = "203.0.113.7"
+# Sizes of what providers hand out: an opaque access or refresh token is 256 random bits,
+# an ID token (RS256 JWT with the usual claims) about 800 bytes, a JWT access token about 1,000.
+ID_TOKEN_BYTES = 800
+JWT_ACCESS_TOKEN_BYTES = 1_000
+# Pipelined sign-ins per round trip while filling Redis.
+BATCH = 2_000
+
+
+# The bench's own Redis and app.
+
+
+@dataclass(frozen=True)
+class BenchRedis:
+    """One throwaway Redis, an app whose sessions live on it, and a client for the bench's own readings."""
+
+    port: int
+    app: Flask
+    redis: Redis
+
+
+@contextmanager
+def bench_redis(workdir: Path) -> Iterator[BenchRedis]:
+    """A fresh redis-server on a free port and an app on it, for the block; the server always stops."""
+    workdir.mkdir()
+    port = free_port()
+    process = start_redis(port, data_dir=workdir)
+    try:
+        with Redis(port=port) as redis:
+            yield BenchRedis(port, bench_app(port, workdir), redis)
+    finally:
+        stop([process])
+
+
+def bench_app(port: int, workdir: Path) -> Flask:
+    """A testing app whose sessions (and queue) live on the bench Redis."""
+    url = f"redis://127.0.0.1:{port}/0"
+    return create_app(
+        {
+            "GATEHOUSE_ENV": "testing",
+            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+            "REDIS_URL": url,
+            "QUEUE_REDIS_URL": url,
+            "DATABASE_URL": f"sqlite:///{workdir / 'gatehouse.db'}",
+            "OIDC_ISSUER": ISSUER,
+            "OIDC_CLIENT_ID": "gatehouse-bench",
+            "OIDC_CLIENT_SECRET": "gatehouse-bench-secret",
+        }
+    )
+
+
+# What a provider gives at sign-in, at realistic sizes.
+
+
+def opaque_token() -> str:
+    """An opaque token: 256 random bits, 43 URL-safe characters."""
+    return secrets.token_urlsafe(32)
+
+
+def jwt_like(length: int) -> str:
+    """A string shaped like a signed JWT (header.payload.signature) of exactly `length` characters."""
+    header = "eyJhbGciOiJSUzI1NiIsImtpZCI6InByb3ZpZGVyLWtleS0xIiwidHlwIjoiSldUIn0"
+    signature = secrets.token_urlsafe(256)[:342]  # an RS256 signature is 256 bytes: 342 characters
+    payload = secrets.token_urlsafe(length)[: length - len(header) - len(signature) - 2]
+    return f"{header}.{payload}.{signature}"
+
+
+def provider_tokens(access_token: str | None = None) -> dict[str, Any]:
+    """The token response of one sign-in (an opaque access token unless one is given)."""
+    return {
+        "access_token": access_token or opaque_token(),
+        "refresh_token": opaque_token(),
+        "expires_at": time.time() + 3600,
+        "id_token": jwt_like(ID_TOKEN_BYTES),
+    }
+
+
+def identity(subject: str) -> Identity:
+    """Who the provider says `subject` is (a UUID subject, as most providers use)."""
+    return Identity(
+        issuer=ISSUER,
+        subject=str(uuid.uuid5(uuid.NAMESPACE_URL, subject)),
+        email=f"{subject}@example.com",
+        name=f"Bench {subject.title()}",
+    )
+
+
+def profile(subject: str) -> Profile:
+    """A first profile, as sign-in derives it from the provider's claims."""
+    return Profile(display_name=f"Bench {subject.title()}", locale="en", timezone="Europe/Paris")
+
+
+# Creating sessions.
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """One stored session: its user's tag and the random part of its id."""
+
+    user: str
+    member: str
+
+
+def sign_in(app: Flask, subject: str, *, access_token: str | None = None) -> SignedIn:
+    """One sign-in through the app's own code path (sessions.lifecycle.start_user_session)."""
+    request = {"headers": {"User-Agent": USER_AGENT}, "environ_base": {"REMOTE_ADDR": ADDRESS}}
+    with app.test_request_context("/", **request):
+        stored = start_user_session(
+            identity=identity(subject),
+            profile=profile(subject),
+            tokens=provider_tokens(access_token),
+            data={},
+            provider_sid=str(uuid.uuid4()),
+            auth_time=int(time.time()),
+        )
+    if stored.user is None or stored.member is None:
+        raise RuntimeError("start_user_session returned an anonymous session")
+    return SignedIn(stored.user, stored.member)
+
+
+def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) -> list[SignedIn]:
+    """Many sign-ins at once: the app's registered sign_in.lua, with the KEYS/ARGV layout of
+    start_user_session, pipelined (one at a time would take a minute for 100,000).
+    `check_same_layout` proves the keys match what the app writes."""
+    store, config = session_store(server.app), server.app.config
+    device = describe_device(USER_AGENT)
+    created = []
+    client = Redis(port=server.port)
+    try:
+        pipeline = client.pipeline(transaction=False)
+        for subject in subjects:
+            who = identity(subject)
+            user = keys.user_tag(who.issuer, who.subject)
+            for _ in range(sessions_each):
+                member, provider_sid, now, tokens = keys.new_random(), str(uuid.uuid4()), time.time(), provider_tokens()
+                store.scripts.sign_in(
+                    keys=[
+                        keys.session_key(user, member),
+                        keys.user_key(user),
+                        keys.index_key(user),
+                        keys.tokens_key(user, member),
+                    ],
+                    args=[
+                        now,
+                        store.idle_timeout,
+                        store.absolute_timeout,
+                        config["USER_STATE_TTL"],
+                        config["SESSIONS_PER_USER"],
+                        member,
+                        encode_data({}),
+                        keys.new_handle(),
+                        provider_sid,
+                        device,
+                        ADDRESS,
+                        int(now),
+                        encode(who),
+                        encode(profile(subject)),
+                        tokens["access_token"],
+                        tokens["refresh_token"],
+                        tokens["expires_at"],
+                        tokens["id_token"],
+                        keys.session_key(user, ""),
+                        keys.tokens_key(user, ""),
+                        store.seen_interval,
+                    ],
+                    client=pipeline,
+                )
+                pipeline.set(keys.provider_session_key(ISSUER, provider_sid), user, ex=store.absolute_timeout)
+                created.append(SignedIn(user, member))
+            if len(pipeline) >= BATCH:
+                pipeline.execute()
+        pipeline.execute()
+    finally:
+        # Closed before anyone reads used_memory: its query buffer must not count as session data.
+        client.close()
+    return created
+
+
+def stored_layout(redis: Redis, session: SignedIn) -> dict[str, tuple[str, list[bytes], bool]]:
+    """The keys one sign-in stored: per key its type, its hash fields and whether it expires."""
+    provider_sid = redis.hget(keys.session_key(session.user, session.member), "ps") or b""
+    layout = {}
+    for role, key in (
+        ("session", keys.session_key(session.user, session.member)),
+        ("tokens", keys.tokens_key(session.user, session.member)),
+        ("user", keys.user_key(session.user)),
+        ("index", keys.index_key(session.user)),
+        ("provider sid", keys.provider_session_key(ISSUER, provider_sid.decode())),
+    ):
+        kind = redis.type(key).decode()
+        fields = sorted(redis.hkeys(key)) if kind == "hash" else []
+        layout[role] = (kind, fields, redis.ttl(key) > 0)
+    return layout
+
+
+def check_same_layout(server: BenchRedis) -> None:
+    """Fail unless the pipelined sign-in stores exactly the keys and fields the app's own sign-in does."""
+    by_app = stored_layout(server.redis, sign_in(server.app, "layout-app"))
+    by_bench = stored_layout(server.redis, sign_in_many(server, ["layout-bench"], 1)[0])
+    if by_app != by_bench:
+        raise RuntimeError(f"the bench's sign-ins differ from the app's:\n  app:   {by_app}\n  bench: {by_bench}")
+
+
+def fill_with_other_users(server: BenchRedis, total_sessions: int) -> int:
+    """Store other users with 10 sessions each, leaving room for the revoked user's 10; returns how many."""
+    count = (total_sessions - SESSIONS_PER_USER) // SESSIONS_PER_USER
+    sign_in_many(server, [f"other-{number:05d}" for number in range(count)], SESSIONS_PER_USER)
+    return count * SESSIONS_PER_USER
+
+
+# 1. Revoke-all.
+
+
+@dataclass(frozen=True)
+class ServerCounters:
+    """Redis's own counters at one moment: CPU seconds used, and calls and microseconds per command."""
+
+    cpu_seconds: float
+    calls: Counter[str]
+    usec: Counter[str]
+
+    @classmethod
+    def read(cls, redis: Redis) -> ServerCounters:
+        info = redis.info("cpu", "commandstats")
+        calls, usec = Counter(), Counter()
+        for name, stats in info.items():
+            if name.startswith("cmdstat_"):
+                calls[name.removeprefix("cmdstat_")] = stats["calls"]
+                usec[name.removeprefix("cmdstat_")] = stats["usec"]
+        return cls(info["used_cpu_user"] + info["used_cpu_sys"], calls, usec)
+
+
+# Commands a client sends over its connection: everything else counted between two readings ran
+# inside the script (INFO is the reading itself).
+CONNECTION_COMMANDS = {"info", "evalsha", "eval", "script|load", "script|exists", "ping", "client|setinfo", "hello"}
+
+
+@dataclass(frozen=True)
+class RevokeSample:
+    """One revoke-all, measured."""
+
+    commands_in_script: int
+    script_us: float
+    redis_cpu_us: float
+    wall_us: float
+
+
+def revoke_all_once(server: BenchRedis, subject: str) -> RevokeSample:
+    """Sign `subject` in 10 times, then measure only the revoke of all their sessions.
+
+    Redis CPU time is read with INFO just before and just after the revoke; a second pair of
+    readings with nothing in between, taken just before, is subtracted, so the readings' own
+    cost does not count.
+    """
+    signed_in = [sign_in(server.app, subject) for _ in range(SESSIONS_PER_USER)]
+    user = signed_in[0].user
+    idle = ServerCounters.read(server.redis)
+    before = ServerCounters.read(server.redis)
+    started = time.perf_counter()
+    ended = end_sessions(user, "all", app=server.app)
+    wall = time.perf_counter() - started
+    after = ServerCounters.read(server.redis)
+    if ended != SESSIONS_PER_USER:
+        raise RuntimeError(f"revoke-all ended {ended} sessions, not {SESSIONS_PER_USER}")
+    calls = after.calls - before.calls
+    return RevokeSample(
+        commands_in_script=sum(n for name, n in calls.items() if name not in CONNECTION_COMMANDS),
+        script_us=after.usec["evalsha"] - before.usec["evalsha"],
+        redis_cpu_us=((after.cpu_seconds - before.cpu_seconds) - (before.cpu_seconds - idle.cpu_seconds)) * 1e6,
+        wall_us=wall * 1e6,
+    )
+
+
+def measure_revoke_all(servers: list[BenchRedis]) -> list[RevokeSample]:
+    """REPETITIONS revoke-alls on each server, alternating between them; the median of each figure per server.
+
+    Medians, not means: on a shared machine a few revokes land on a busy moment.
+    """
+    samples: list[list[RevokeSample]] = [[] for _ in servers]
+    for repetition in range(REPETITIONS + 1):
+        for server, taken in zip(servers, samples, strict=True):
+            sample = revoke_all_once(server, "revoked")
+            # The first is a warm-up: it loads end_sessions.lua into that Redis.
+            if repetition > 0:
+                taken.append(sample)
+    return [median_sample(taken) for taken in samples]
+
+
+REVOKE_FIGURES = tuple(RevokeSample.__dataclass_fields__)
+
+
+def median_sample(samples: list[RevokeSample]) -> RevokeSample:
+    """Each figure's median over `samples`."""
+    medians = (statistics.median(getattr(sample, name) for sample in samples) for name in REVOKE_FIGURES)
+    return RevokeSample(*(round(median, 1) for median in medians))
+
+
+# 2. Bytes per session.
+
+
+@dataclass(frozen=True)
+class SessionBytes:
+    """MEMORY USAGE per session of each key a session costs (shared keys divided among the user's sessions)."""
+
+    session: float
+    tokens: float
+    index_share: float
+    user_share: float
+    provider_sid: float
+
+    @property
+    def total(self) -> float:
+        return self.session + self.tokens + self.index_share + self.user_share + self.provider_sid
+
+
+def measure_session_bytes(server: BenchRedis, subject: str, sessions: int, access_token: str | None) -> SessionBytes:
+    """Sign `subject` in `sessions` times and weigh what Redis holds for them."""
+    created = [sign_in(server.app, subject, access_token=access_token) for _ in range(sessions)]
+    user, redis = created[0].user, server.redis
+
+    def usage(key: str) -> int:
+        return redis.memory_usage(key, samples=0) or 0  # SAMPLES 0: every element, not an estimate
+
+    def provider_sid_key(session: SignedIn) -> str:
+        return keys.provider_session_key(ISSUER, redis.hget(keys.session_key(user, session.member), "ps").decode())
+
+    return SessionBytes(
+        session=statistics.fmean(usage(keys.session_key(user, session.member)) for session in created),
+        tokens=statistics.fmean(usage(keys.tokens_key(user, session.member)) for session in created),
+        index_share=round(usage(keys.index_key(user)) / sessions, 1),
+        user_share=round(usage(keys.user_key(user)) / sessions, 1),
+        provider_sid=statistics.fmean(usage(provider_sid_key(session)) for session in created),
+    )
+
+
+# 3. Round trips per page.
+
+
+@dataclass(frozen=True)
+class PageCost:
+    """Redis work per view of one page by a signed-in browser."""
+
+    round_trips: float
+    commands_in_scripts: float
+    commands_sent: str
+
+
+def measure_page(server: BenchRedis, path: str) -> PageCost:
+    """View `path` PAGE_VIEWS times as a signed-in browser, recording what Redis executes."""
+    app = server.app
+    first_profile = {"display_name": "Bench Reader", "locale": "en", "timezone": "UTC", "website": None, "bio": None}
+    sid = plant_session(app, ISSUER, f"reader{path}", {**first_profile, "version": 0})
+    browser = app.test_client()
+    browser.set_cookie(app.config["SESSION_COOKIE_NAME"], sid)
+    # Warm-up: the first views load the read script into Redis and may store a CSRF token.
+    for _ in range(3):
+        view(browser, path)
+    with recording(server.port) as recorded:
+        for _ in range(PAGE_VIEWS):
+            view(browser, path)
+    names = Counter(recorded.sent_names())
+    return PageCost(
+        round_trips=len(recorded.sent) / PAGE_VIEWS,
+        commands_in_scripts=len(recorded.scripted) / PAGE_VIEWS,
+        commands_sent=", ".join(f"{name} x{count / PAGE_VIEWS:g}" for name, count in sorted(names.items())),
+    )
+
+
+def view(browser: Any, path: str) -> None:
+    """GET a page; anything but a 200 means the bench is not measuring a signed-in page."""
+    response = browser.get(path)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path} answered {response.status_code}, not 200")
+
+
+# Running it all.
+
+
+def run(workdir: Path) -> dict[str, Any]:
+    """Every measurement: pages and bytes on an empty Redis, then revokes among 100 and 100,000 sessions."""
+    with bench_redis(workdir / "small") as small, bench_redis(workdir / "large") as large:
+        check_same_layout(small)
+        pages = {path: measure_page(small, path) for path in ("/", "/profile")}
+        jwt = jwt_like(JWT_ACCESS_TOKEN_BYTES)
+        bytes_per_session = {
+            "opaque access token, 1 session": measure_session_bytes(small, "weighed-a1", 1, None),
+            "opaque access token, 10 sessions": measure_session_bytes(small, "weighed-a10", 10, None),
+            "JWT access token, 1 session": measure_session_bytes(small, "weighed-j1", 1, jwt),
+            "JWT access token, 10 sessions": measure_session_bytes(small, "weighed-j10", 10, jwt),
+        }
+        # From here on each Redis holds only the sessions its figures count.
+        small.redis.flushall()
+        fill_with_other_users(small, SMALL_TOTAL)
+        memory_before = large.redis.info("memory")["used_memory"]
+        added = fill_with_other_users(large, LARGE_TOTAL)
+        memory_after = large.redis.info("memory")["used_memory"]
+        for server, total in ((small, SMALL_TOTAL), (large, LARGE_TOTAL)):
+            others = len(server.redis.keys(keys.session_key("*", "*")))
+            if others != total - SESSIONS_PER_USER:
+                raise RuntimeError(f"Redis holds {others} other sessions, not {total - SESSIONS_PER_USER}")
+        revoke_small, revoke_large = measure_revoke_all([small, large])
+    return {
+        "revoke_all": {
+            str(SMALL_TOTAL): asdict(revoke_small),
+            str(LARGE_TOTAL): asdict(revoke_large),
+            "ratio": {
+                name: round(getattr(revoke_large, name) / getattr(revoke_small, name), 2) for name in REVOKE_FIGURES
+            },
+        },
+        "bytes_per_session": {
+            label: {**asdict(weighed), "total": round(weighed.total, 1)} for label, weighed in bytes_per_session.items()
+        },
+        "used_memory_per_session": round((memory_after - memory_before) / added),
+        "pages": {path: asdict(cost) for path, cost in pages.items()},
+    }
+
+
+def print_report(figures: dict[str, Any]) -> None:
+    """The figures as aligned tables, then as one JSON line."""
+    revoke = figures["revoke_all"]
+    small, large, ratio = revoke[str(SMALL_TOTAL)], revoke[str(LARGE_TOTAL)], revoke["ratio"]
+    print(f"Revoke all sessions of one user with {SESSIONS_PER_USER} sessions (median of {REPETITIONS})")
+    print(f"  {'':34} {'among 100':>12} {'among 100,000':>14} {'ratio':>7}")
+    rows = (
+        ("commands run inside the script", "commands_in_script", "{:.0f}"),
+        ("script duration in Redis (µs)", "script_us", "{:.1f}"),
+        ("Redis CPU, user+sys (µs)", "redis_cpu_us", "{:.1f}"),
+        ("wall time, end_sessions() (µs)", "wall_us", "{:.1f}"),
+    )
+    for label, name, shape in rows:
+        print(f"  {label:34} {shape.format(small[name]):>12} {shape.format(large[name]):>14} {ratio[name]:>7.2f}")
+
+    print("\nRedis bytes per session (MEMORY USAGE; refresh token 43 chars, ID token 800 bytes, provider sid kept)")
+    columns = ("session", "tokens", "index_share", "user_share", "provider_sid", "total")
+    print(f"  {'':34}" + "".join(f"{column.replace('_', ' '):>13}" for column in columns))
+    for label, weighed in figures["bytes_per_session"].items():
+        print(f"  {label:34}" + "".join(f"{weighed[column]:>13.0f}" for column in columns))
+    print(f"  used_memory growth per session, over {LARGE_TOTAL:,} sessions: {figures['used_memory_per_session']:.0f}")
+
+    print(f"\nRedis per signed-in page view ({PAGE_VIEWS} views each)")
+    print(f"  {'page':10} {'round trips':>12} {'commands in scripts':>20}  commands sent")
+    for path, cost in figures["pages"].items():
+        line = f"  {path:10} {cost['round_trips']:>12.2f} {cost['commands_in_scripts']:>20.2f}  {cost['commands_sent']}"
+        print(line)
+    print("\n" + json.dumps({"bench": "sessions", **figures}, ensure_ascii=False))
+
+
+def main() -> None:
+    """Run the benchmark on two throwaway Redis servers and print its figures."""
+    # A SIGTERM (a CI timeout, a `kill`) unwinds like Ctrl-C, so the Redis below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as folder:
+        figures = run(Path(folder))
+    print_report(figures)
+    sys.stdout.flush()  # so this note on stderr lands after the JSON line, not in the middle of it
+    print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

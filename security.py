@@ -19,9 +19,10 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import generate_csrf
 from secure import (
     ContentSecurityPolicy,
     CrossOriginOpenerPolicy,
@@ -39,6 +40,8 @@ from errors import render_error
 
 _LIMITER = "gatehouse.limiter"
 _HEADERS = "gatehouse.security_headers"
+# Session key of the signed CSRF token kept for reuse: [raw token, signed token].
+CSRF_SIGNED_KEY = "_csrf_signed"
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Sec-Fetch-Site values that mean "another site started this request".
@@ -85,13 +88,23 @@ def security_headers(issuer: str) -> Secure:
     )
 
 
-def add_security_headers(response: Response, headers: Secure) -> Response:
+def header_list(headers: Secure) -> tuple[tuple[str, str], ...]:
+    """The security headers as (name, value) pairs, built once per app rather than per response."""
+    return tuple(headers.header_items())
+
+
+def hsts_header() -> tuple[str, str]:
+    """Strict-Transport-Security for a year (sent on https responses only)."""
+    hsts = StrictTransportSecurity().max_age(HSTS_MAX_AGE)
+    return hsts.header_name, hsts.header_value
+
+
+def add_security_headers(response: Response, headers: tuple[tuple[str, str], ...], hsts: tuple[str, str]) -> Response:
     """Set each security header the view did not set itself."""
-    for name, value in headers.header_items():
+    for name, value in headers:
         response.headers.setdefault(name, value)
     if request.is_secure:
-        hsts = StrictTransportSecurity().max_age(HSTS_MAX_AGE)
-        response.headers.setdefault(hsts.header_name, hsts.header_value)
+        response.headers.setdefault(*hsts)
     return response
 
 
@@ -157,16 +170,43 @@ def init_rate_limits(app: Flask) -> Limiter:
         headers_enabled=True,
     )
     limiter.init_app(app)
+    # Flask-Limiter also checks every request in a before_request hook, for app-wide limits.
+    # Gatehouse has none: only the decorated views are limited, and their decorator checks
+    # them itself, so the hook would only cost every other page its time.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     for endpoint, setting in RATE_LIMITED_ENDPOINTS.items():
         app.view_functions[endpoint] = limiter.limit(app.config[setting])(app.view_functions[endpoint])
     app.extensions[_LIMITER] = limiter
     return limiter
 
 
+def cached_csrf_token() -> str:
+    """The signed CSRF token for this session's forms: signed once per session, not on every page.
+
+    Every signed-in page carries the sign-out form. Flask-WTF signs the session's raw
+    token anew on each request (an HMAC and a timestamp); with WTF_CSRF_TIME_LIMIT off
+    the signature never expires, so the first one is kept in the session and reused.
+    """
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    raw, cached = session.get(field), session.get(CSRF_SIGNED_KEY)
+    if raw and isinstance(cached, list) and len(cached) == 2 and cached[0] == raw:
+        setattr(g, field, cached[1])  # Flask-WTF's own per-request cache: forms use it too
+        return str(cached[1])
+    signed = generate_csrf()
+    session[CSRF_SIGNED_KEY] = [session[field], signed]
+    return signed
+
+
 def init_security(app: Flask) -> None:
     """Install headers, the cross-site check and rate limits (after the blueprints are registered)."""
     headers = security_headers(app.config["OIDC_ISSUER"])
     app.extensions[_HEADERS] = headers
+    pairs, hsts = header_list(headers), hsts_header()
     app.before_request(refuse_cross_site_requests)
-    app.after_request(lambda response: add_security_headers(response, headers))
+    app.after_request(lambda response: add_security_headers(response, pairs, hsts))
+    if app.config["WTF_CSRF_TIME_LIMIT"] is None:
+        # Flask-WTF offers `csrf_token` both as a Jinja global and from a context processor;
+        # a later context processor wins.
+        app.jinja_env.globals["csrf_token"] = cached_csrf_token
+        app.context_processor(lambda: {"csrf_token": cached_csrf_token})
     init_rate_limits(app)

@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 E2E_PROVIDER := tests/e2e/provider
 E2E_NODE_MODULES := $(E2E_PROVIDER)/node_modules/.package-lock.json
 
-.PHONY: run test unit integration e2e e2e-deps lint bench install system-packages clean
+.PHONY: run test unit integration e2e e2e-deps lint bench install lock system-packages clean
 
 run: $(INSTALLED)
 	$(PY) -m devstack
@@ -44,11 +44,22 @@ bench: $(INSTALLED)
 
 install: $(INSTALLED)
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+# The whole dependency tree, pinned with hashes: requirements-dev.lock holds the runtime
+# packages (requirements.lock) plus the tools. requirements*.txt list what we depend on directly.
+$(INSTALLED): requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $(INSTALLED)
+
+# After changing a pin in requirements*.txt (or to take newer indirect dependencies):
+# `make lock` rebuilds both lock files with pip-tools, then `make test` installs them.
+LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --no-header --upgrade
+
+lock: $(INSTALLED)
+	$(LOCK) -o requirements.lock requirements.txt
+	$(LOCK) -o requirements-dev.lock requirements-dev.txt
 
 system-packages:
 	scripts/system-packages.sh

@@ -185,12 +185,7 @@ def load_settings(
         except ValueError:
             problems.append(f"{name} must be a {_KINDS.get(parse, parse.__name__)} (got {raw!r})")
     settings.update(overrides)
-    if isinstance(settings.get("JOB_RETRY_INTERVALS"), str):
-        try:
-            settings["JOB_RETRY_INTERVALS"] = seconds_list(settings["JOB_RETRY_INTERVALS"])
-        except ValueError:
-            problems.append(f"JOB_RETRY_INTERVALS must be a {_KINDS[seconds_list]}")
-            settings["JOB_RETRY_INTERVALS"] = BaseConfig.JOB_RETRY_INTERVALS
+    problems += _read_retry_intervals(settings)
 
     if not settings.get("DATABASE_URL") and env_name != "production":
         # The embedded default: SQLite in the instance folder, which git ignores.
@@ -211,6 +206,18 @@ def load_settings(
     return settings
 
 
+def _read_retry_intervals(settings: dict[str, Any]) -> list[str]:
+    """An override may spell JOB_RETRY_INTERVALS as "0,2,5": read it like the environment's."""
+    if not isinstance(settings.get("JOB_RETRY_INTERVALS"), str):
+        return []
+    try:
+        settings["JOB_RETRY_INTERVALS"] = seconds_list(settings["JOB_RETRY_INTERVALS"])
+    except ValueError:
+        settings["JOB_RETRY_INTERVALS"] = BaseConfig.JOB_RETRY_INTERVALS
+        return [f"JOB_RETRY_INTERVALS must be a {_KINDS[seconds_list]}"]
+    return []
+
+
 def _validate(settings: Mapping[str, Any]) -> list[str]:
     """Every problem with the settings, in one list."""
     problems = [f"{name} is required" for name in _REQUIRED if not settings.get(name)]
@@ -218,6 +225,7 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
         problems += _production_problems(settings)
     problems += _url_problems(settings)
     problems += _number_problems(settings)
+    problems += _timing_problems(settings)
     return problems
 
 
@@ -268,15 +276,21 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
+    for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
+        if not _is_rate_limit(settings.get(name)):
+            problems.append(f"{name} must be a rate limit such as '30 per minute'")
+    return problems
+
+
+def _timing_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Timeouts, waits and retry delays are in range."""
+    problems = []
     for name in ("API_TIMEOUT", "OIDC_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
         if not isinstance(settings.get(name), int | float) or settings[name] <= 0:
             problems.append(f"{name} must be a positive number of seconds")
     wait = settings.get("PROFILE_LOAD_WAIT")
     if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 30:
         problems.append("PROFILE_LOAD_WAIT must be between 0 and 30 seconds")
-    for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
-        if not _is_rate_limit(settings.get(name)):
-            problems.append(f"{name} must be a rate limit such as '30 per minute'")
     intervals = settings.get("JOB_RETRY_INTERVALS")
     if not isinstance(intervals, list | tuple) or not 1 <= len(intervals) <= 25:
         problems.append("JOB_RETRY_INTERVALS must list between 1 and 25 retry delays")

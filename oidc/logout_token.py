@@ -60,6 +60,19 @@ def validate_logout_token(
         raise
     except IdTokenError as error:
         raise LogoutTokenError(str(error)) from error
+    _check_logout_claims(header, claims, now)
+    return LogoutRequest(
+        issuer=issuer,
+        subject=claims.get("sub"),
+        provider_sid=claims.get("sid"),
+        jti=claims["jti"],
+        issued_at=float(claims["iat"]),
+        expires_at=float(claims["exp"]) if claims.get("exp") is not None else None,
+    )
+
+
+def _check_logout_claims(header: dict[str, Any], claims: dict[str, Any], now: float) -> None:
+    """What makes a verified token a logout token (spec 2.4 and 2.6): typ, exp, nbf, events, sub/sid, no nonce, jti."""
     if "typ" in header and str(header["typ"]).lower() not in (LOGOUT_TOKEN_TYPE, f"application/{LOGOUT_TOKEN_TYPE}"):
         raise LogoutTokenError("typ is not logout+jwt")
     exp = claims.get("exp")
@@ -84,11 +97,3 @@ def validate_logout_token(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise LogoutTokenError("jti is missing")
-    return LogoutRequest(
-        issuer=issuer,
-        subject=subject,
-        provider_sid=provider_sid,
-        jti=jti,
-        issued_at=float(claims["iat"]),
-        expires_at=float(exp) if exp is not None else None,
-    )

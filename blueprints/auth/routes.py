@@ -72,10 +72,10 @@ def logout() -> Response:
         return redirect(target)
     if not metadata.get("end_session_endpoint") or not id_token:
         return redirect(target)
-    logout = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)
+    end_session = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)
     # The URL carries the ID token as id_token_hint (RP-Initiated Logout); keep it out
     # of the page body werkzeug would otherwise render ("You should be redirected…").
-    response = redirect(logout["url"])
+    response = redirect(end_session["url"])
     response.set_data(b"")
     return response
 

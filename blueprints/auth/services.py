@@ -88,19 +88,19 @@ def authorization_url(redirect_uri: str, next_path: str) -> str:
     provider = oidc_provider()
     try:
         provider.metadata()
-        request = provider.client.create_authorization_url(redirect_uri, nonce=generate_token(32))
+        authorization = provider.client.create_authorization_url(redirect_uri, nonce=generate_token(32))
     except ProviderError as error:
         raise LoginFailed("unavailable", str(error)) from error
     store_login_state(
-        request["state"],
+        authorization["state"],
         {
             "redirect_uri": redirect_uri,
-            "code_verifier": request["code_verifier"],
-            "nonce": request["nonce"],
+            "code_verifier": authorization["code_verifier"],
+            "nonce": authorization["nonce"],
             "next": next_path,
         },
     )
-    return request["url"]
+    return authorization["url"]
 
 
 def complete_login(args: Mapping[str, str]) -> LoginResult:

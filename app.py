@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -23,7 +24,7 @@ from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
 from commands.jobs import jobs_cli
 from commands.users import users_cli
-from config import load_settings
+from config import ConfigError, load_settings
 from connections import init_connections, session_redis
 from errors import register_error_handlers
 from extensions import csrf, db, migrate
@@ -40,7 +41,11 @@ from web import init_response_policies
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Gatehouse app from the environment, with `config` taking precedence."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(load_settings(overrides=config, instance_path=app.instance_path))
+    try:
+        app.config.from_mapping(load_settings(overrides=config, instance_path=app.instance_path))
+    except ConfigError as error:
+        exit_cli_with(error)
+        raise
     init_logging(app)
     init_proxy_fix(app)
     init_database(app)
@@ -58,6 +63,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def exit_cli_with(error: ConfigError) -> None:
+    """Under `flask --app app …`, print the settings' problems (no traceback) and exit with 2.
+
+    Elsewhere (gunicorn, tests) this returns and the error propagates as usual.
+    """
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+    click.echo(f"Error: {error}", err=True)
+    context.exit(2)
 
 
 def init_logging(app: Flask) -> None:

@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from config import ConfigError, load_settings
+from tests.security.checks import MINIMAL_ENVIRON
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
 
@@ -47,3 +49,23 @@ def test_without_public_url_forwarded_headers_are_ignored(gatehouse: Gatehouse, 
     forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
     start = requests.get(f"{gatehouse.url}/login", headers=forged, allow_redirects=False, timeout=10)
     assert redirect_uri_of(start) == f"{gatehouse.url}/auth/callback"
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"API_BASE_URL": "http://api.internal/"}, {"PUBLIC_URL": "http://gatehouse.example"}, {"PUBLIC_URL": ""}],
+)
+def test_production_refuses_settings_that_send_secrets_in_clear(setting: dict[str, str]) -> None:
+    """Bearer tokens go to API_BASE_URL and codes to PUBLIC_URL: production refuses http (or no PUBLIC_URL)."""
+    environ = {
+        **MINIMAL_ENVIRON,
+        "GATEHOUSE_ENV": "production",
+        "SECRET_KEY": "production-grade-secret-key-0123456789abcdef",
+        "DATABASE_URL": "postgresql://db.internal/gatehouse",
+        "PUBLIC_URL": "https://gatehouse.example",
+        **setting,
+    }
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ)
+    name = next(iter(setting))
+    assert any(problem.startswith(name) for problem in refused.value.problems), refused.value.problems

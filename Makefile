@@ -33,14 +33,18 @@ $(E2E_NODE_MODULES): $(E2E_PROVIDER)/package-lock.json | system-packages
 	cd $(E2E_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# mypy (strict) checks the application's packages listed in pyproject.toml's [tool.mypy] files.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
-# Figures for docs/performance.md, printed as a table and one JSON line. Starts its own
-# throwaway redis-servers on free ports; not a test, so `make test` does not run it.
-bench: $(INSTALLED)
+# Figures for docs/performance.md, printed as tables and JSON lines. Starts its own throwaway
+# servers (redis-server, gunicorn) on free ports; not a test, so `make test` does not run it.
+# bench.pages loads the servers with wrk (a Debian package, from system-packages).
+bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
+	$(PY) -m bench.pages
 
 install: $(INSTALLED)
 
@@ -65,4 +69,4 @@ system-packages:
 	scripts/system-packages.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts $(E2E_PROVIDER)/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts $(E2E_PROVIDER)/node_modules

@@ -50,9 +50,11 @@ def init_connections(app: Flask) -> None:
 
 def session_redis(app: Flask | None = None) -> Redis:
     """The Redis client that holds sessions."""
-    return (app or current_app).extensions[_SESSION_REDIS]
+    client: Redis = (app or current_app).extensions[_SESSION_REDIS]
+    return client
 
 
 def queue_redis(app: Flask | None = None) -> Redis:
     """The Redis client that holds the job queues."""
-    return (app or current_app).extensions[_QUEUE_REDIS]
+    client: Redis = (app or current_app).extensions[_QUEUE_REDIS]
+    return client

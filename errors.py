@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.wrappers import Response as BaseResponse
 
 from clients.downstream import AuthenticationLost
 from sessions.lifecycle import end_user_session
@@ -54,7 +55,7 @@ def handle_internal_error(error: InternalServerError) -> tuple[Response | str, i
     return render_error(500)
 
 
-def handle_authentication_lost(error: AuthenticationLost) -> Response | tuple[Response, int]:
+def handle_authentication_lost(error: AuthenticationLost) -> BaseResponse | tuple[Response, int]:
     """The API refuses the user's token for good: end the session and ask for a new sign-in."""
     log.info("ending session: %s", error)
     end_user_session()

@@ -7,6 +7,8 @@ Flask-Session's Redis interface (see sessions/store.py), which needs the app's R
 client and timeouts at construction.
 """
 
+from typing import TYPE_CHECKING
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -18,5 +20,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The base class of every model: `db.Model`. Flask-SQLAlchemy types it as an attribute, which mypy
+# cannot take as a base class; it is a declarative base like `Base` (plus Flask-SQLAlchemy's table
+# name and bind mixins), so models are type-checked against `Base`.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()

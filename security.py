@@ -164,7 +164,8 @@ def init_rate_limits(app: Flask) -> Limiter:
     limiter = Limiter(
         client_network,
         storage_uri=limits_storage_uri(app.config["REDIS_URL"]),
-        storage_options={"connection_pool": session_redis(app).connection_pool},
+        # Passed to the storage's constructor as keyword arguments; Flask-Limiter types them as str | int only.
+        storage_options={"connection_pool": session_redis(app).connection_pool},  # type: ignore[dict-item]
         key_prefix="gatehouse-limits",
         strategy="moving-window",
         headers_enabled=True,
@@ -175,7 +176,9 @@ def init_rate_limits(app: Flask) -> Limiter:
     # them itself, so the hook would only cost every other page its time.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     for endpoint, setting in RATE_LIMITED_ENDPOINTS.items():
-        app.view_functions[endpoint] = limiter.limit(app.config[setting])(app.view_functions[endpoint])
+        # The decorator keeps the view's type; mypy infers it from Flask's union of sync and async
+        # views as one callable returning either, which is not a member of that union.
+        app.view_functions[endpoint] = limiter.limit(app.config[setting])(app.view_functions[endpoint])  # type: ignore[assignment]
     app.extensions[_LIMITER] = limiter
     return limiter
 

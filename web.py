@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Response, current_app, request, session, url_for
@@ -45,9 +46,9 @@ def localtime(timestamp: float, zone: str | None) -> str:
     return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def external_url(endpoint: str, **values: object) -> str:
+def external_url(endpoint: str, **values: Any) -> str:
     """An absolute URL of this app: from PUBLIC_URL when set, never from a Host header it has not vetted."""
-    base = current_app.config.get("PUBLIC_URL")
+    base: str | None = current_app.config.get("PUBLIC_URL")
     if base:
         return base + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)

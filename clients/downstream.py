@@ -162,4 +162,5 @@ def init_downstream(app: Flask) -> None:
 
 def downstream_api(app: Flask | None = None) -> DownstreamClient:
     """The current app's downstream API client."""
-    return (app or current_app).extensions[_EXTENSION]
+    client: DownstreamClient = (app or current_app).extensions[_EXTENSION]
+    return client

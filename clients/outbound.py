@@ -82,8 +82,9 @@ class _Tracked:
     def request(self, *args: Any, **kwargs: Any) -> Any:
         result = super().request(*args, **kwargs)  # type: ignore[misc]
         sockets = getattr(_in_flight, "sockets", None)
-        if sockets is not None and getattr(self, "sock", None) is not None:
-            sockets.append(self.sock)
+        sock = getattr(self, "sock", None)
+        if sockets is not None and sock is not None:
+            sockets.append(sock)
         return result
 
 

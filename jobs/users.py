@@ -141,6 +141,10 @@ def _upsert(record: dict[str, Any]) -> None:
         return case((newer, excluded[name]), else_=columns[name])
 
     updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_CLAIMS, "identity_version")}
-    updates |= {name: take_if(newer_profile, name) for name in (*PROFILE_FIELDS, "profile_version")}
+    # An edit made before the user's saved profile could be loaded carries the fields the user
+    # changed ("only"); the others keep what the row holds.
+    changed = record.get("only")
+    profile_columns = [name for name in PROFILE_FIELDS if changed is None or name in changed]
+    updates |= {name: take_if(newer_profile, name) for name in (*profile_columns, "profile_version")}
     updates["updated_at"] = case((or_(newer_identity, newer_profile), excluded.updated_at), else_=columns.updated_at)
     db.session.execute(insert.on_conflict_do_update(index_elements=["issuer", "subject"], set_=updates))

@@ -66,7 +66,7 @@ class AppWorker(Worker):
 
     def run_maintenance_tasks(self) -> None:
         """RQ's registry cleanup (which retries abandoned jobs), then drain the job outbox."""
-        super().run_maintenance_tasks()
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
         self.drain_outbox()
 
     def drain_outbox(self) -> int:

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
+from extensions import Model
 from models.user import utcnow
 
 
-class OutboxJob(db.Model):
+class OutboxJob(Model):
     """One job waiting to be put on the queue (written only when enqueueing failed)."""
 
     __tablename__ = "job_outbox"

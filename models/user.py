@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Boolean, DateTime, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import db
+from extensions import Model
 from users import schema
 
 
@@ -23,7 +23,7 @@ def as_utc_iso(moment: datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-class User(db.Model):
+class User(Model):
     """One signed-in person: identity claims from the provider plus their own profile."""
 
     __tablename__ = "users"

@@ -11,7 +11,7 @@ import hmac
 import math
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
@@ -141,7 +141,7 @@ def _verified_claims(raw: str, candidates: list[Any], alg: str) -> dict[str, Any
     raise IdTokenError("signature does not verify")
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """A finite JSON number (not a boolean; Python's JSON parser also yields NaN and Infinity)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

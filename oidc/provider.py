@@ -68,7 +68,8 @@ class Provider:
         # Authlib's Flask OAuth registry is a single-app object, so each app gets its own.
         oauth = ProviderOAuth()
         oauth.init_app(app)
-        self.client = oauth.register(
+        # types-Authlib leaves `register` unannotated; it returns an `oauth2_client_cls` instance.
+        self.client: DiscoveryBoundApp = oauth.register(  # type: ignore[no-untyped-call]
             "oidc",
             client_id=self.client_id,
             client_secret=app.config["OIDC_CLIENT_SECRET"],
@@ -111,7 +112,8 @@ class Provider:
         try:
             response = self.http.get(jwks_uri, timeout=self.timeout)
             response.raise_for_status()
-            return response.json()
+            jwks: dict[str, Any] = response.json()
+            return jwks
         except (requests.RequestException, ValueError) as error:
             raise ProviderError("the provider's signing keys could not be fetched") from error
 
@@ -123,7 +125,8 @@ def init_oidc(app: Flask) -> None:
 
 def oidc_provider(app: Flask | None = None) -> Provider:
     """The current app's provider."""
-    return (app or current_app).extensions[_EXTENSION]
+    provider: Provider = (app or current_app).extensions[_EXTENSION]
+    return provider
 
 
 def store_login_state(state: str, data: dict[str, Any]) -> None:
@@ -153,4 +156,5 @@ def pop_login_state(state: str | None) -> dict[str, Any] | None:
     entry = session.pop(_STATE_PREFIX + state, None)
     if not entry or entry.get("exp", 0) < time.time():
         return None
-    return entry["data"]
+    data: dict[str, Any] = entry["data"]
+    return data

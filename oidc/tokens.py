@@ -62,9 +62,27 @@ def lease_seconds() -> float:
 class SessionTokens:
     """The token source the downstream client uses: the current session's tokens, refreshed single-flight."""
 
+    def __init__(self) -> None:
+        # Every token value this request has read or stored, so answers can be scrubbed of them
+        # without reading Redis again.
+        self.seen: set[str] = set()
+
+    def _read(self) -> StoredTokens | None:
+        """The stored tokens (one round trip), remembered in `seen`."""
+        tokens = stored_tokens.read_tokens()
+        if tokens is not None:
+            self._remember(tokens.as_dict())
+        return tokens
+
+    def _remember(self, tokens: dict[str, Any]) -> None:
+        for name in ("access_token", "refresh_token", "id_token"):
+            value = tokens.get(name)
+            if isinstance(value, str) and value:
+                self.seen.add(value)
+
     def current(self) -> str | None:
         """A usable access token, refreshed first when it is expiring."""
-        tokens = stored_tokens.read_tokens()
+        tokens = self._read()
         if tokens is None:
             return None
         if tokens.expires_at is None or not tokens.refresh_token:
@@ -87,7 +105,7 @@ class SessionTokens:
 
     def refresh(self, rejected: str | None = None) -> str:
         """A new access token after the API refused `rejected`: another request's, or one we redeem."""
-        tokens = stored_tokens.read_tokens()
+        tokens = self._read()
         if tokens is None:
             raise TokenRefreshFailed("the session has ended", curable=False)
         if rejected is not None and tokens.access_token and tokens.access_token != rejected:
@@ -112,12 +130,11 @@ class SessionTokens:
                 raise TokenRefreshFailed("another request's refresh did not finish", curable=True)
             tokens = latest
 
-    @staticmethod
-    def _wait_for_refresh(generation: int, deadline: float) -> StoredTokens:
+    def _wait_for_refresh(self, generation: int, deadline: float) -> StoredTokens:
         """Wait while another request holds the lease; the stored tokens once it is gone or new ones are stored."""
         while time.monotonic() < deadline:
             time.sleep(WAIT_POLL_SECONDS)
-            tokens = stored_tokens.read_tokens()
+            tokens = self._read()
             if tokens is None:
                 raise TokenRefreshFailed("the session has ended", curable=False)
             if tokens.generation != generation or not stored_tokens.lease_held():
@@ -127,7 +144,7 @@ class SessionTokens:
     def _redeem(self, read: StoredTokens, owner: str) -> str:
         """Trade the refresh token for new tokens, as the lease holder, and store them fenced."""
         try:
-            tokens = stored_tokens.read_tokens()
+            tokens = self._read()
             if tokens is None:
                 raise TokenRefreshFailed("the session has ended", curable=False)
             if tokens.generation != read.generation and tokens.access_token:
@@ -138,11 +155,12 @@ class SessionTokens:
                 return str(lost.latest.access_token)
             merged = {**tokens.as_dict(), **{key: value for key, value in fresh.items() if value is not None}}
             merged = self._approved(tokens, merged)
+            self._remember(merged)
             outcome = stored_tokens.commit_tokens(tokens.generation, owner, merged)
             if outcome < 0:
                 raise TokenRefreshFailed("the session ended during the refresh", curable=False)
             if outcome == 0:
-                latest = stored_tokens.read_tokens()
+                latest = self._read()
                 if latest is not None and latest.access_token:
                     return latest.access_token
             return str(merged["access_token"])
@@ -153,11 +171,12 @@ class SessionTokens:
         """One call to the provider's token endpoint with the refresh token."""
         provider = oidc_provider()
         try:
-            response = provider.client.fetch_access_token(
+            # types-Authlib leaves fetch_access_token unannotated; it returns the token response (a dict).
+            response: dict[str, Any] = provider.client.fetch_access_token(  # type: ignore[no-untyped-call]
                 grant_type="refresh_token", refresh_token=tokens.refresh_token
             )
         except OAuthError as error:
-            latest = stored_tokens.read_tokens()
+            latest = self._read()
             if latest is not None and latest.generation != tokens.generation:
                 # Another request refreshed first; its tokens are the live ones.
                 raise _RaceLost(latest) from error

@@ -13,6 +13,8 @@ command -v runuser >/dev/null 2>&1 || needed+=(util-linux)
 command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 || needed+=(fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || needed+=(nodejs)
+# The HTTP load generator of `make bench` (bench/pages.py).
+command -v wrk >/dev/null 2>&1 || needed+=(wrk)
 
 # Some nodejs packages bundle npm (and conflict with Debian's npm): ask for npm only if it is still missing.
 install_npm_if_missing() {

@@ -95,7 +95,8 @@ def init_session_hooks(app: Flask) -> SessionHooks:
 
 def session_hooks(app: Flask | None = None) -> SessionHooks:
     """The hook chains of the given (or current) app."""
-    return (app or current_app).extensions[_EXTENSION]
+    hooks: SessionHooks = (app or current_app).extensions[_EXTENSION]
+    return hooks
 
 
 def propose_refresh(trigger: str, changes: Mapping[str, Any], *, view: Mapping[str, Any] | None = None) -> SessionData:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, request
 
@@ -39,7 +39,9 @@ class UserState:
 
 def read_user_state(user: str) -> UserState:
     """A user's shared state (one round trip)."""
-    raw_profile, version, disabled = session_redis().hmget(keys.user_key(user), "p", "pv", "off")
+    # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
+    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off"))
+    raw_profile, version, disabled = reply
     return UserState(
         profile=decode_profile(raw_profile) if raw_profile else None,
         profile_version=int(version or 0),
@@ -181,5 +183,5 @@ def revoke_other_sessions() -> int:
 
 def user_for_provider_session(issuer: str, provider_sid: str) -> str | None:
     """The user whose sessions a provider session started (None if unknown or expired)."""
-    value = session_redis().get(keys.provider_session_key(issuer, provider_sid))
+    value = cast(bytes | None, session_redis().get(keys.provider_session_key(issuer, provider_sid)))
     return value.decode() if value else None

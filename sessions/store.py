@@ -214,7 +214,8 @@ class RedisSessionStore(RedisSessionInterface):
 
     # Writing
 
-    def save_session(self, app: Flask, session: StoredSession, response: Response) -> None:
+    # Flask hands back the session `open_session` made, always a StoredSession (the base takes any).
+    def save_session(self, app: Flask, session: StoredSession, response: Response) -> None:  # type: ignore[override]
         if session.unavailable:
             return
         if session.destroyed:
@@ -247,15 +248,15 @@ class RedisSessionStore(RedisSessionInterface):
             self.client.delete(keys.session_key(None, session.member or session.sid))
             self._delete_cookie(app, response)
             return
-        if self._write(session) is None:
+        if self._write(session, session.version) is None:
             # The record this request read is gone (sign-out, revocation, expiry): do not revive it.
             log.info("session ended during the request; its changes are dropped")
 
-    def _write(self, session: StoredSession) -> dict[str, Any] | None:
-        """Compare-and-set the app data against the version read, merging with concurrent writes;
-        returns what was stored, or None if the record is gone."""
+    def _write(self, session: StoredSession, expected: str) -> dict[str, Any] | None:
+        """Compare-and-set the app data against the version read (`expected`), merging with concurrent
+        writes; returns what was stored, or None if the record is gone."""
         store_key = keys.session_key(session.user, session.member or session.sid)
-        base, expected, mine = session.loaded or {}, session.version, dict(session)
+        base, mine = session.loaded or {}, dict(session)
         for _ in range(MAX_WRITE_ATTEMPTS):
             result = self.scripts.write(keys=[store_key], args=[expected, encode_data(mine)])
             outcome = int(result[0])
@@ -295,7 +296,8 @@ class RedisSessionStore(RedisSessionInterface):
 
     # Ending and renewing
 
-    def regenerate(self, session: StoredSession) -> None:
+    # Called only with this store's own sessions (flask.session), always StoredSessions.
+    def regenerate(self, session: StoredSession) -> None:  # type: ignore[override]
         """Drop the stored record and continue under a fresh anonymous id (prevents session fixation)."""
         if session.version is not None:
             self.end(session)

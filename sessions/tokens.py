@@ -9,7 +9,9 @@ tokens' generation, so at most one redeem per rotation is ever committed.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from flask import current_app
 
@@ -56,7 +58,9 @@ def read_tokens() -> StoredTokens | None:
     location = tokens_location()
     if location is None:
         return None
-    access, refresh, expires_at, id_token, generation = session_redis().hmget(location[0], "a", "r", "e", "id", "g")
+    # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
+    reply = cast(list[bytes | None], session_redis().hmget(location[0], "a", "r", "e", "id", "g"))
+    access, refresh, expires_at, id_token, generation = reply
     if generation is None:
         return None
     return StoredTokens(
@@ -95,7 +99,7 @@ def release_lease(owner: str) -> None:
         client.delete(location[1])
 
 
-def commit_tokens(generation: int, owner: str, tokens: dict[str, object]) -> int:
+def commit_tokens(generation: int, owner: str, tokens: Mapping[str, str | float | None]) -> int:
     """Store refreshed tokens if nobody else did since `generation`: 1 stored, 0 lost the race, -1 session gone."""
     location = tokens_location()
     if location is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from blueprints.auth import backchannel, services
 from blueprints.auth.redirects import safe_next
@@ -26,7 +27,7 @@ LOGIN_NOTICES = {
 
 
 @bp.get("/login")
-def login() -> Response | str | tuple[str, int]:
+def login() -> BaseResponse | str | tuple[str, int]:
     """Send the browser to the provider, or show why the user must sign in again."""
     next_path = safe_next(request.args.get("next"))
     notice = LOGIN_NOTICES.get(request.args.get("reason", ""))
@@ -41,7 +42,7 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.get("/auth/callback")
-def callback() -> Response:
+def callback() -> BaseResponse:
     """Finish sign-in: validate everything, start a new session; either way the code leaves the address bar."""
     try:
         result = services.complete_login(request.args)
@@ -60,7 +61,7 @@ def failed() -> tuple[str, int]:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Sign out: delete the session record and cookie, then end the provider's session if it can."""
     tokens = read_tokens()
     id_token = tokens.id_token if tokens else None

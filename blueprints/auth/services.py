@@ -100,7 +100,8 @@ def authorization_url(redirect_uri: str, next_path: str) -> str:
             "next": next_path,
         },
     )
-    return authorization["url"]
+    url: str = authorization["url"]
+    return url
 
 
 def complete_login(args: Mapping[str, str]) -> LoginResult:
@@ -132,7 +133,8 @@ def complete_login(args: Mapping[str, str]) -> LoginResult:
 
 def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        token = oidc_provider().client.fetch_access_token(
+        # types-Authlib leaves fetch_access_token unannotated; it returns the token response (a dict).
+        token: dict[str, Any] = oidc_provider().client.fetch_access_token(  # type: ignore[no-untyped-call]
             redirect_uri=state["redirect_uri"], code=code, code_verifier=state["code_verifier"]
         )
     except OAuthError as error:

@@ -10,7 +10,6 @@ from flask import current_app
 from clients.downstream import ApiResult, downstream_api
 from oidc.provider import ProviderError, oidc_provider
 from oidc.tokens import SessionTokens
-from sessions.tokens import read_tokens
 
 # Keys that must never reach a page, whatever the API sends back (compared without case, "_" or "-").
 SECRET_KEYS = frozenset(
@@ -21,14 +20,15 @@ HIDDEN = "[hidden]"
 
 def dashboard_url() -> str:
     """API_BASE_URL + API_DASHBOARD_PATH, or by default the provider's userinfo endpoint."""
-    base = current_app.config["API_BASE_URL"]
+    base: str = current_app.config["API_BASE_URL"]
     if base:
         return (
             urljoin(base, current_app.config["API_DASHBOARD_PATH"])
             if current_app.config["API_DASHBOARD_PATH"]
             else base
         )
-    return oidc_provider().metadata()["userinfo_endpoint"]
+    endpoint: str = oidc_provider().metadata()["userinfo_endpoint"]
+    return endpoint
 
 
 def load_dashboard() -> ApiResult:
@@ -37,18 +37,16 @@ def load_dashboard() -> ApiResult:
         url = dashboard_url()
     except (ProviderError, KeyError):
         return ApiResult(ok=False, error="The service address is not known yet. Please try again.")
-    result = downstream_api().get(url, tokens=SessionTokens())
+    source = SessionTokens()
+    result = downstream_api().get(url, tokens=source)
     if result.ok:
-        return ApiResult(ok=True, status=result.status, data=without_secrets(result.data, user_tokens()))
+        return ApiResult(ok=True, status=result.status, data=without_secrets(result.data, secret_strings(source.seen)))
     return result
 
 
-def user_tokens() -> list[str]:
-    """The signed-in session's tokens as stored now (after any refresh this request made)."""
-    tokens = read_tokens()
-    if tokens is None:
-        return []
-    found = [token for token in (tokens.access_token, tokens.refresh_token, tokens.id_token) if token]
+def secret_strings(tokens: set[str]) -> list[str]:
+    """The tokens the call used or saw (every generation), longest first, with a JWT's parts on their own."""
+    found = list(tokens)
     # A JWT's parts count on their own too (an API may echo just its signature or claims).
     parts = [part for token in found for part in token.split(".") if len(part) >= 16 and "." in token]
     return sorted({*found, *parts}, key=len, reverse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,7 +33,7 @@ def readyz() -> tuple[Response, int]:
     return jsonify(status="ok" if ready else "unavailable", checks=body), 200 if ready else 503
 
 
-def _redis_ok(client) -> bool:
+def _redis_ok(client: Redis) -> bool:
     try:
         return bool(client.ping())
     except RedisError:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms is 3.2
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from users.choices import LOCALE_CODES, LOCALES, timezone_names
@@ -24,7 +25,7 @@ def unix_newlines(value: str | None) -> str | None:
     return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
-def no_control_characters(*, allow_newlines: bool = False):
+def no_control_characters(*, allow_newlines: bool = False) -> Callable[[FlaskForm, StringField], None]:
     """Refuse control and invisible format characters (newlines only where allowed)."""
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
 
@@ -36,7 +37,7 @@ def no_control_characters(*, allow_newlines: bool = False):
     return check
 
 
-def one_of(allowed: Callable[[], Collection[str]], message: str):
+def one_of(allowed: Callable[[], Collection[str]], message: str) -> Callable[[FlaskForm, SelectField], None]:
     """Refuse any value outside `allowed()` with a message that says what to pick."""
 
     def check(form: FlaskForm, field: SelectField) -> None:
@@ -121,7 +122,8 @@ class ProfileForm(FlaskForm):
 
     def shown_version(self) -> int | None:
         """The version of the profile the user saw, or None when the client did not say."""
-        return int(self.version.data) if self.version.data not in (None, "") else None
+        data = self.version.data
+        return None if data is None or data == "" else int(data)
 
     def profile_fields(self) -> dict[str, str | None]:
         """The validated values, as stored in the session."""

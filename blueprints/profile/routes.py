@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
 from blueprints.profile.forms import ProfileForm
 from blueprints.profile.services import (
     ProfileChangedElsewhere,
-    ProfileNotLoaded,
     ProfileUnavailable,
     save_profile,
 )
@@ -16,7 +16,6 @@ from sessions.user import current_profile, login_required
 
 bp = Blueprint("profile", __name__)
 
-LOADING = "Your saved profile is still loading, so nothing was saved. Please try again in a moment."
 CHANGED_ELSEWHERE = (
     "Your profile changed since this page was opened (on another device, or it has just loaded). "
     "Nothing was saved: check the values below and save again."
@@ -34,9 +33,6 @@ def edit() -> Response | str | tuple[str, int]:
         except ProfileUnavailable:
             # The user's sessions were all ended meanwhile (revoked elsewhere): nothing was saved.
             return redirect(url_for("auth.login", reason="expired"))
-        except ProfileNotLoaded:
-            form.form_errors.append(LOADING)
-            return render_template("profile/edit.html", form=form), 503
         except ProfileChangedElsewhere:
             # Show what is saved now; the user reviews it and saves again.
             form = ProfileForm(formdata=None, data=current_profile())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, session
 
@@ -13,15 +13,11 @@ from sessions.hooks import propose_refresh
 from sessions.store import session_store
 from sessions.user import current_profile, current_session
 from users.persistence import enqueue_persistence, user_record
-from users.schema import decode_profile, encode, profile_from
+from users.schema import PROFILE_FIELDS, decode_profile, encode, profile_from
 
 
 class ProfileUnavailable(Exception):
     """The user's shared state has gone (signed out everywhere meanwhile): nothing was changed."""
-
-
-class ProfileNotLoaded(Exception):
-    """The user's saved profile has not been loaded from the database yet (after Redis lost its data)."""
 
 
 class ProfileChangedElsewhere(Exception):
@@ -32,30 +28,35 @@ class ProfileChangedElsewhere(Exception):
 LOAD_POLL_SECONDS = 0.05
 
 
-def wait_until_loaded() -> None:
-    """Make sure this request sees the user's saved profile, waiting (PROFILE_LOAD_WAIT at most) for the worker.
+def wait_until_loaded() -> bool:
+    """Let this request see the user's saved profile, waiting (PROFILE_LOAD_WAIT at most) for the worker.
 
     A user's shared state is confirmed once the worker has compared it with their
     row (after each sign-in). Until then it may hold the provider's defaults instead
-    of what they saved, if Redis lost its data: an edit must not start from those.
-    Raises ProfileNotLoaded when the wait runs out, ProfileUnavailable when the state is gone.
+    of what they saved, if Redis lost its data. Returns False when the wait runs
+    out (the worker or the database is down); raises ProfileUnavailable when the
+    state is gone.
     """
     stored = current_session()
     if stored.confirmed:
-        return
+        return True
     if stored.user is None:
         raise ProfileUnavailable("not signed in")
     client = session_store(current_app).client
     deadline = time.monotonic() + float(current_app.config["PROFILE_LOAD_WAIT"])
     while True:
-        confirmed, raw_profile, version = client.hmget(keys.user_key(stored.user), "ok", "p", "pv")
+        # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
+        reply = cast(list[bytes | None], client.hmget(keys.user_key(stored.user), "ok", "p", "pv"))
+        confirmed, raw_profile, version = reply
         if raw_profile is None:
             raise ProfileUnavailable(stored.user)
         if confirmed == b"1":
+            if version is None:  # written with the profile; int(None) would raise this
+                raise TypeError("the user's profile has no version")
             stored.profile, stored.profile_version, stored.confirmed = decode_profile(raw_profile), int(version), True
-            return
+            return True
         if time.monotonic() >= deadline:
-            raise ProfileNotLoaded(stored.user)
+            return False
         time.sleep(LOAD_POLL_SECONDS)
 
 
@@ -63,7 +64,9 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
     """Apply a validated edit to every session of the user; raises SessionChangeRefused if a hook vetoes it.
 
     `shown_version` is the profile version the form was rendered from; if the saved
-    profile has moved on since, nothing is saved (ProfileChangedElsewhere). The
+    profile has moved on since, nothing is saved (ProfileChangedElsewhere). If the
+    saved profile cannot be loaded in time, the edit is kept and only its changed
+    fields reach the row (they cannot overwrite saved fields the user left alone). The
     version comes from Redis and is reserved before the job is queued, and the
     job is queued before the shared profile changes: an accepted edit reaches the
     database even if this request dies half-way, and an older edit never replaces
@@ -72,7 +75,7 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
     stored = current_session()
     if stored.user is None:
         raise ProfileUnavailable("not signed in")
-    wait_until_loaded()
+    loaded = wait_until_loaded()
     if shown_version is not None and shown_version != stored.profile_version:
         # The form showed older values than the user's saved ones: saving it would overwrite
         # fields the user never touched.
@@ -85,8 +88,14 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
         raise ProfileUnavailable(stored.user)
     version = int(version)
     profile = {**proposed["profile"], "version": version}
+    record = user_record(proposed["user"], profile, identity_version=0, profile_version=version)
+    if not loaded:
+        # The saved profile is not known here (the database or the worker is away): the row must
+        # keep every field this edit did not change, so the job carries only the changed ones.
+        shown = current_profile()
+        record["only"] = [field for field in PROFILE_FIELDS if profile.get(field) != shown.get(field)]
     # identity_version 0: an edit never changes the identity claims of an existing row.
-    enqueue_persistence(user_record(proposed["user"], profile, identity_version=0, profile_version=version))
+    enqueue_persistence(record)
     store.scripts.profile_commit(keys=[user_key], args=[version, encode(profile_from(profile))])
     # Keys a hook derived besides the profile belong to this session.
     for key, value in proposed.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from errors import render_error
 from sessions.lifecycle import list_sessions, revoke_other_sessions, revoke_session
@@ -20,7 +21,7 @@ def index() -> str:
 
 @bp.post("/sessions/<handle>/revoke")
 @login_required
-def revoke(handle: str) -> Response | tuple[Response | str, int]:
+def revoke(handle: str) -> BaseResponse | tuple[Response | str, int]:
     """Sign one other session out; a handle that is not one of the user's other sessions changes nothing (404)."""
     if not revoke_session(handle):
         return render_error(404, "That session is not one of your other sessions, or it has already ended.")
@@ -30,7 +31,7 @@ def revoke(handle: str) -> Response | tuple[Response | str, int]:
 
 @bp.post("/sessions/revoke-others")
 @login_required
-def revoke_others() -> Response:
+def revoke_others() -> BaseResponse:
     """Sign out every session of the user except this one."""
     ended = revoke_other_sessions()
     flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.", "success")

@@ -2,12 +2,15 @@
 -- KEYS: user, index
 -- ARGV: 1 profile, 2 profile version, 3 disabled in the database ('1'/'0'), 4 user state ttl,
 --       5 session key prefix, 6 tokens key prefix, 7 now
--- The profile is taken only if newer. A disabled flag Redis did not know (its data was lost)
--- ends every session of the user. Returns how many sessions ended.
+-- The database's profile is taken unless Redis holds a newer one (an edit still on its way);
+-- only then is the state confirmed, so an edit that merged into the row (changed fields only)
+-- is seen whole. A disabled flag Redis did not know (its data was lost) ends every session of
+-- the user. Returns how many sessions ended.
 local state = redis.call('HMGET', KEYS[1], 'pv', 'rv', 'ok')
 local created = redis.call('EXISTS', KEYS[1]) == 0
 local version = tonumber(ARGV[2])
-if version > tonumber(state[1] or '-1') then
+local taken = version >= tonumber(state[1] or '-1')
+if taken then
   redis.call('HSET', KEYS[1], 'p', ARGV[1], 'pv', ARGV[2])
 end
 if version > tonumber(state[2] or '0') then
@@ -23,7 +26,9 @@ if state[3] ~= '1' and ARGV[3] == '1' then
   end
   redis.call('DEL', KEYS[2])
 end
-redis.call('HSET', KEYS[1], 'ok', 1)
+if taken then
+  redis.call('HSET', KEYS[1], 'ok', 1)
+end
 if created and ARGV[3] ~= '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end

@@ -8,14 +8,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from connections import session_redis
+from extensions import db
+from jobs.users import persist_user
+from models.user import User
+from tests.integration.pages import form_values
 from tests.support.session_records import seed_profile, shared_profile
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
     csrf_token,
+    job_record,
     queued_records,
+    run_queued_jobs,
     session_id,
     sign_in,
     signed_in_page_token,
@@ -192,20 +199,36 @@ def test_a_submit_without_the_csrf_token_changes_nothing(
     assert queued_records(app) == jobs_before
 
 
-def test_an_edit_waits_for_the_saved_profile_and_refuses_when_it_has_not_loaded(
+def test_an_edit_before_the_saved_profile_loads_changes_only_what_the_user_changed(
     make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
-    """Until the worker has confirmed the user's saved profile, nothing may be saved over it."""
+    """The worker is away (Redis lost its data, the database is down): the edit is kept, and the row keeps
+    every saved field the user did not touch."""
     app = make_app(PROFILE_LOAD_WAIT=0)
+    saved = {"display_name": "Saved Alice", "locale": "fr", "timezone": "Europe/Paris", "website": "https://a.test/"}
+    with app.app_context():
+        persist_user(job_record(**saved, bio="Saved bio.", profile_version=5))
+    fake_redis.flushall()  # the sessions Redis comes back empty
     client = app.test_client()
     sign_in(client, provider, worker=False)
-    token = signed_in_page_token(client)
-    before = stored_session(app, fake_redis, session_id(app, client))
-    response = client.post("/profile", data=valid_form(token, display_name="Not Yet"))
-    assert response.status_code == 503
-    assert "still loading" in response.get_data(as_text=True)
-    assert stored_session(app, fake_redis, session_id(app, client)) == before
-    assert len(queued_records(app)) == 1  # only the sign-in's own job
+    page = client.get("/profile").get_data(as_text=True)
+    shown = {name: value for name, value in form_values(page).items() if name != "csrf_token"}
+    assert shown["display_name"] == "Alice"  # the provider's defaults: the saved profile is not known yet
+    response = client.post("/profile", data={**shown, "display_name": "Renamed Alice", "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert queued_records(app)[-1]["only"] == ["display_name"]
+    run_queued_jobs(app)
+    with app.app_context():
+        row = db.session.execute(select(User).filter_by(subject="alice")).scalar_one()
+        assert (row.display_name, row.locale, row.website, row.bio) == (
+            "Renamed Alice",
+            "fr",
+            "https://a.test/",
+            "Saved bio.",
+        )
+    # Every session of the user now shows the whole saved profile, and it is confirmed for later edits.
+    assert shared_profile(fake_redis, ISSUER, "alice")["website"] == "https://a.test/"
+    assert stored_session(app, fake_redis, session_id(app, client))["profile"]["bio"] == "Saved bio."
 
 
 def test_a_form_older_than_the_saved_profile_changes_nothing(

@@ -13,7 +13,8 @@ E2E_NODE_MODULES := $(E2E_PROVIDER)/node_modules/.package-lock.json
 run: $(INSTALLED)
 	$(PY) -m devstack
 
-test: $(INSTALLED) system-packages e2e-deps
+# Lint first (ruff, mypy --strict): a red lint fails the run before the servers start.
+test: lint system-packages e2e-deps
 	$(PY) -m pytest
 
 unit: $(INSTALLED)

@@ -10,7 +10,7 @@ small machine behind a TLS-terminating proxy (see docs/production.md):
     GUNICORN_GRACEFUL_TIMEOUT seconds in-flight requests get on shutdown or reload (default 30)
     GUNICORN_KEEPALIVE        seconds to hold an idle keep-alive connection (default 5; keep it
                               above the load balancer's idle timeout)
-    GUNICORN_MAX_REQUESTS     recycle a worker after this many requests, 0 = never (default 2000)
+    GUNICORN_MAX_REQUESTS     recycle a worker after this many requests, 0 = never (default 0)
     FORWARDED_ALLOW_IPS       proxies whose X-Forwarded-Proto gunicorn trusts (default 127.0.0.1,::1)
     GUNICORN_ACCESS_LOG       access log file, "-" for stdout, "" to turn it off (default "-")
     GUNICORN_LOG_LEVEL        error log level (default info)
@@ -44,7 +44,9 @@ threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+# Off by default: recycling rebuilds the app in a new worker (about 0.6 s of CPU each time), which
+# bench/pages.py measured as about half of all CPU per page at 2,000 requests (docs/performance.md).
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 
 # Only the proxy in front may say the original request was https (X-Forwarded-Proto).

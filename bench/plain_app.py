@@ -1,0 +1,77 @@
+"""Plain Flask serving Gatehouse's signed-in home page with no session or auth work (bench/pages.py's B).
+
+    gunicorn -c gunicorn.conf.py 'bench.plain_app:create_app()'
+
+It renders Gatehouse's own templates (templates/base.html and home/index.html) for a fixed
+reader, so the body is byte for byte what Gatehouse serves that reader: the same Jinja work,
+the same url_for calls. What it leaves out is everything around the page: no session store,
+no CSRF token signing (csrf_token() returns BENCH_CSRF_TOKEN, the token Gatehouse served, so
+even the bytes match), no rate limiter, no security headers. bench/pages.py checks the bytes.
+
+typical_app.py reuses `READER`, `Reader` and `add_page_routes`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Flask, render_template
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The signed-in user the bench plants, with what Gatehouse's templates read of `current_user`."""
+
+    subject: str
+    display_name: str
+    locale: str = "en"
+    timezone: str = "UTC"
+    email: str | None = None
+    is_authenticated: bool = True
+    # Flask-Login's side of the protocol (typical_app.py).
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return self.subject
+
+
+# The one reader every server shows: bench/pages.py plants a Gatehouse session for them.
+READER = Reader(subject="bench-reader", display_name="Bench Reader")
+
+
+def add_page_routes(app: Flask) -> None:
+    """Gatehouse's endpoint names and paths, so its templates' url_for calls give the same URLs.
+
+    Only "/" is served; the others exist to be linked to.
+    """
+
+    def unused() -> str:
+        return ""
+
+    pages = {
+        "home": [("/", "index", lambda: render_template("home/index.html"), ["GET"])],
+        "auth": [("/login", "login", unused, ["GET"]), ("/logout", "logout", unused, ["POST"])],
+        "profile": [("/profile", "edit", unused, ["GET"])],
+        "sessions": [("/sessions", "index", unused, ["GET"])],
+        "dashboard": [("/dashboard", "show", unused, ["GET"])],
+    }
+    for name, rules in pages.items():
+        blueprint = Blueprint(name, __name__)
+        for rule, endpoint, view, methods in rules:
+            blueprint.add_url_rule(rule, endpoint, view, methods=methods)
+        app.register_blueprint(blueprint)
+
+
+def create_app() -> Flask:
+    """The plain app: Gatehouse's templates and static folder, a fixed reader, nothing else."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    add_page_routes(app)
+    token = os.environ.get("BENCH_CSRF_TOKEN", "")
+    app.jinja_env.globals["csrf_token"] = lambda: token
+    app.context_processor(lambda: {"current_user": READER})
+    return app

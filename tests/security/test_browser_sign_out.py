@@ -12,36 +12,19 @@ check after the test still reads every log line the app wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
 from playwright.sync_api import BrowserContext, Request, sync_playwright
 
-from tests.security.harness import Gatehouse, LogCapture, base_settings
+from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
-from tests.security.leaks import assert_no_leaks
-from tests.security.servers import SwappableApp, ThreadedServer
-from tests.security.tls import make_certificate, server_context
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.session_records import session_ids
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
-# As tests/e2e/conftest.py launches it: nothing but 127.0.0.1 resolves.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 
 
 def in_a_fresh_chromium(journey: Callable[[BrowserContext], None]) -> None:
@@ -63,57 +46,6 @@ def in_a_fresh_chromium(journey: Callable[[BrowserContext], None]) -> None:
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chromium") as pool:
         pool.submit(run).result()
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (the app's calls to the provider trust it; Chromium ignores the error)."""
-    return make_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def https_provider(certificate: tuple[Path, Path]) -> Iterator[HostileProvider]:
-    """The hostile provider, served over https."""
-    provider = HostileProvider(ssl_context=server_context(*certificate)).start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
-def https_server(certificate: tuple[Path, Path]) -> Iterator[tuple[ThreadedServer, SwappableApp]]:
-    """An https server for the app under test."""
-    mount = SwappableApp()
-    server = ThreadedServer(mount, ssl_context=server_context(*certificate)).start()
-    yield server, mount
-    server.stop()
-
-
-@pytest.fixture
-def production(
-    certificate: tuple[Path, Path],
-    https_provider: HostileProvider,
-    https_server: tuple[ThreadedServer, SwappableApp],
-    redis_client: redis.Redis,
-    redis_url: str,
-    captured_logs: LogCapture,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Gatehouse]:
-    """Gatehouse with GATEHOUSE_ENV=production behind https (as in test_production.py)."""
-    redis_client.flushdb()
-    https_provider.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
-    settings = {
-        **base_settings(redis_url, https_provider, tmp_path),
-        "GATEHOUSE_ENV": "production",
-        "SECRET_KEY": "production-grade-secret-key-0123456789abcdef",
-        "PUBLIC_URL": https_server[0].url,
-    }
-    server, mount = https_server
-    handle = Gatehouse(server, mount, redis_client, settings, verify=str(certificate[0]))
-    yield handle
-    handle.close()
-    assert_no_leaks(https_provider, handle.browsers, captured_logs.text)
 
 
 def test_chromium_signs_out_from_the_failure_page_over_tls(

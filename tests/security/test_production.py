@@ -2,72 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from http.cookies import SimpleCookie
-from pathlib import Path
 
 import pytest
-import redis
 
-from tests.security.harness import Gatehouse, LogCapture, base_settings
+from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
-from tests.security.leaks import assert_no_leaks
-from tests.security.servers import SwappableApp, ThreadedServer
-from tests.security.tls import make_certificate, server_context
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that the app and the test browser trust."""
-    return make_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def https_provider(certificate: tuple[Path, Path]) -> Iterator[HostileProvider]:
-    """The hostile provider, served over https."""
-    provider = HostileProvider(ssl_context=server_context(*certificate)).start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
-def https_server(certificate: tuple[Path, Path]) -> Iterator[tuple[ThreadedServer, SwappableApp]]:
-    """An https server for the app under test."""
-    mount = SwappableApp()
-    server = ThreadedServer(mount, ssl_context=server_context(*certificate)).start()
-    yield server, mount
-    server.stop()
-
-
-@pytest.fixture
-def production(
-    certificate: tuple[Path, Path],
-    https_provider: HostileProvider,
-    https_server: tuple[ThreadedServer, SwappableApp],
-    redis_client: redis.Redis,
-    redis_url: str,
-    captured_logs: LogCapture,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Gatehouse]:
-    """Gatehouse with GATEHOUSE_ENV=production behind https, trusting the test certificate."""
-    redis_client.flushdb()
-    https_provider.reset()
-    # The app's own calls to the provider (requests) trust the test certificate.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
-    settings = {
-        **base_settings(redis_url, https_provider, tmp_path),
-        "GATEHOUSE_ENV": "production",
-        "SECRET_KEY": "production-grade-secret-key-0123456789abcdef",
-        "PUBLIC_URL": https_server[0].url,
-    }
-    server, mount = https_server
-    handle = Gatehouse(server, mount, redis_client, settings, verify=str(certificate[0]))
-    yield handle
-    handle.close()
-    assert_no_leaks(https_provider, handle.browsers, captured_logs.text)
 
 
 def test_production_cookie_is_secure_and_host_prefixed(production: Gatehouse, https_provider: HostileProvider) -> None:

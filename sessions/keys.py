@@ -94,6 +94,11 @@ def session_key(user: str | None, random_part: str) -> str:
     return f"{PREFIX}{{{user}}}:s:{random_part}"
 
 
+def signed_in_keys(user: str, random_part: str) -> list[str]:
+    """The keys a signed-in session's scripts read together: session, user state, index, tokens."""
+    return [session_key(user, random_part), user_key(user), index_key(user), tokens_key(user, random_part)]
+
+
 def tokens_key(user: str, random_part: str) -> str:
     """One session's tokens."""
     return f"{PREFIX}{{{user}}}:t:{random_part}"

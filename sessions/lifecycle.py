@@ -69,12 +69,7 @@ def start_user_session(
     expires_at = tokens.get("expires_at")
     config = current_app.config
     result = store.scripts.sign_in(
-        keys=[
-            keys.session_key(user, member),
-            keys.user_key(user),
-            keys.index_key(user),
-            keys.tokens_key(user, member),
-        ],
+        keys=keys.signed_in_keys(user, member),
         args=[
             now,
             store.idle_timeout,

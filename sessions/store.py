@@ -182,12 +182,7 @@ class RedisSessionStore(RedisSessionInterface):
             )
         else:
             record = self.scripts.read(
-                keys=[
-                    keys.session_key(user, member),
-                    keys.user_key(user),
-                    keys.index_key(user),
-                    keys.tokens_key(user, member),
-                ],
+                keys=keys.signed_in_keys(user, member),
                 args=[
                     time.time(),
                     self.idle_timeout,

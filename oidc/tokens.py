@@ -24,7 +24,7 @@ from oidc.id_token import IdTokenError, validate_id_token
 from oidc.provider import ProviderError, oidc_provider
 from sessions import tokens as stored_tokens
 from sessions.hooks import SessionChangeRefused, propose_refresh
-from sessions.tokens import StoredTokens
+from sessions.token_record import StoredTokens
 from sessions.user import current_user, session_view
 
 log = logging.getLogger(__name__)

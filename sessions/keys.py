@@ -9,7 +9,8 @@ slot and one Lua script can read them in one round trip:
     gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest
     gh:{U}:s:R     hash    one session: app data (msgpack), created, auth time, handle,
                            provider sid, device, address, last seen
-    gh:{U}:t:R     hash    that session's tokens (read only by requests that call the API)
+    gh:{U}:t:R     string  that session's tokens, "<generation>|<msgpack>" (sessions/token_record.py;
+                           read only by requests that call the API)
     gh:{U}:l:R     string  the lease of the one request refreshing those tokens
     gh:a:R         hash    an anonymous session (a sign-in in progress)
     gh:p:<digest>  string  provider session id -> U, for back-channel logout by `sid`

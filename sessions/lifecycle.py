@@ -18,6 +18,7 @@ from connections import session_redis
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.store import StoredSession, empty, encode_data, session_store
+from sessions.token_record import pack_tokens
 from sessions.user import current_session
 from users.schema import Identity, Profile, decode_profile, encode
 
@@ -66,7 +67,6 @@ def start_user_session(
     empty(stored)
     user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
     now = time.time()
-    expires_at = tokens.get("expires_at")
     config = current_app.config
     result = store.scripts.sign_in(
         keys=keys.signed_in_keys(user, member),
@@ -85,10 +85,7 @@ def start_user_session(
             "" if auth_time is None else auth_time,
             encode(identity),
             encode(profile),
-            tokens.get("access_token") or "",
-            tokens.get("refresh_token") or "",
-            "" if expires_at is None else expires_at,
-            tokens.get("id_token") or "",
+            pack_tokens(tokens, keep_id_token=config["LOGOUT_HINT"] == "id_token"),
             keys.session_key(user, ""),
             keys.tokens_key(user, ""),
             store.seen_interval,

@@ -10,35 +10,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import cast
 
 from flask import current_app
+from redis.exceptions import ResponseError
 
 from connections import session_redis
 from sessions import keys
 from sessions.store import StoredSession, session_store
+from sessions.token_record import StoredTokens, pack_tokens, unpack_tokens
 from sessions.user import current_session
-
-
-@dataclass(frozen=True)
-class StoredTokens:
-    """One session's tokens as stored, with the generation that fences refreshes."""
-
-    access_token: str | None
-    refresh_token: str | None
-    expires_at: float | None
-    id_token: str | None
-    generation: int
-
-    def as_dict(self) -> dict[str, object]:
-        """The plain form hooks and templates-free code see."""
-        return {
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "expires_at": self.expires_at,
-            "id_token": self.id_token,
-        }
 
 
 def _text(value: bytes | None) -> str | None:
@@ -58,8 +39,20 @@ def read_tokens() -> StoredTokens | None:
     location = tokens_location()
     if location is None:
         return None
+    client = session_redis()
+    try:
+        stored = cast(bytes | None, client.get(location[0]))
+    except ResponseError as error:
+        if not str(error).startswith("WRONGTYPE"):
+            raise
+        return _read_hash_tokens(location[0])
+    return unpack_tokens(stored) if stored is not None else None
+
+
+def _read_hash_tokens(key: str) -> StoredTokens | None:
+    """Tokens stored as a hash by Gatehouse before 2026-12 (sessions that began before an upgrade)."""
     # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
-    reply = cast(list[bytes | None], session_redis().hmget(location[0], "a", "r", "e", "id", "g"))
+    reply = cast(list[bytes | None], session_redis().hmget(key, "a", "r", "e", "id", "g"))
     access, refresh, expires_at, id_token, generation = reply
     if generation is None:
         return None
@@ -105,17 +98,10 @@ def commit_tokens(generation: int, owner: str, tokens: Mapping[str, str | float 
     if location is None:
         return -1
     store = session_store(current_app)
-    expires_at = tokens.get("expires_at")
-    return int(
-        store.scripts.tokens_commit(
-            keys=list(location),
-            args=[
-                generation,
-                owner,
-                tokens.get("access_token") or "",
-                tokens.get("refresh_token") or "",
-                "" if expires_at is None else expires_at,
-                tokens.get("id_token") or "",
-            ],
-        )
-    )
+    packed = pack_tokens(tokens, keep_id_token=keeps_id_token())
+    return int(store.scripts.tokens_commit(keys=list(location), args=[generation, owner, packed]))
+
+
+def keeps_id_token() -> bool:
+    """True when sign-out names the session to the provider by its ID token (so it is stored)."""
+    return bool(current_app.config["LOGOUT_HINT"] == "id_token")

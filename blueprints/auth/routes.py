@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+import metrics
 from blueprints.auth import backchannel, services
 from blueprints.auth.redirects import safe_next
 from extensions import csrf
 from oidc.provider import ProviderError, oidc_provider
 from sessions.lifecycle import end_user_session
+from sessions.token_record import StoredTokens
 from sessions.tokens import read_tokens
 from web import external_url
 
@@ -49,7 +51,9 @@ def callback() -> BaseResponse:
         services.sign_in(result)
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
+        metrics.sign_in(failure.kind)
         return redirect(url_for("auth.failed", reason=failure.kind), 303)
+    metrics.sign_in("success")
     return redirect(result.next_path)
 
 
@@ -64,16 +68,16 @@ def failed() -> tuple[str, int]:
 def logout() -> BaseResponse:
     """Sign out: delete the session record and cookie, then end the provider's session if it can."""
     tokens = read_tokens()
-    id_token = tokens.id_token if tokens else None
+    hint = logout_hint(tokens)
     end_user_session()
     target = external_url("auth.login", reason="signed_out")
     try:
         metadata = oidc_provider().metadata()
     except ProviderError:
         return redirect(target)
-    if not metadata.get("end_session_endpoint") or not id_token:
+    if not metadata.get("end_session_endpoint") or not hint:
         return redirect(target)
-    end_session = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, id_token_hint=id_token)
+    end_session = oidc_provider().client.create_logout_url(post_logout_redirect_uri=target, **hint)
     # The URL carries the ID token as id_token_hint (RP-Initiated Logout); keep it out
     # of the page body werkzeug would otherwise render ("You should be redirected…").
     response = redirect(end_session["url"])
@@ -91,6 +95,15 @@ def backchannel_logout() -> tuple[Response, int]:
         log.warning("back-channel logout refused: %s", refusal.description)
         return jsonify(error=refusal.error, error_description=refusal.description), 400
     return jsonify({}), 200
+
+
+def logout_hint(tokens: StoredTokens | None) -> dict[str, str]:
+    """How the end-session request names the session (LOGOUT_HINT); empty when it cannot."""
+    if tokens is None:
+        return {}
+    if current_app.config["LOGOUT_HINT"] == "client_id":
+        return {"client_id": current_app.config["OIDC_CLIENT_ID"]}
+    return {"id_token_hint": tokens.id_token} if tokens.id_token else {}
 
 
 # Auth pages whose URL carries no code or state (only `reason=<kind>`): they keep the app-wide

@@ -2,8 +2,8 @@
 -- KEYS: session, user, index, tokens
 -- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
 --       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
---       13 identity, 14 first profile, 15 access token, 16 refresh token, 17 expires at, 18 id token,
---       19 session key prefix, 20 tokens key prefix, 21 seconds between last-seen writes
+--       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
+--       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes
 -- Returns {'disabled'} for a disabled user, else {'ok', profile, profile version, confirmed}.
 local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p')
 if user[1] == '1' then
@@ -34,12 +34,11 @@ if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'ps', ARGV[9])
 end
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('HSET', KEYS[4], 'a', ARGV[15], 'r', ARGV[16], 'e', ARGV[17], 'id', ARGV[18], 'g', 1)
-redis.call('EXPIRE', KEYS[4], ttl)
+redis.call('SET', KEYS[4], '1|' .. ARGV[15], 'EX', ttl)
 
 -- Index it; expired members leave as soon as anyone touches the index.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local latest = math.min(now + idle + tonumber(ARGV[21]), now + absolute)
+local latest = math.min(now + idle + tonumber(ARGV[18]), now + absolute)
 redis.call('ZADD', KEYS[3], latest, ARGV[6])
 local count = redis.call('ZCARD', KEYS[3])
 local cap = tonumber(ARGV[5])
@@ -48,12 +47,12 @@ if count > cap then
   local others = {}
   for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
     if member ~= ARGV[6] then
-      table.insert(others, {member, tonumber(redis.call('HGET', ARGV[19] .. member, 'c') or '0')})
+      table.insert(others, {member, tonumber(redis.call('HGET', ARGV[16] .. member, 'c') or '0')})
     end
   end
   table.sort(others, function(a, b) return a[2] < b[2] end)
   for i = 1, count - cap do
-    redis.call('DEL', ARGV[19] .. others[i][1], ARGV[20] .. others[i][1])
+    redis.call('DEL', ARGV[16] .. others[i][1], ARGV[17] .. others[i][1])
     redis.call('ZREM', KEYS[3], others[i][1])
   end
 end

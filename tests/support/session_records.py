@@ -13,6 +13,7 @@ import msgspec
 from redis import Redis
 
 from sessions import keys
+from sessions.token_record import pack_tokens, unpack_tokens
 from users.schema import decode_identity, decode_profile, encode, identity_dict, profile_dict, profile_from
 
 
@@ -34,7 +35,7 @@ def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
     if user is None:
         return composed
     state = client.hgetall(keys.user_key(user))
-    tokens = client.hgetall(keys.tokens_key(user, member))
+    tokens = client.get(keys.tokens_key(user, member))
     composed["handle"] = _text(record.get(b"h"))
     composed["provider_sid"] = _text(record.get(b"ps"))
     if state.get(b"i"):
@@ -42,12 +43,7 @@ def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
     if state.get(b"p"):
         composed["profile"] = profile_dict(decode_profile(state[b"p"]), int(state.get(b"pv", b"0")))
     if tokens:
-        composed["tokens"] = {
-            "access_token": _text(tokens.get(b"a")),
-            "refresh_token": _text(tokens.get(b"r")),
-            "expires_at": float(tokens[b"e"]) if tokens.get(b"e") else None,
-            "id_token": _text(tokens.get(b"id")),
-        }
+        composed["tokens"] = unpack_tokens(tokens).as_dict()
     return composed
 
 
@@ -87,9 +83,10 @@ def rewrite_session(client: Redis, sid: str, **changes: Any) -> None:
         client.hset(session_key, "c", changes.pop("created_at"))
     if "tokens" in changes:
         assert user is not None
-        names = {"access_token": "a", "refresh_token": "r", "expires_at": "e", "id_token": "id"}
-        values = {names[name]: "" if value is None else value for name, value in changes.pop("tokens").items()}
-        client.hset(keys.tokens_key(user, member), mapping=values)
+        tokens_key = keys.tokens_key(user, member)
+        stored = unpack_tokens(client.get(tokens_key))
+        merged = {**stored.as_dict(), **changes.pop("tokens")}
+        client.set(tokens_key, f"{stored.generation}|".encode() + pack_tokens(merged), keepttl=True)
     if changes:
         raw = client.hget(session_key, "d")
         data = {**(msgspec.msgpack.decode(raw) if raw else {}), **changes}

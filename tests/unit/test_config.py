@@ -157,3 +157,10 @@ def test_public_url_sets_the_trusted_hosts() -> None:
     assert settings["PUBLIC_URL"] == "https://gatehouse.example.test"
     assert settings["TRUSTED_HOSTS"] == ["gatehouse.example.test"]
     assert "TRUSTED_HOSTS" not in load_settings(base_environ())
+
+
+@pytest.mark.parametrize("hint", ["ID_TOKEN", "none", "id_token client_id"])
+def test_logout_hint_takes_only_its_two_words(hint: str) -> None:
+    assert problems_of(base_environ(LOGOUT_HINT=hint)) == [
+        f"LOGOUT_HINT must be one of id_token, client_id (got {hint!r})"
+    ]

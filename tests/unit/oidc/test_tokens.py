@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from sessions import keys
 from sessions.hooks import session_hooks
+from sessions.token_record import pack_tokens, unpack_tokens
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
@@ -136,18 +137,11 @@ def test_while_another_request_refreshes_this_one_waits_for_its_tokens(
     lease, tokens = lease_and_tokens_keys(app, signed_in)
     fake_redis.set(lease, "another-request", px=5000)
     fresh = provider.issue("alice", None)
-    generation = int(fake_redis.hget(tokens, "g"))
+    generation = unpack_tokens(fake_redis.get(tokens)).generation
 
     def other_request_commits() -> None:
-        fake_redis.hset(
-            tokens,
-            mapping={
-                "a": fresh["access_token"],
-                "r": fresh["refresh_token"],
-                "e": time.time() + 3600,
-                "g": generation + 1,
-            },
-        )
+        packed = pack_tokens({**fresh, "expires_at": time.time() + 3600})
+        fake_redis.set(tokens, f"{generation + 1}|".encode() + packed, keepttl=True)
         fake_redis.delete(lease)
 
     timer = threading.Timer(0.2, other_request_commits)

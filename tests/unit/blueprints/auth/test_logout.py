@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
+    rewrite_session,
     session_exists,
     session_id,
     session_keys,
@@ -96,3 +97,36 @@ def test_logout_without_the_csrf_token_changes_nothing(
 def test_logout_is_post_only(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
     assert signed_in.get("/logout").status_code == 405
     assert session_exists(fake_redis, session_id(app, signed_in))
+
+
+def test_with_logout_hint_client_id_no_id_token_is_stored_and_sign_out_names_the_client(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    app = make_app(LOGOUT_HINT="client_id")
+    client = app.test_client()
+    sign_in(client, provider)
+    sid = session_id(app, client)
+    tokens = stored_session(app, fake_redis, sid)["tokens"]
+    assert tokens["id_token"] is None
+    assert tokens["access_token"] and tokens["refresh_token"]
+    out = client.post("/logout", data={"csrf_token": signed_in_page_token(client)})
+    assert out.location.startswith(f"{ISSUER}/logout?")
+    params = authorize_params(out.location)
+    assert params["client_id"] == app.config["OIDC_CLIENT_ID"]
+    assert "id_token_hint" not in params
+    assert session_keys(fake_redis) == []
+
+
+def test_a_refresh_under_logout_hint_client_id_does_not_store_the_new_id_token(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    app = make_app(LOGOUT_HINT="client_id")
+    client = app.test_client()
+    sign_in(client, provider)
+    sid = session_id(app, client)
+    before = stored_session(app, fake_redis, sid)["tokens"]
+    rewrite_session(app, fake_redis, sid, tokens={**before, "expires_at": 1.0})
+    assert client.get("/dashboard").status_code == 200
+    after = stored_session(app, fake_redis, sid)["tokens"]
+    assert after["access_token"] != before["access_token"]
+    assert after["id_token"] is None

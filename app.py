@@ -21,6 +21,7 @@ from blueprints.auth.routes import bp as auth_bp
 from blueprints.dashboard.routes import bp as dashboard_bp
 from blueprints.health.routes import bp as health_bp
 from blueprints.home.routes import bp as home_bp
+from blueprints.metrics.routes import bp as metrics_bp
 from blueprints.profile.routes import bp as profile_bp
 from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
@@ -128,7 +129,7 @@ def init_database(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every URL space."""
-    for blueprint in (home_bp, auth_bp, profile_bp, sessions_bp, dashboard_bp, health_bp):
+    for blueprint in (home_bp, auth_bp, profile_bp, sessions_bp, dashboard_bp, health_bp, metrics_bp):
         app.register_blueprint(blueprint)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response as BaseResponse
 
+import metrics
 from clients.downstream import AuthenticationLost
 from sessions.lifecycle import end_user_session
 from web import wants_json
@@ -59,6 +60,7 @@ def handle_authentication_lost(error: AuthenticationLost) -> BaseResponse | tupl
     """The API refuses the user's token for good: end the session and ask for a new sign-in."""
     log.info("ending session: %s", error)
     end_user_session()
+    metrics.api_sign_out(error.reason)
     if wants_json():
         return jsonify(error="sign-in required", login_url=url_for("auth.login")), 401
     return redirect(url_for("auth.login", reason="expired"))

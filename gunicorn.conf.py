@@ -15,6 +15,8 @@ small machine behind a TLS-terminating proxy (see docs/production.md):
     GUNICORN_ACCESS_LOG       access log file, "-" for stdout, "" to turn it off (default "-")
     GUNICORN_LOG_LEVEL        error log level (default info)
     GUNICORN_CONTROL_SOCKET   path of gunicorn's control socket; unset = no control socket
+    PROMETHEUS_MULTIPROC_DIR  where every process keeps its metric samples for /metrics (default: a
+                              private directory, removed on exit; set it to share one with RQ workers)
 
 Each worker process builds its own app, so its own Redis pool (REDIS_MAX_CONNECTIONS) and
 database pool (DB_POOL_SIZE + DB_MAX_OVERFLOW), shared by its GUNICORN_THREADS threads.
@@ -22,7 +24,13 @@ database pool (DB_POOL_SIZE + DB_MAX_OVERFLOW), shared by its GUNICORN_THREADS t
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import re
+import shutil
+import tempfile
+from typing import Any
 
 
 def _int(name: str, default: int) -> int:
@@ -70,3 +78,57 @@ if not control_socket_disable:
 # gunicorn creates them with unique names and unlinks them at once.
 if os.path.isdir("/dev/shm"):  # noqa: S108
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+# Metrics (docs/production.md, "Metrics"): in multiprocess mode every process writes its samples to
+# PROMETHEUS_MULTIPROC_DIR and /metrics adds up the files there. prometheus_client picks its storage
+# once, when first imported, and forked workers inherit that choice, so the master sets the
+# directory up here, before anything imports the library, and only the workers load the app.
+_SAMPLE_FILE = re.compile(r"_(\d+)(?:-horse)?\.db$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_processes_files(directory: str) -> list[str]:
+    """Delete the sample files of processes that no longer run (an RQ worker's live files stay)."""
+    removed = []
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        match = _SAMPLE_FILE.search(os.path.basename(path))
+        if match is None or not _process_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def on_starting(server: Any) -> None:
+    """Ready PROMETHEUS_MULTIPROC_DIR: a private one when unset; files of dead processes removed."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Still one view of every gunicorn worker; RQ workers join only through a directory set for both.
+        ram = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  (the files are mmapped)
+        private = tempfile.mkdtemp(prefix="gatehouse-metrics-", dir=ram)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["GATEHOUSE_METRICS_PRIVATE_DIR"] = private
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    remove_dead_processes_files(directory)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: prometheus_client's bookkeeping for it (its live gauges end with it)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the private metrics directory, if on_starting made one."""
+    private = os.environ.pop("GATEHOUSE_METRICS_PRIVATE_DIR", "")
+    if private:
+        shutil.rmtree(private, ignore_errors=True)

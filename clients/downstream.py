@@ -26,7 +26,11 @@ _EXTENSION = "gatehouse.downstream"
 
 
 class AuthenticationLost(Exception):
-    """The API refuses the user's credentials and refreshing did not help."""
+    """The API refuses the user's credentials and refreshing did not help; `reason` says which way (metrics)."""
+
+    def __init__(self, message: str, *, reason: str = "api_refused"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class TokenUnavailable(Exception):
@@ -94,7 +98,7 @@ class DownstreamClient:
             return ApiResult(ok=False, status=401, error="Your sign-in was renewed. Please try again.")
         response = self._send(method, path, token, **kwargs)
         if not isinstance(response, ApiResult) and response.status_code == 401:
-            raise AuthenticationLost("the API refused a freshly refreshed token")
+            raise AuthenticationLost("the API refused a freshly refreshed token", reason="api_refused")
         return self._result(response)
 
     @staticmethod
@@ -103,10 +107,10 @@ class DownstreamClient:
             token = fetch()
         except TokenUnavailable as error:
             if not error.curable:
-                raise AuthenticationLost(str(error)) from error
+                raise AuthenticationLost(str(error), reason="refresh_failed") from error
             return ApiResult(ok=False, error="The sign-in provider is not answering. Please try again shortly.")
         if not token:
-            raise AuthenticationLost("no access token in the session")
+            raise AuthenticationLost("no access token in the session", reason="no_token")
         return token
 
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response | ApiResult:
@@ -153,7 +157,10 @@ class DownstreamClient:
 def init_downstream(app: Flask) -> None:
     """Build the app's API client (no connection is opened yet), its answers capped in size and total time."""
     http = bound(
-        stateless_session(), max_bytes=app.config["API_MAX_RESPONSE_BYTES"], total_seconds=app.config["API_TIMEOUT"]
+        stateless_session(),
+        max_bytes=app.config["API_MAX_RESPONSE_BYTES"],
+        total_seconds=app.config["API_TIMEOUT"],
+        target="api",
     )
     app.extensions[_EXTENSION] = DownstreamClient(
         app.config["API_BASE_URL"], timeout=app.config["API_TIMEOUT"], http=http

@@ -26,6 +26,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+import metrics
+
 CHUNK_BYTES = 16 * 1024
 _in_flight = threading.local()
 
@@ -113,11 +115,15 @@ def _cut(sockets: list[socket.socket], fired: threading.Event) -> None:
 
 
 class BoundedAdapter(HTTPAdapter):
-    """A transport adapter whose calls read at most `max_bytes` and last at most `total_seconds`."""
+    """A transport adapter whose calls read at most `max_bytes` and last at most `total_seconds`.
 
-    def __init__(self, *, max_bytes: int, total_seconds: float, **kwargs: Any):
+    With a `target` ("provider", "api"), each call's duration is observed in the metrics.
+    """
+
+    def __init__(self, *, max_bytes: int, total_seconds: float, target: str | None = None, **kwargs: Any):
         self.max_bytes = max_bytes
         self.total_seconds = total_seconds
+        self.target = target
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -127,6 +133,17 @@ class BoundedAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """Send, then read the body here within both limits; raises ResponseTooLarge or CallTooSlow."""
+        started = time.monotonic()
+        answered = False
+        try:
+            response = self._send_bounded(request, **kwargs)
+            answered = True
+            return response
+        finally:
+            if self.target is not None:
+                metrics.outbound_call(self.target, time.monotonic() - started, answered=answered)
+
+    def _send_bounded(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["stream"] = True
         sockets: list[socket.socket] = []
         _in_flight.sockets = sockets
@@ -178,9 +195,11 @@ class BoundedAdapter(HTTPAdapter):
         response.close()
 
 
-def bound(session: requests.Session, *, max_bytes: int, total_seconds: float) -> requests.Session:
-    """Make every call of `session` bounded in size and total time."""
-    adapter = BoundedAdapter(max_bytes=max_bytes, total_seconds=total_seconds)
+def bound(
+    session: requests.Session, *, max_bytes: int, total_seconds: float, target: str | None = None
+) -> requests.Session:
+    """Make every call of `session` bounded in size and total time (and timed in the metrics, with a `target`)."""
+    adapter = BoundedAdapter(max_bytes=max_bytes, total_seconds=total_seconds, target=target)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

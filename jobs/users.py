@@ -12,6 +12,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+import metrics
 from extensions import db
 from models.user import User, utcnow
 from sessions import keys
@@ -40,6 +41,7 @@ def persist_user(record: dict[str, Any]) -> None:
             select(User).filter_by(issuer=record["issuer"], subject=record["subject"])
         ).scalar_one()
         publish_persisted(row)
+        metrics.persisted(get_current_job())
     except PERMANENT_FAILURES as error:
         db.session.rollback()
         give_up(f"persist_user failed for user {user}", error)

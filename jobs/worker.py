@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import db
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
+from metrics.process import enter_work_horse
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class AppWorker(Worker):
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         """Run one job in the work horse, inside an app context."""
+        enter_work_horse(self)
         with self.app.app_context():
             # Pooled connections copied through fork() belong to the parent process.
             db.engine.dispose(close=False)

@@ -38,7 +38,9 @@ class BoundedOAuth2Session(OAuth2Session):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         config = current_app.config
-        bound(self, max_bytes=config["OIDC_MAX_RESPONSE_BYTES"], total_seconds=config["OIDC_TIMEOUT"])
+        bound(
+            self, max_bytes=config["OIDC_MAX_RESPONSE_BYTES"], total_seconds=config["OIDC_TIMEOUT"], target="provider"
+        )
 
 
 class DiscoveryBoundApp(FlaskOAuth2App):
@@ -85,7 +87,10 @@ class Provider:
         self.keys = JwksCache(self._fetch_jwks)
         # JWKS and UserInfo calls: no cookies kept, capped like the token endpoint's.
         self.http = bound(
-            stateless_session(), max_bytes=app.config["OIDC_MAX_RESPONSE_BYTES"], total_seconds=self.timeout
+            stateless_session(),
+            max_bytes=app.config["OIDC_MAX_RESPONSE_BYTES"],
+            total_seconds=self.timeout,
+            target="provider",
         )
 
     def metadata(self) -> dict[str, Any]:

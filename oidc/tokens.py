@@ -19,6 +19,7 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from flask import current_app, session
 
+import metrics
 from clients.downstream import TokenUnavailable
 from oidc.id_token import IdTokenError, validate_id_token
 from oidc.provider import ProviderError, oidc_provider
@@ -179,18 +180,23 @@ class SessionTokens:
             latest = self._read()
             if latest is not None and latest.generation != tokens.generation:
                 # Another request refreshed first; its tokens are the live ones.
+                metrics.token_refresh("race_lost")
                 raise _RaceLost(latest) from error
             # invalid_grant and friends: the provider has ended this grant.
             log.info("token refresh refused by the provider: %s", error.error)
+            metrics.token_refresh("refused")
             raise TokenRefreshFailed("refresh refused", curable=False) from error
         except (requests.RequestException, ProviderError) as error:
             log.warning("token refresh failed: %s", type(error).__name__)
+            metrics.token_refresh("unreachable")
             raise TokenRefreshFailed("provider unreachable", curable=True) from error
         fresh = token_fields(response)
         if not fresh["access_token"]:
+            metrics.token_refresh("rejected")
             raise TokenRefreshFailed("no access token in refresh response", curable=False)
         if fresh["id_token"]:
             self._check_same_user(fresh["id_token"])
+        metrics.token_refresh("success")
         return fresh
 
     @staticmethod
@@ -223,8 +229,10 @@ class SessionTokens:
                 nonce=None,
             )
         except (IdTokenError, ProviderError) as error:
+            metrics.token_refresh("rejected")
             raise TokenRefreshFailed(f"refreshed ID token rejected: {error}", curable=False) from error
         if claims["sub"] != user.get("subject") or claims["iss"] != user.get("issuer"):
+            metrics.token_refresh("rejected")
             raise TokenRefreshFailed("refreshed ID token names another user", curable=False)
 
 

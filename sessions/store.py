@@ -34,6 +34,7 @@ from flask_session.redis import RedisSession, RedisSessionInterface
 from redis import Redis
 from redis.exceptions import RedisError
 
+import metrics
 from sessions import keys
 from sessions.scripts import SessionScripts
 from users.schema import Identity, Profile, decode_identity, decode_profile
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 # what a browser's parallel requests produce.
 MAX_WRITE_ATTEMPTS = 50
 
-# Endpoints that must answer while Redis is down (health checks, static files).
-SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "static"}
+# Endpoints that must answer while Redis is down (health checks, metrics, static files).
+SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "metrics.scrape", "static"}
 
 _WRITTEN, _CONFLICT, _GONE = 1, 0, -1
 _MISSING = object()
@@ -159,6 +160,7 @@ class RedisSessionStore(RedisSessionInterface):
         try:
             return self._open(app, request)
         except RedisError:
+            metrics.session_store_error("read")
             app.logger.warning("session store unreachable; answering 503")
             stand_in = self.new_session()
             stand_in.unavailable = True
@@ -219,7 +221,11 @@ class RedisSessionStore(RedisSessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
         if session.modified:
-            self._store(session, response, app)
+            try:
+                self._store(session, response, app)
+            except RedisError:
+                metrics.session_store_error("write")
+                raise
         if session.issued and session.version is not None:
             self._set_cookie(app, session, response)
 

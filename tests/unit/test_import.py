@@ -42,11 +42,15 @@ class WatchedEnviron(type(os.environ)):
             settings_read.append(key)
         return super().__contains__(key)
 
+# The standard library's wsgiref copies the whole environment when imported (prometheus_client
+# imports it): a copy of everything, not a read of our settings, so it happens before the watch.
+import wsgiref.handlers
+
 original = os.environ
 os.environ = WatchedEnviron(original._data, original.encodekey, original.decodekey,
                             original.encodevalue, original.decodevalue)
 
-PACKAGES = ["blueprints", "sessions", "oidc", "jobs", "clients", "models", "commands"]
+PACKAGES = ["blueprints", "sessions", "oidc", "jobs", "clients", "models", "commands", "metrics"]
 MODULES = ["app", "config", "connections", "extensions", "errors", "web"]
 imported = []
 for name in MODULES + PACKAGES:
@@ -82,6 +86,8 @@ def test_import_opens_no_socket_with_an_empty_environment() -> None:
         "clients.downstream",
         "models.user",
         "commands.users",
+        "metrics.exposition",
+        "blueprints.metrics.routes",
     ):
         assert module in result["imported"]
     assert result["settings_read"] == []

@@ -6,7 +6,6 @@ this module builds nothing, connects nowhere and reads no environment.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from errors import register_error_handlers
 from extensions import csrf, db, migrate
 from jobs.queues import init_queue
 from jobs.worker import worker_command
+from logs import init_logging
 from oidc.provider import init_oidc
 from security import init_security
 from sessions.hooks import init_session_hooks
@@ -99,11 +99,6 @@ def exit_cli_with(error: ConfigError) -> None:
         return
     click.echo(f"Error: {error}", err=True)
     context.exit(2)
-
-
-def init_logging(app: Flask) -> None:
-    """Log at INFO so sign-in failures and job problems are visible."""
-    app.logger.setLevel(logging.INFO)
 
 
 def init_proxy_fix(app: Flask) -> None:

@@ -80,6 +80,8 @@ class BaseConfig:
     LOGIN_RATE_LIMIT = "30 per minute"
     CALLBACK_RATE_LIMIT = "30 per minute"
     MAX_CONTENT_LENGTH = 64 * 1024
+    # "text" (readable) or "json" (one object per line, with the request id: logs.py).
+    LOG_FORMAT = "text"
 
 
 class DevelopmentConfig(BaseConfig):
@@ -157,6 +159,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "PROXY_FIX_HOPS": int,
     "LOGIN_RATE_LIMIT": str,
     "CALLBACK_RATE_LIMIT": str,
+    "LOG_FORMAT": str,
 }
 
 _REQUIRED = ("SECRET_KEY", "REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
@@ -235,7 +238,7 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
 
 
 # Settings that take one of a few words.
-_CHOICES = {"LOGOUT_HINT": ("id_token", "client_id")}
+_CHOICES = {"LOGOUT_HINT": ("id_token", "client_id"), "LOG_FORMAT": ("text", "json")}
 
 
 def _choice_problems(settings: Mapping[str, Any]) -> list[str]:

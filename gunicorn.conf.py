@@ -17,6 +17,7 @@ small machine behind a TLS-terminating proxy (see docs/production.md):
     GUNICORN_CONTROL_SOCKET   path of gunicorn's control socket; unset = no control socket
     PROMETHEUS_MULTIPROC_DIR  where every process keeps its metric samples for /metrics (default: a
                               private directory, removed on exit; set it to share one with RQ workers)
+    LOG_FORMAT                json: gunicorn's own log lines as JSON, like the app's (default text)
 
 Each worker process builds its own app, so its own Redis pool (REDIS_MAX_CONNECTIONS) and
 database pool (DB_POOL_SIZE + DB_MAX_OVERFLOW), shared by its GUNICORN_THREADS threads.
@@ -67,6 +68,13 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# LOG_FORMAT=json (the app's setting): gunicorn's error and access lines become JSON too, and each
+# access line carries the request id the app answered with (logs.py). The app validates the value.
+if os.environ.get("LOG_FORMAT") == "json":
+    from logs import gunicorn_json_logger
+
+    logger_class = gunicorn_json_logger()
 
 # Gunicorn 25+ opens a control socket at one fixed path per user by default, so two
 # servers on one machine would fight over it; opt in by naming a path.

@@ -15,6 +15,7 @@ from rq.serializers import JSONSerializer
 from connections import queue_redis
 from jobs.outbox import save_to_outbox
 from jobs.registry import JOB_FUNCTIONS
+from logs import current_request_id, request_id_context, safe_request_id
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,21 @@ class GatehouseJob(Job):
         func: Callable[..., Any] | None = super().func
         return func
 
+    @property
+    def request_id(self) -> str | None:
+        """The id of the request that queued this job (None if it came from elsewhere, or is not a safe id)."""
+        return safe_request_id(self.meta.get(REQUEST_ID_META))
+
+    def perform(self) -> Any:
+        """Run the job; its log lines carry the id of the request that queued it."""
+        with request_id_context(self.request_id):
+            result = super().perform()
+            log.info("%s finished (job %s)", (self.func_name or "?").rsplit(".", 1)[-1], self.id)
+            return result
+
+
+# job.meta key of the request id (logs.py): plain data beside the job, never an argument of its function.
+REQUEST_ID_META = "request_id"
 
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600  # failed jobs keep their error for a week
@@ -64,9 +80,11 @@ def retry_intervals(app: Flask | None = None) -> list[int]:
 def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
     """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError."""
     intervals = retry_intervals()
+    request_id = current_request_id()
     return job_queue().enqueue(
         func,
         *args,
+        meta={REQUEST_ID_META: request_id} if request_id else None,
         retry=Retry(max=len(intervals), interval=intervals),
         job_timeout=current_app.config["JOB_TIMEOUT"],
         result_ttl=RESULT_TTL,

@@ -7,6 +7,7 @@ invalid setting, so a misconfigured deployment fails at start with the whole lis
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -75,6 +76,8 @@ class BaseConfig:
     # How often a worker cleans RQ's registries and re-enqueues the job outbox.
     WORKER_MAINTENANCE_INTERVAL = 15
     PROXY_FIX_HOPS = 0
+    # Client addresses `/metrics` answers (others get a 404): loopback only, unless set.
+    METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
     # Per client address, counted in Redis (Flask-Limiter notation: "N per minute", "N/hour;M/day").
     LOGIN_RATE_LIMIT = "30 per minute"
@@ -117,8 +120,16 @@ def seconds_list(raw: str) -> tuple[int, ...]:
     return tuple(int(part) for part in raw.split(",") if part.strip())
 
 
+def ip_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Read "127.0.0.0/8, ::1" as networks (a bare address is a network of one); ValueError if any is neither."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
 # How a bad value is described: "SETTING must be a <this> (got ...)".
-_KINDS: dict[Callable[[str], Any], str] = {seconds_list: "comma-separated list of whole seconds"}
+_KINDS: dict[Callable[[str], Any], str] = {
+    seconds_list: "comma-separated list of whole seconds",
+    ip_networks: "comma-separated list of IP addresses or networks (127.0.0.0/8, ::1)",
+}
 
 # Setting name -> how to read it from a string. Everything listed here may come
 # from the environment; README and .env.example list the same names.
@@ -157,6 +168,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "WORKER_ABANDON_GRACE": int,
     "WORKER_MAINTENANCE_INTERVAL": int,
     "PROXY_FIX_HOPS": int,
+    "METRICS_ALLOWED_NETWORKS": ip_networks,
     "LOGIN_RATE_LIMIT": str,
     "CALLBACK_RATE_LIMIT": str,
     "LOG_FORMAT": str,
@@ -193,6 +205,7 @@ def load_settings(
             problems.append(f"{name} must be a {_KINDS.get(parse, parse.__name__)} (got {raw!r})")
     settings.update(overrides)
     problems += _read_retry_intervals(settings)
+    problems += _read_networks(settings)
 
     if not settings.get("DATABASE_URL") and env_name != "production":
         # The embedded default: SQLite in the instance folder, which git ignores.
@@ -222,6 +235,18 @@ def _read_retry_intervals(settings: dict[str, Any]) -> list[str]:
     except ValueError:
         settings["JOB_RETRY_INTERVALS"] = BaseConfig.JOB_RETRY_INTERVALS
         return [f"JOB_RETRY_INTERVALS must be a {_KINDS[seconds_list]}"]
+    return []
+
+
+def _read_networks(settings: dict[str, Any]) -> list[str]:
+    """An override may spell METRICS_ALLOWED_NETWORKS as "10.0.0.0/8,::1": read it like the environment's."""
+    if not isinstance(settings.get("METRICS_ALLOWED_NETWORKS"), str):
+        return []
+    try:
+        settings["METRICS_ALLOWED_NETWORKS"] = ip_networks(settings["METRICS_ALLOWED_NETWORKS"])
+    except ValueError:
+        settings["METRICS_ALLOWED_NETWORKS"] = BaseConfig.METRICS_ALLOWED_NETWORKS
+        return [f"METRICS_ALLOWED_NETWORKS must be a {_KINDS[ip_networks]}"]
     return []
 
 

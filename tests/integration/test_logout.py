@@ -31,7 +31,7 @@ def test_logout_without_csrf_token_is_refused_and_keeps_the_user_signed_in(
     assert texts(profile.text, "signed-in-as") == [subject]
 
 
-def test_logout_deletes_the_record_clears_the_cookie_and_ends_the_provider_session(
+def test_logout_deletes_the_record_clears_the_cookie_and_ends_the_provider_session_over_http(
     stack: Stack, browser: requests.Session, subject: str
 ) -> None:
     page = sign_in(browser, stack.web_url, subject, next_path="/profile")

@@ -85,7 +85,7 @@ def test_no_nonce_is_required_when_none_was_sent(signing_key: RSAKey, cache: Jwk
         pytest.param({"nonce": DROP}, id="missing-nonce"),
     ],
 )
-def test_bad_claims_are_refused(signing_key: RSAKey, cache: JwksCache, overrides: dict[str, Any]) -> None:
+def test_bad_claims_are_refused_in_process(signing_key: RSAKey, cache: JwksCache, overrides: dict[str, Any]) -> None:
     with pytest.raises(IdTokenError):
         validate(sign_token(claims(**overrides), signing_key), cache)
 
@@ -97,7 +97,7 @@ def test_alg_none_is_refused(cache: JwksCache) -> None:
         validate(unsigned({"alg": "none"}, claims()), cache, algorithms=["none", "RS256"])
 
 
-def test_hs256_signed_with_the_public_key_is_refused(signing_key: RSAKey, cache: JwksCache) -> None:
+def test_hs256_signed_with_the_public_key_is_refused_in_process(signing_key: RSAKey, cache: JwksCache) -> None:
     header = {"alg": "HS256", "kid": signing_key.kid}
     signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims()).encode())).encode()
     for secret in (signing_key.as_pem(private=False), json.dumps(signing_key.as_dict(private=False)).encode()):
@@ -159,7 +159,7 @@ def test_an_algorithm_the_provider_does_not_advertise_is_refused(ec_key: ECKey, 
     assert validate(token, cache, algorithms=["RS256", "ES256"])["sub"] == "alice"
 
 
-def test_no_kid_with_a_single_key_is_accepted(signing_key: RSAKey, cache: JwksCache) -> None:
+def test_no_kid_with_a_single_key_is_accepted_in_process(signing_key: RSAKey, cache: JwksCache) -> None:
     assert validate(sign_token(claims(), signing_key, header={"kid": DROP}), cache)["sub"] == "alice"
 
 

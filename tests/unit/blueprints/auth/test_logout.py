@@ -94,7 +94,7 @@ def test_logout_without_the_csrf_token_changes_nothing(
     assert signed_in.get("/profile").status_code == 200
 
 
-def test_logout_is_post_only(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
+def test_logout_is_post_only_in_process(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
     assert signed_in.get("/logout").status_code == 405
     assert session_exists(fake_redis, session_id(app, signed_in))
 

@@ -193,7 +193,7 @@ def test_an_id_token_failing_validation_is_refused(
     assert queued_records(app) == []
 
 
-def test_userinfo_for_another_subject_is_refused(
+def test_userinfo_for_another_subject_is_refused_in_process(
     app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     provider.userinfo_overrides = {"sub": "mallory"}
@@ -259,7 +259,7 @@ def test_an_unreachable_provider_shows_a_503_page(make_app: AppFactory, mocked_h
     assert_friendly_refusal(client, client.get("/login"), 503)
 
 
-def test_production_cookie_is_secure_and_host_prefixed(make_app: AppFactory, provider: MockProvider) -> None:
+def test_production_cookie_is_secure_and_host_prefixed_in_process(make_app: AppFactory, provider: MockProvider) -> None:
     app = make_app(GATEHOUSE_ENV="production", PUBLIC_URL="https://localhost")
     client = app.test_client()
     start = client.get("/login", base_url="https://localhost")

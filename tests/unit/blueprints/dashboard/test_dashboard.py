@@ -173,6 +173,6 @@ def test_tokens_revoked_at_the_provider_sign_the_user_out(
     assert_signed_out(app, fake_redis, sid, signed_in)
 
 
-def test_anonymous_visitors_must_sign_in(client: FlaskClient) -> None:
+def test_anonymous_visitors_must_sign_in_for_the_dashboard(client: FlaskClient) -> None:
     assert client.get("/dashboard").location == "/login?next=/dashboard"
     assert client.get("/dashboard", headers=JSON).status_code == 401

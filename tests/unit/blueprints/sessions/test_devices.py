@@ -74,7 +74,7 @@ def test_the_list_shows_every_session_of_the_user_with_the_current_one_marked(
     assert "Firefox 128 on Windows" in mine_there[0][1]
 
 
-def test_anonymous_visitors_must_sign_in(client: FlaskClient) -> None:
+def test_anonymous_visitors_must_sign_in_for_the_devices_page(client: FlaskClient) -> None:
     assert client.get("/sessions").location == "/login?next=/sessions"
 
 

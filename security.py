@@ -17,12 +17,13 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import csrf_meta_tag, generate_csrf
 from secure import (
     ContentSecurityPolicy,
     CrossOriginOpenerPolicy,
@@ -37,6 +38,8 @@ from secure import (
 
 from connections import session_redis
 from errors import render_error
+from extensions import csrf
+from web import AppHooks
 
 _LIMITER = "gatehouse.limiter"
 _HEADERS = "gatehouse.security_headers"
@@ -100,11 +103,14 @@ def hsts_header() -> tuple[str, str]:
 
 
 def add_security_headers(response: Response, headers: tuple[tuple[str, str], ...], hsts: tuple[str, str]) -> Response:
-    """Set each security header the view did not set itself."""
-    for name, value in headers:
-        response.headers.setdefault(name, value)
-    if request.is_secure:
-        response.headers.setdefault(*hsts)
+    """Add each security header the view did not set itself.
+
+    One pass over the response's headers to see which are set, then one extend: seven
+    `setdefault` calls would scan the header list seven times (most of this hook's cost).
+    """
+    present = {name.lower() for name, _ in response.headers}
+    wanted = (*headers, hsts) if request.is_secure else headers
+    response.headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
 
 
@@ -140,6 +146,22 @@ def refuse_cross_site_requests() -> tuple[Response | str, int] | None:
     return render_error(403, "This request came from another site, so it was refused.")
 
 
+def protect_state_changing_requests() -> tuple[Response | str, int] | None:
+    """The CSRF token check (Flask-WTF), then the cross-site check; nothing to do for a GET.
+
+    Flask-WTF's own app-wide hook would run on every request, pages included, only to find
+    the method safe; with WTF_CSRF_CHECK_DEFAULT off it stands aside and this hook runs the
+    same check (exempt views included) for the methods it covers.
+    """
+    method = request.method
+    config = current_app.config
+    if method in SAFE_METHODS and method not in config["WTF_CSRF_METHODS"]:
+        return None
+    if config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)
+    return refuse_cross_site_requests()
+
+
 def client_network() -> str:
     """Who a rate limit counts: the client's IPv4 address, or its IPv6 /64 (one host usually owns a whole /64)."""
     address = get_remote_address()
@@ -170,11 +192,16 @@ def init_rate_limits(app: Flask) -> Limiter:
         strategy="moving-window",
         headers_enabled=True,
     )
+    hooks = AppHooks.of(app)
     limiter.init_app(app)
-    # Flask-Limiter also checks every request in a before_request hook, for app-wide limits.
-    # Gatehouse has none: only the decorated views are limited, and their decorator checks
-    # them itself, so the hook would only cost every other page its time.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    added = hooks.added_since(app)
+    # Flask-Limiter hooks every request of the app: a before_request check for app-wide limits,
+    # an after_request that adds the X-RateLimit-*/Retry-After headers of the limit the view
+    # checked, and a teardown that resets its per-request state. Gatehouse has no app-wide
+    # limits (only the decorated views are limited, and their decorator checks them itself),
+    # so the check goes, and the other two run on the limited endpoints' responses only.
+    added.remove_from(app)
+    app.after_request(lambda response: added.finish(response, RATE_LIMITED_ENDPOINTS))
     for endpoint, setting in RATE_LIMITED_ENDPOINTS.items():
         # The decorator keeps the view's type; mypy infers it from Flask's union of sync and async
         # views as one callable returning either, which is not a member of that union.
@@ -200,16 +227,34 @@ def cached_csrf_token() -> str:
     return signed
 
 
+def use_cached_csrf_token(app: Flask) -> None:
+    """Templates' `csrf_token()` is `cached_csrf_token`, in place of Flask-WTF's own.
+
+    Flask-WTF offers `csrf_token` both as a Jinja global and from a context processor (which
+    wins over the global); its processor is replaced rather than overridden by a later one,
+    so a page runs one processor for it, not two.
+    """
+    app.jinja_env.globals["csrf_token"] = cached_csrf_token
+    processors = app.template_context_processors[None]
+
+    def ours() -> dict[str, Any]:
+        return {"csrf_token": cached_csrf_token, "csrf_meta_tag": csrf_meta_tag}
+
+    theirs = [index for index, processor in enumerate(processors) if processor.__module__ == "flask_wtf.csrf"]
+    if theirs:
+        processors[theirs[0]] = ours
+    else:
+        processors.append(ours)
+
+
 def init_security(app: Flask) -> None:
-    """Install headers, the cross-site check and rate limits (after the blueprints are registered)."""
+    """Install headers, the CSRF and cross-site checks and rate limits (after the blueprints are registered)."""
     headers = security_headers(app.config["OIDC_ISSUER"])
     app.extensions[_HEADERS] = headers
     pairs, hsts = header_list(headers), hsts_header()
-    app.before_request(refuse_cross_site_requests)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # protect_state_changing_requests runs the check
+    app.before_request(protect_state_changing_requests)
     app.after_request(lambda response: add_security_headers(response, pairs, hsts))
     if app.config["WTF_CSRF_TIME_LIMIT"] is None:
-        # Flask-WTF offers `csrf_token` both as a Jinja global and from a context processor;
-        # a later context processor wins.
-        app.jinja_env.globals["csrf_token"] = cached_csrf_token
-        app.context_processor(lambda: {"csrf_token": cached_csrf_token})
+        use_cached_csrf_token(app)
     init_rate_limits(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,8 +23,68 @@ def protect_private_pages(response: Response) -> Response:
     """
     if getattr(session, "signed_in", False):
         response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Cookie")
+        vary_on_cookie(response)
     return response
+
+
+def vary_on_cookie(response: Response) -> None:
+    """Add `Cookie` to the response's Vary header, once.
+
+    `response.vary` parses the header into a set and writes it back on every change; most
+    responses have no Vary yet, and then the header is just added.
+    """
+    current = response.headers.get("Vary")
+    if current is None:
+        response.headers.add("Vary", "Cookie")
+    elif "cookie" not in {item.strip().lower() for item in current.split(",")}:
+        response.vary.add("Cookie")
+
+
+@dataclass(frozen=True)
+class AppHooks:
+    """An app's app-wide request hooks at one moment, or those an extension added since."""
+
+    before: tuple[Callable[..., Any], ...]
+    after: tuple[Callable[..., Any], ...]
+    teardown: tuple[Callable[..., Any], ...]
+
+    @classmethod
+    def of(cls, app: Flask) -> AppHooks:
+        """The hooks the app has now."""
+        return cls(
+            tuple(app.before_request_funcs.get(None, ())),
+            tuple(app.after_request_funcs.get(None, ())),
+            tuple(app.teardown_request_funcs.get(None, ())),
+        )
+
+    def added_since(self, app: Flask) -> AppHooks:
+        """The hooks the app has now that it did not have at `self`."""
+        now = AppHooks.of(app)
+        return AppHooks(
+            tuple(hook for hook in now.before if hook not in self.before),
+            tuple(hook for hook in now.after if hook not in self.after),
+            tuple(hook for hook in now.teardown if hook not in self.teardown),
+        )
+
+    def remove_from(self, app: Flask) -> None:
+        """Take these hooks off the app's every request."""
+        for hooks, registered in (
+            (self.before, app.before_request_funcs),
+            (self.after, app.after_request_funcs),
+            (self.teardown, app.teardown_request_funcs),
+        ):
+            for hook in hooks:
+                registered[None].remove(hook)
+
+    def finish(self, response: Response, endpoints: Collection[str]) -> Response:
+        """On `endpoints` only: the after-request hooks (in Flask's order), then the teardown ones."""
+        if request.endpoint not in endpoints:
+            return response
+        for hook in reversed(self.after):
+            response = hook(response)
+        for hook in reversed(self.teardown):
+            hook(None)
+        return response
 
 
 def init_response_policies(app: Flask) -> None:

@@ -38,6 +38,7 @@ import metrics
 from sessions import keys
 from sessions.scripts import SessionScripts
 from users.schema import Identity, Profile, decode_identity, decode_profile
+from web import vary_on_cookie
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class RedisSessionStore(RedisSessionInterface):
             self._delete_cookie(app, response)
             return
         if session.accessed:
-            response.vary.add("Cookie")
+            vary_on_cookie(response)
         if session.modified:
             try:
                 self._store(session, response, app)
@@ -282,7 +283,7 @@ class RedisSessionStore(RedisSessionInterface):
             secure=self.get_cookie_secure(app),
             samesite=self.get_cookie_samesite(app),
         )
-        response.vary.add("Cookie")
+        vary_on_cookie(response)
 
     def _delete_cookie(self, app: Flask, response: Response) -> None:
         response.delete_cookie(
@@ -293,7 +294,7 @@ class RedisSessionStore(RedisSessionInterface):
             httponly=True,
             samesite=self.get_cookie_samesite(app),
         )
-        response.vary.add("Cookie")
+        vary_on_cookie(response)
 
     # Ending and renewing
 

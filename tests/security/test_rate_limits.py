@@ -28,6 +28,18 @@ def test_login_is_rate_limited_with_a_friendly_page(gatehouse: Gatehouse, provid
     assert browser.get("/").status_code == 200
 
 
+def test_limit_headers_come_with_the_limited_endpoints_only(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """/login tells the client its limit and what is left; pages that are not limited carry no such headers."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="5 per minute")
+    browser = gatehouse.browser()
+    first, second = browser.get("/login"), browser.get("/login")
+    assert first.headers["X-RateLimit-Limit"] == "5"
+    assert (first.headers["X-RateLimit-Remaining"], second.headers["X-RateLimit-Remaining"]) == ("4", "3")
+    assert int(second.headers["X-RateLimit-Reset"]) > 0
+    for page in (browser.get("/"), browser.get("/healthz"), browser.get("/no-such-page")):
+        assert not [name for name in page.headers if name.lower().startswith(("x-ratelimit", "retry-after"))]
+
+
 def test_api_clients_get_a_json_429(gatehouse: Gatehouse, provider: HostileProvider) -> None:
     """A client that asks for JSON gets a JSON error, not a page."""
     gatehouse.configure(LOGIN_RATE_LIMIT="1 per minute")

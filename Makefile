@@ -43,9 +43,11 @@ lint: $(INSTALLED)
 # Figures for docs/performance.md, printed as tables and JSON lines. Starts its own throwaway
 # servers (redis-server, gunicorn) on free ports; not a test, so `make test` does not run it.
 # bench.pages loads the servers with wrk (a Debian package, from system-packages).
+# bench.persistence also starts a throwaway PostgreSQL cluster (tests/support/postgres.py).
 bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
+	$(PY) -m bench.persistence
 
 install: $(INSTALLED)
 

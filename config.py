@@ -75,6 +75,8 @@ class BaseConfig:
     WORKER_ABANDON_GRACE = 10
     # How often a worker cleans RQ's registries and re-enqueues the job outbox.
     WORKER_MAINTENANCE_INTERVAL = 15
+    # Ready persist_user jobs a worker runs together: one work horse, one transaction (jobs/batch.py).
+    WORKER_BATCH_SIZE = 100
     PROXY_FIX_HOPS = 0
     # Client addresses `/metrics` answers (others get a 404): loopback only, unless set.
     METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -167,6 +169,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "WORKER_MONITOR_INTERVAL": int,
     "WORKER_ABANDON_GRACE": int,
     "WORKER_MAINTENANCE_INTERVAL": int,
+    "WORKER_BATCH_SIZE": int,
     "PROXY_FIX_HOPS": int,
     "METRICS_ALLOWED_NETWORKS": ip_networks,
     "LOGIN_RATE_LIMIT": str,
@@ -321,6 +324,9 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
+    batch = settings.get("WORKER_BATCH_SIZE")
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 1000:
+        problems.append("WORKER_BATCH_SIZE must be a whole number between 1 and 1000")
     for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
         if not _is_rate_limit(settings.get(name)):
             problems.append(f"{name} must be a rate limit such as '30 per minute'")

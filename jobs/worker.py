@@ -1,7 +1,8 @@
 """The RQ worker process: `flask --app app worker`.
 
 The app is built by `create_app` (through the Flask CLI) before the worker starts,
-never at import. Each job runs in a forked work horse inside a fresh app context.
+never at import. Each job, or batch of up to WORKER_BATCH_SIZE persist_user jobs
+(jobs/batch.py), runs in a forked work horse inside a fresh app context.
 
 Recovery times are bounded by settings rather than RQ's defaults (a dead worker's
 job would otherwise stay "started" for up to ten minutes):
@@ -17,20 +18,24 @@ Maintenance also drains the job outbox (jobs/outbox.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue
 from rq.executions import Execution
 from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
+from jobs.batch import BatchingWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
+from jobs.users import persist_users
 from metrics.process import enter_work_horse
 
 log = logging.getLogger(__name__)
@@ -43,8 +48,8 @@ class UnsafeQueueRedis(click.ClickException):
     """The queue's Redis could silently drop jobs, or cannot be checked."""
 
 
-class AppWorker(Worker):
-    """An RQ worker whose work horses run each job inside the Flask app's context."""
+class AppWorker(BatchingWorker):
+    """An RQ worker whose work horses run each job (or batch of jobs) inside the Flask app's context."""
 
     app: Flask
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
@@ -88,6 +93,13 @@ class AppWorker(Worker):
             db.engine.dispose(close=False)
             return super().perform_job(job, queue, execution)
 
+    def run_batch(self, records: Sequence[Any]) -> None:
+        """Persist a batch of users in the work horse, inside an app context."""
+        enter_work_horse(self)
+        with self.app.app_context():
+            db.engine.dispose(close=False)
+            persist_users(records)
+
 
 def check_eviction_policy(connection: Redis) -> None:
     """Refuse a queue Redis whose maxmemory-policy may evict keys (and with them, jobs)."""
@@ -123,6 +135,7 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
         maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
     )
     worker.abandon_grace = app.config["WORKER_ABANDON_GRACE"]
+    worker.batch_size = app.config["WORKER_BATCH_SIZE"]
     worker.app = app
     return worker
 

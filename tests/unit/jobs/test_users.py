@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from connections import session_redis
 from extensions import db
-from jobs.users import persist_user
+from jobs.users import persist_user, persist_users
 from models.user import User
 from tests.support.session_records import shared_profile
 from tests.unit.helpers import job_record
@@ -112,3 +112,52 @@ def test_a_database_failure_is_logged_and_raised_for_a_retry(app: Flask, caplog:
     with caplog.at_level(logging.ERROR, logger="jobs.users"), pytest.raises(OperationalError):
         run(app, job_record())
     assert "persist_user failed" in caplog.text
+
+
+def run_batch(app: Flask, records: list[dict[str, Any]]) -> None:
+    """Run a batch as the worker's work horse would: inside an app context."""
+    with app.app_context():
+        persist_users(records)
+
+
+def test_a_batch_inserts_every_user_and_publishes_each_shared_profile(app: Flask) -> None:
+    run_batch(app, [job_record(subject=name, display_name=name.title(), profile_version=3) for name in ("bo", "cy")])
+    assert [(user.subject, user.display_name, user.profile_version) for user in users(app)] == [
+        ("bo", "Bo", 3),
+        ("cy", "Cy", 3),
+    ]
+    with app.app_context():
+        assert shared_profile(session_redis(), ISSUER, "cy")["display_name"] == "Cy"
+
+
+def test_records_of_one_user_in_a_batch_end_at_the_newest_whatever_their_order(app: Flask) -> None:
+    run_batch(
+        app,
+        [
+            job_record(display_name="Five", profile_version=5, email="e30@example.test", identity_version=30),
+            job_record(display_name="Nine", profile_version=9, email="e10@example.test", identity_version=10),
+            job_record(display_name="Two", profile_version=2, email="e50@example.test", identity_version=50),
+            # A newer edit of one field only: the others keep what the row holds.
+            job_record(
+                display_name="ignored", bio="only the bio", profile_version=11, identity_version=1, only=["bio"]
+            ),
+        ],
+    )
+    (user,) = users(app)
+    assert (user.display_name, user.bio, user.profile_version) == ("Nine", "only the bio", 11)
+    assert (user.email, user.identity_version) == ("e50@example.test", 50)
+    with app.app_context():
+        assert shared_profile(session_redis(), ISSUER, "alice")["bio"] == "only the bio"
+
+
+def test_a_batch_with_a_bad_record_commits_nothing(app: Flask) -> None:
+    with pytest.raises(ValueError):
+        run_batch(app, [job_record(subject="fine"), job_record(subject="bad", identity_version="not a number")])
+    assert users(app) == []
+
+
+def test_a_batch_against_a_missing_table_raises_for_a_retry(app: Flask) -> None:
+    with app.app_context():
+        db.drop_all()
+    with pytest.raises(OperationalError):
+        run_batch(app, [job_record()])

@@ -1,0 +1,290 @@
+"""Many persistence jobs in one work horse and one transaction (WORKER_BATCH_SIZE).
+
+Every sign-in stays its own RQ job, so status, retries and failures stay per job. What a
+batch saves is the cost around each job: a fork, a database connection, a transaction and
+a dozen Redis round trips of bookkeeping.
+
+1. After RQ dequeues a persist_user job, the worker moves up to WORKER_BATCH_SIZE - 1 more
+   ready jobs from the queue to RQ's intermediate queue (one pipeline of LMOVEs, never
+   blocking). Jobs of any other function go back to the front of the queue, in order.
+2. One transaction (MULTI) marks every job of the batch started, as RQ does for one job:
+   an execution with a heartbeat in the started registry, status "started", and out of the
+   intermediate queue.
+3. One forked work horse runs `run_batch` (all upserts in one database transaction, every
+   row published to the sessions Redis in one pipeline), then finishes every job in one
+   MULTI. Meanwhile the worker keeps every job's heartbeat alive, as for one job.
+4. If the batch fails with an error that says the database or Redis is away (or it timed
+   out), every job of the batch fails and is retried by its own Retry policy. Any other
+   error may be one bad record: the horse then runs the jobs one at a time, RQ's own way,
+   so that record fails alone (for good if it can never succeed) and the rest succeed.
+
+Killed at any point, nothing is lost: a job moved but not yet marked started is still in
+RQ's intermediate queue, whose cleanup retries it; a started job is retried at once by its
+worker if only the horse died, or by the abandoned-job cleanup once its heartbeat lapses if
+the worker died too; the finishing MULTI marks all jobs finished or none. A job whose rows
+were committed but which was not marked finished runs again, which is harmless: upserts are
+idempotent and guarded by versions.
+
+Gatehouse's jobs have no dependents, callbacks, repeats or rate limits (put_on_queue never
+sets them), so the batch's finishing transaction leaves those features of RQ out.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import random
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import call_exception_handlers, format_exc_info
+from rq.timeouts import BaseTimeoutException, HorseMonitorTimeoutException, JobTimeoutException
+from rq.utils import as_text, now
+from rq.worker import WorkerStatus
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+import metrics
+
+log = logging.getLogger(__name__)
+
+BATCHED_FUNCTION = "jobs.users.persist_user"
+# Errors that say nothing about the records: the database or a Redis is away, or the batch
+# ran out of time. Every job of the batch is then retried; running them one by one would only
+# meet the same outage once per job.
+OUTAGES: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+    RedisError,
+    BaseTimeoutException,
+)
+
+Batch = list[tuple[Job, Execution]]
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+def batchable(job: Job) -> bool:
+    """True for a well-formed persist_user job (one plain record); False for anything else."""
+    try:
+        return job.func_name == BATCHED_FUNCTION and len(job.args) == 1 and not job.kwargs
+    except Exception:  # a payload that fails to load runs (and fails) the normal way
+        return False
+
+
+class BatchingWorker(Worker):
+    """An RQ worker that runs ready persist_user jobs in batches (see the module docstring)."""
+
+    batch_size: int = 1
+
+    def run_batch(self, records: Sequence[Any]) -> None:
+        """Persist the records of a batch in one go (in the work horse); raise on any failure."""
+        raise NotImplementedError
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run a dequeued job, with more ready persist_user jobs if there are some."""
+        if self.batch_size > 1 and batchable(job) and self._uses_intermediate_queue():
+            jobs = [job, *self.take_more(queue, self.batch_size - 1)]
+            if len(jobs) > 1:
+                self.execute_batch(self.mark_started(jobs, queue), queue)
+                return
+        super().execute_job(job, queue)
+
+    def _uses_intermediate_queue(self) -> bool:
+        # RQ dequeues through its intermediate queue (whose cleanup recovers jobs lost between
+        # dequeue and start) only from one queue on Redis 6.2 or later.
+        return len(self.queues) == 1 and self.get_redis_server_version() >= (6, 2, 0)  # type: ignore[no-untyped-call]
+
+    def take_more(self, queue: Queue, count: int) -> list[Job]:
+        """Move up to `count` more ready persist_user jobs to the intermediate queue, without waiting."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for _ in range(count):
+                pipe.lmove(queue.key, queue.intermediate_queue_key)
+            ids = [as_text(moved) for moved in pipe.execute() if moved is not None]
+        if not ids:
+            return []
+        fetched = self.job_class.fetch_many(ids, connection=self.connection, serializer=self.serializer)
+        taken = [job for job in fetched if job is not None and batchable(job)]
+        missing = [job_id for job_id, job in zip(ids, fetched, strict=True) if job is None]
+        others = [job.id for job in fetched if job is not None and not batchable(job)]
+        if missing or others:
+            with self.connection.pipeline() as pipe:
+                for job_id in missing:
+                    pipe.lrem(queue.intermediate_queue_key, 1, job_id)  # its data expired: nothing to run
+                for job_id in reversed(others):
+                    pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+                    pipe.lpush(queue.key, job_id)  # back to the front, in their order
+                pipe.execute()
+        return taken
+
+    def mark_started(self, jobs: list[Job], queue: Queue) -> Batch:
+        """Mark every job started in one transaction (RQ's prepare_execution and prepare_job_execution)."""
+        batch: Batch = []
+        with self.connection.pipeline() as pipe:
+            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+            ttl = max(self.get_heartbeat_ttl(job) for job in jobs)
+            self.heartbeat(ttl, pipeline=pipe)
+            for job in jobs:
+                job.redis_server_version = self.get_redis_server_version()  # type: ignore[no-untyped-call]
+                execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+                self.executions[execution.id] = execution
+                job.heartbeat(now(), ttl, pipeline=pipe)
+                job.prepare_for_execution(self.name, pipeline=pipe)
+                pipe.persist(job.key)
+                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+                batch.append((job, execution))
+            pipe.execute()
+        self.log.info("Worker %s: %s: batch of %d jobs", self.name, queue.name, len(batch))
+        return batch
+
+    # The worker's side: fork, keep heartbeats, notice a dead horse.
+
+    def execute_batch(self, batch: Batch, queue: Queue) -> None:
+        """Run the batch in one forked work horse and watch over it."""
+        child = os.fork()
+        if child == 0:
+            os.setpgrp()
+            self.main_batch_horse(batch, queue)
+            os._exit(0)  # just in case
+        self._horse_pid = child
+        self.procline(f"Forked {child} for a batch of {len(batch)}")  # type: ignore[no-untyped-call]
+        self.monitor_batch_horse(batch, queue)
+        self.set_state(WorkerStatus.IDLE)
+
+    def batch_time_limit(self, batch: Batch) -> float:
+        """Seconds after which the worker kills the horse: the batch, then each job alone, may use its timeout."""
+        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
+        return float(timeout) * (1 + len(batch)) + 60
+
+    def monitor_batch_horse(self, batch: Batch, queue: Queue) -> None:
+        """Wait for the horse, heartbeating every job of the batch; then recover the jobs it left started."""
+        started = now()
+        limit = self.batch_time_limit(batch)
+        ret_val: int | None = None
+        while True:
+            try:
+                with self.death_penalty_class(self.job_monitoring_interval, HorseMonitorTimeoutException):
+                    _pid, ret_val, _usage = self.wait_for_horse()
+                break
+            except HorseMonitorTimeoutException:
+                if (now() - started).total_seconds() > limit:
+                    self.heartbeat(self.job_monitoring_interval + 60)
+                    self.kill_horse()
+                    self.wait_for_horse()
+                    ret_val = None
+                    break
+                self.maintain_batch_heartbeats(batch)
+            except OSError as error:
+                # EINTR: a signal (SIGTERM asks for a warm shutdown) interrupted the wait.
+                if error.errno != errno.EINTR:
+                    raise
+                self.heartbeat()
+        self._horse_pid = 0
+        for _job, execution in batch:
+            self.executions.pop(execution.id, None)
+        if ret_val != os.EX_OK:
+            self.recover_batch(batch, queue, ret_val)
+
+    def maintain_batch_heartbeats(self, batch: Batch) -> None:
+        """Extend the worker's and every job's heartbeat in one round trip."""
+        with self.connection.pipeline() as pipe:
+            self.heartbeat(self.job_monitoring_interval + 60, pipeline=pipe)
+            for job, execution in batch:
+                working = (now() - job.started_at).total_seconds() if job.started_at else 0.0
+                ttl = self.get_heartbeat_ttl(job, working_time=working)
+                execution.heartbeat(job.started_job_registry, ttl, pipeline=pipe)
+                job.heartbeat(now(), ttl, pipeline=pipe, xx=True)
+            pipe.execute()
+
+    def recover_batch(self, batch: Batch, queue: Queue, ret_val: int | None) -> None:
+        """The horse died: fail (and so retry) every job of the batch it left started."""
+        with self.connection.pipeline() as pipe:
+            for job, _execution in batch:
+                pipe.hget(job.key, "status")
+            statuses = [as_text(status) if status else None for status in pipe.execute()]
+        reason = f"Work-horse terminated unexpectedly during a batch of {len(batch)}; waitpid returned {ret_val}"
+        log.warning("Worker %s: %s", self.name, reason)
+        for (job, execution), status in zip(batch, statuses, strict=True):
+            if status != JobStatus.STARTED:
+                continue  # finished, failed or already retried by the horse
+            job.ended_at = now()
+            if self._stopped_job_id == job.id:
+                self._handle_stopped_job(job, queue, execution)
+            else:
+                self.handle_job_failure(job, queue=queue, exc_string=reason, execution=execution)
+
+    # The work horse's side.
+
+    def main_batch_horse(self, batch: Batch, queue: Queue) -> None:
+        """The forked work horse: run the batch, then exit (os._exit, as RQ's horse does)."""
+        random.seed()
+        self.setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        self._is_horse = True
+        try:
+            self.perform_batch(batch, queue)
+        except BaseException:  # the worker recovers every job left started
+            log.exception("Worker %s: batch horse failed", self.name)
+            os._exit(1)
+        os._exit(0)
+
+    def perform_batch(self, batch: Batch, queue: Queue) -> None:
+        """All records in one go; on failure, retry them all (an outage) or run them one by one."""
+        started = now()
+        for job, _execution in batch:
+            job.started_at = started
+        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
+        try:
+            with self.death_penalty_class(timeout, JobTimeoutException, job_id=batch[0][0].id):
+                self.run_batch([job.args[0] for job, _ in batch])
+        except OUTAGES as error:
+            log.warning("batch of %d jobs failed (%s): each is retried", len(batch), type(error).__name__)
+            self.fail_batch(batch, queue, sys.exc_info())
+            return
+        except Exception as error:  # maybe one bad record: find it by running them alone
+            log.warning("batch of %d jobs failed (%s): running them one by one", len(batch), type(error).__name__)
+            for job, execution in batch:
+                self.perform_job(job, queue, execution)
+            return
+        metrics.persisted_jobs(job for job, _ in batch)
+        self.finish_batch(batch, queue)
+
+    def finish_batch(self, batch: Batch, queue: Queue) -> None:
+        """Mark every job of the batch finished, in one transaction (RQ's handle_job_success for each)."""
+        ended = now()
+        with self.connection.pipeline() as pipe:
+            for job, execution in batch:
+                job.ended_at = ended
+                job._result = None
+                job._status = JobStatus.FINISHED
+                result_ttl = job.get_result_ttl(self.default_result_ttl)
+                self.increment_successful_job_count(pipeline=pipe)
+                self.increment_total_working_time(ended - (job.started_at or ended), pipe)
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipe,
+                    worker_name=self.name,
+                    execution_id=execution.id,
+                    execution_started_at=execution.created_at,
+                    execution_ended_at=ended,
+                )
+                job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
+                self.cleanup_execution(job, pipeline=pipe, execution=execution)
+            pipe.execute()
+        self.log.info("Worker %s: %s: batch of %d jobs OK", self.name, queue.name, len(batch))
+
+    def fail_batch(self, batch: Batch, queue: Queue, exc_info: ExcInfo) -> None:
+        """Fail every job of the batch with the batch's error: each is retried per its Retry policy."""
+        exc_string = format_exc_info(exc_info)
+        for job, execution in batch:
+            job.ended_at = now()
+            job._status = JobStatus.FAILED
+            call_exception_handlers(self._exc_handlers, job, *exc_info)
+            self.handle_job_failure(job, queue=queue, exc_string=exc_string, execution=execution)

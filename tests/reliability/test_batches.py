@@ -1,0 +1,237 @@
+"""Batched persistence (jobs/batch.py): a batch killed, poisoned, out of order or cut off from its database.
+
+Each test queues its jobs before it starts the worker, so the worker's first dequeue finds
+them all ready and takes them as one batch (WORKER_BATCH_SIZE is 100).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq.job import JobStatus
+from rq.queue import Queue
+
+from jobs.queues import DEFAULT_QUEUE, SERIALIZER
+from tests.reliability.helpers import (
+    ISSUER,
+    blocked_upserts,
+    enqueue_records,
+    job_status,
+    record,
+    registry_counts,
+    rows_by_subject,
+    start_reliability_stack,
+    users_table_locked,
+)
+from tests.support.faults import is_running, kill, kill_tree, work_horse
+from tests.support.polling import wait_until
+from tests.support.postgres import PostgresCluster
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+BATCH = 30
+IDLE = {"queued": 0, "started": 0, "scheduled": 0, "failed": 0}
+# About 30 s of retries: longer than the database outage below takes.
+RETRY_INTERVALS = (0, 1, 2, 4, 8, 8, 8)
+
+
+@pytest.fixture
+def pg_stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
+    """PostgreSQL and Redis; no worker yet (the test starts it once its jobs are queued)."""
+    running = start_reliability_stack(
+        tmp_path, database_url=postgres_url, workers=0, settings={"JOB_RETRY_INTERVALS": RETRY_INTERVALS}
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+        if not (Path(postgres_cluster.data_dir) / "postmaster.pid").exists():
+            postgres_cluster.start()  # the cluster is shared with the rest of the suite
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """SQLite or PostgreSQL, and Redis; no worker yet."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    running = start_reliability_stack(tmp_path, database_url=url, workers=0)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def worker_log(stack: Stack) -> str:
+    """The whole log of the test's worker."""
+    return (Path(stack.env["GATEHOUSE_TEST_LOGS"]) / "batch-worker.log").read_text(errors="replace")
+
+
+def subjects(prefix: str, count: int = BATCH) -> list[str]:
+    """Distinct users for one test."""
+    return [f"{prefix}-{index:03d}" for index in range(count)]
+
+
+def wait_all_finished(stack: Stack, job_ids: list[str], timeout: float = 40) -> None:
+    """Every job finished (the log shows why not)."""
+    wait_until(
+        lambda: all(job_status(stack, job_id) == JobStatus.FINISHED for job_id in job_ids),
+        timeout=timeout,
+        interval=0.2,
+        what=f"every job to finish\n{stack.log('batch-worker')}",
+    )
+
+
+def assert_one_row_each(stack: Stack, names: list[str], profile_version: int = 1) -> None:
+    """Exactly one row per user, with the version its job carried."""
+    rows = rows_by_subject(stack)
+    for name in names:
+        assert [row["profile_version"] for row in rows.get(name, [])] == [profile_version], name
+
+
+def start_batch_blocked(stack: Stack, names: list[str]) -> list[str]:
+    """Queue the jobs, start a worker, and wait until its batch is stuck inside its INSERT (table locked)."""
+    job_ids = enqueue_records(stack, [record(name) for name in names])
+    stack.start_worker("batch-worker")
+    url = stack.settings["DATABASE_URL"]
+    wait_until(lambda: blocked_upserts(url) == 1, timeout=30, what="the batch to block on the users table")
+    # One batch holds every job: all started, in one work horse.
+    assert registry_counts(stack)["started"] == len(names)
+    return job_ids
+
+
+def test_a_work_horse_killed_mid_batch_loses_nothing(pg_stack: Stack) -> None:
+    names = subjects("horse-batch")
+    with users_table_locked(pg_stack.settings["DATABASE_URL"]):
+        job_ids = start_batch_blocked(pg_stack, names)
+        worker = pg_stack.processes["batch-worker"]
+        horse = work_horse(worker.pid)
+        assert horse is not None
+        kill(horse)
+        wait_until(lambda: not is_running(horse), timeout=5, what="the work horse to die")
+    wait_all_finished(pg_stack, job_ids)
+    assert_one_row_each(pg_stack, names)
+    assert registry_counts(pg_stack) == IDLE
+    assert worker.poll() is None  # the worker itself carries on
+
+
+def test_a_whole_worker_killed_mid_batch_loses_nothing(pg_stack: Stack) -> None:
+    names = subjects("worker-batch")
+    with users_table_locked(pg_stack.settings["DATABASE_URL"]):
+        job_ids = start_batch_blocked(pg_stack, names)
+        killed = kill_tree(pg_stack.processes["batch-worker"].pid)
+        pg_stack.forget("batch-worker")
+        assert len(killed) >= 3  # the worker, its batch's work horse and its scheduler
+    assert registry_counts(pg_stack)["started"] == BATCH  # nobody has noticed yet
+    pg_stack.start_worker("batch-worker")  # the supervisor's restart: its maintenance finds them abandoned
+    wait_all_finished(pg_stack, job_ids)
+    assert_one_row_each(pg_stack, names)
+    assert registry_counts(pg_stack) == IDLE
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    """SQLite and Redis; no worker yet."""
+    running = start_reliability_stack(tmp_path, workers=0)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_jobs_taken_but_never_started_by_a_dead_worker_are_retried(sqlite_stack: Stack) -> None:
+    """A worker that dies between moving a batch off the queue and marking it started leaves the jobs in
+    RQ's intermediate queue, whose cleanup retries them (about a minute later: RQ's fixed wait)."""
+    any_stack = sqlite_stack
+    names = subjects("never-started", 5)
+    job_ids = enqueue_records(any_stack, [record(name) for name in names])
+    with any_stack.queue.client() as client:
+        queue = Queue(DEFAULT_QUEUE, connection=client, serializer=SERIALIZER)
+        for _ in job_ids:  # exactly what a batch's first step does, with no one left to go on
+            client.lmove(queue.key, queue.intermediate_queue_key)
+        assert client.llen(queue.intermediate_queue_key) == len(job_ids)
+        assert queue.count == 0
+    any_stack.start_worker("batch-worker")
+    wait_all_finished(any_stack, job_ids, timeout=100)
+    assert_one_row_each(any_stack, names)
+    with any_stack.queue.client() as client:
+        assert client.llen(queue.intermediate_queue_key) == 0
+
+
+def test_one_poisoned_record_fails_alone_and_visibly(any_stack: Stack) -> None:
+    names = subjects("poison")
+    records = [record(name) for name in names]
+    if any_stack.settings["DATABASE_URL"].startswith("sqlite"):
+        records[7]["identity_version"] = "not a number"  # refused before the database
+    else:
+        records[7]["identity_version"] = 2**70  # refused by PostgreSQL (bigint out of range), inside the transaction
+    job_ids = enqueue_records(any_stack, records)
+    any_stack.start_worker("batch-worker")
+    good = [job_id for index, job_id in enumerate(job_ids) if index != 7]
+    wait_all_finished(any_stack, good)
+    wait_until(lambda: job_status(any_stack, job_ids[7]) == JobStatus.FAILED, timeout=20, what="the poisoned job")
+    assert_one_row_each(any_stack, [name for index, name in enumerate(names) if index != 7])
+    assert names[7] not in rows_by_subject(any_stack)
+    # Failed for good at once (no retries), and shown with its reason.
+    assert registry_counts(any_stack) == {**IDLE, "failed": 1}
+    status = json.loads(any_stack.flask("jobs", "status", "--json").stdout)
+    assert status["counts"]["failed"] == 1
+    assert status["failures"][0]["id"] == job_ids[7]
+    assert "PermanentJobFailure" in status["failures"][0]["error"]
+    assert "running them one by one" in worker_log(any_stack)
+
+
+def versions(subject: str, profile: int, identity: int, **changes: Any) -> dict[str, Any]:
+    """A record of `subject` whose fields name the versions they came with."""
+    return {
+        **record(subject, profile_version=profile, identity_version=identity, bio=f"bio {profile}"),
+        "email": f"{subject}.{identity}@example.test",
+        **changes,
+    }
+
+
+def test_records_of_one_user_out_of_order_in_a_batch_end_at_the_newest(any_stack: Stack) -> None:
+    others = subjects("bystander", 10)
+    flip = [
+        versions("flip", profile=5, identity=40),
+        versions("flip", profile=9, identity=10),
+        versions("flip", profile=3, identity=70),
+        versions("flip", profile=7, identity=20),
+        # A newer edit carrying only the field the user changed (made before their profile loaded).
+        {**versions("flip", profile=12, identity=1, display_name="not changed"), "bio": "bio 12", "only": ["bio"]},
+    ]
+    records = [record(others[0]), *flip[:2], *[record(name) for name in others[1:]], *flip[2:]]
+    job_ids = enqueue_records(any_stack, records)
+    any_stack.start_worker("batch-worker")
+    wait_all_finished(any_stack, job_ids)
+    assert f"batch of {len(records)} jobs OK" in worker_log(any_stack)  # one batch ran them all
+    [row] = rows_by_subject(any_stack)["flip"]
+    assert (row["profile_version"], row["display_name"], row["bio"]) == (12, "flip v9", "bio 12")
+    assert row["email"] == "flip.70@example.test"  # the newest identity, from the third record
+    assert row["issuer"] == ISSUER
+    assert_one_row_each(any_stack, others)
+
+
+def test_a_database_outage_during_a_batch_retries_every_job(
+    pg_stack: Stack, postgres_cluster: PostgresCluster
+) -> None:
+    names = subjects("outage-batch")
+    job_ids = enqueue_records(pg_stack, [record(name) for name in names])
+    postgres_cluster.stop("fast")
+    try:
+        pg_stack.start_worker("batch-worker")
+        wait_until(
+            lambda: registry_counts(pg_stack)["scheduled"] == BATCH,
+            timeout=30,
+            what=f"every job of the batch to wait for a retry\n{pg_stack.log('batch-worker')}",
+        )
+        assert registry_counts(pg_stack)["failed"] == 0
+        assert "each is retried" in worker_log(pg_stack)  # not one by one against a dead database
+    finally:
+        postgres_cluster.start()
+    wait_all_finished(pg_stack, job_ids)
+    assert_one_row_each(pg_stack, names)
+    wait_until(lambda: registry_counts(pg_stack) == IDLE, timeout=20, what="every job to end")

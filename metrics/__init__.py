@@ -24,18 +24,6 @@ from metrics.process import use_process_identity
 # Before any value exists: work horses share one set of files per worker (metrics/process.py).
 use_process_identity()
 
-# Sign-in results: success, or the kind of failure (blueprints.auth.services.FAILURE_MESSAGES).
-SIGN_IN_RESULTS = (
-    "success",
-    "failed",
-    "unavailable",
-    "expired",
-    "disabled",
-    "access_denied",
-    "login_required",
-    "consent_required",
-    "interaction_required",
-)
 # What one call to the provider's token endpoint with a refresh token came to.
 REFRESH_RESULTS = ("success", "refused", "race_lost", "unreachable", "rejected")
 # Why the API's refusal ended a session (clients.downstream.AuthenticationLost.reason).
@@ -76,9 +64,17 @@ def one_of(value: str, allowed: tuple[str, ...], other: str) -> str:
     return value if value in allowed else other
 
 
+def sign_in_results() -> tuple[str, ...]:
+    """The values of a sign-in's `result`: "success", or a kind of failure (the kinds live with the sign-in code)."""
+    # Imported here, not at the top: the sign-in code imports the session store, which imports this module.
+    from blueprints.auth.services import FAILURE_MESSAGES
+
+    return ("success", *FAILURE_MESSAGES)
+
+
 def sign_in(result: str) -> None:
     """Count one sign-in: "success" or the failure's kind."""
-    SIGN_INS.labels(result=one_of(result, SIGN_IN_RESULTS, "failed")).inc()
+    SIGN_INS.labels(result=one_of(result, sign_in_results(), "failed")).inc()
 
 
 def token_refresh(result: str) -> None:
@@ -120,7 +116,7 @@ def session_store_error(operation: str) -> None:
 def initialise_series() -> None:
     """Create every labelled series at zero, so rates and absent-series alerts work from the first scrape."""
     fixed: Iterable[tuple[Counter, str, tuple[str, ...]]] = (
-        (SIGN_INS, "result", SIGN_IN_RESULTS),
+        (SIGN_INS, "result", sign_in_results()),
         (TOKEN_REFRESHES, "result", REFRESH_RESULTS),
         (API_SIGN_OUTS, "reason", API_SIGN_OUT_REASONS),
         (SESSION_STORE_ERRORS, "operation", SESSION_STORE_OPERATIONS),

@@ -13,6 +13,7 @@ from blueprints.auth.redirects import safe_next
 from extensions import csrf
 from oidc.provider import ProviderError, oidc_provider
 from sessions.lifecycle import end_user_session
+from sessions.reauth import confirm_reauthentication
 from sessions.token_record import StoredTokens
 from sessions.tokens import read_tokens
 from web import external_url
@@ -48,6 +49,10 @@ def callback() -> BaseResponse:
     """Finish sign-in: validate everything, start a new session; either way the code leaves the address bar."""
     try:
         result = services.complete_login(request.args)
+        if result.reauthentication is not None:
+            # A signed-in user confirming it is them (sessions/reauth.py): no new session.
+            confirm_reauthentication(result)
+            return redirect(result.next_path, 303)
         services.sign_in(result)
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)

@@ -52,6 +52,12 @@ FAILURE_MESSAGES = {
     "login_required": "The sign-in provider needs you to sign in there first.",
     "consent_required": "The sign-in provider needs your consent first.",
     "interaction_required": "The sign-in provider needs you to finish signing in there.",
+    # Re-authentication for a sensitive action (sessions/reauth.py); the user stays signed in.
+    "reauth_stale": "The sign-in provider did not confirm that you signed in again just now, so the action was not "
+    "done. You are still signed in; to try again, go back and repeat the action.",
+    "reauth_other_user": "You signed in at the provider as someone else, so the action was not done. You are still "
+    "signed in as before.",
+    "reauth_signed_out": "Your session ended while you were confirming it was you. Please sign in again.",
 }
 
 
@@ -81,14 +87,33 @@ class LoginResult:
     claims: dict[str, Any]
     tokens: dict[str, Any]
     next_path: str
+    # Set when this was a re-authentication of a signed-in user (sessions/reauth.py), not a sign-in.
+    reauthentication: dict[str, Any] | None = None
 
 
 def authorization_url(redirect_uri: str, next_path: str) -> str:
     """Start a sign-in: remember state, nonce and PKCE verifier, return the provider URL."""
+    return _start_authorization(redirect_uri, {"next": next_path})
+
+
+def reauthentication_url(redirect_uri: str, resume_path: str, user: str, max_age: int, prompt_login: bool) -> str:
+    """Start a re-authentication of the signed-in `user`: the provider must authenticate them within `max_age` s.
+
+    `resume_path` is where the callback sends them once it is done; it is kept with the state, server side.
+    """
+    reauthentication = {"user": user, "max_age": max_age}
+    params = {"max_age": str(max_age), **({"prompt": "login"} if prompt_login else {})}
+    return _start_authorization(redirect_uri, {"next": resume_path, "reauthentication": reauthentication}, params)
+
+
+def _start_authorization(redirect_uri: str, kept: dict[str, Any], params: Mapping[str, str] | None = None) -> str:
+    """Remember a new state with its nonce, PKCE verifier and `kept`; return the provider's authorization URL."""
     provider = oidc_provider()
     try:
         provider.metadata()
-        authorization = provider.client.create_authorization_url(redirect_uri, nonce=generate_token(32))
+        authorization = provider.client.create_authorization_url(
+            redirect_uri, nonce=generate_token(32), **(params or {})
+        )
     except ProviderError as error:
         raise LoginFailed("unavailable", str(error)) from error
     store_login_state(
@@ -97,7 +122,7 @@ def authorization_url(redirect_uri: str, next_path: str) -> str:
             "redirect_uri": redirect_uri,
             "code_verifier": authorization["code_verifier"],
             "nonce": authorization["nonce"],
-            "next": next_path,
+            **kept,
         },
     )
     url: str = authorization["url"]
@@ -128,7 +153,12 @@ def complete_login(args: Mapping[str, str]) -> LoginResult:
     claims = _validated_claims(token, state["nonce"])
     check_storable_identity(claims)
     claims = _with_userinfo(claims, token)
-    return LoginResult(claims=claims, tokens=token_fields(token), next_path=state["next"])
+    return LoginResult(
+        claims=claims,
+        tokens=token_fields(token),
+        next_path=state["next"],
+        reauthentication=state.get("reauthentication"),
+    )
 
 
 def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:

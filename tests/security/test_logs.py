@@ -6,6 +6,7 @@ level, after it ran: see conftest.py.)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,21 +37,33 @@ class Deployed:
     log_path: Path
     process: subprocess.Popen
     worker: subprocess.Popen
+    log_format: str
 
     def logs(self) -> str:
         """Everything gunicorn and the app wrote so far."""
         return self.log_path.read_text(errors="replace")
 
+    def messages(self) -> str:
+        """The log lines' messages, one a line (with LOG_FORMAT=json every line must be a JSON object)."""
+        if self.log_format == "text":
+            return self.logs()
+        return "\n".join(json.loads(line)["message"] for line in self.logs().splitlines() if line.strip())
 
-@pytest.fixture
+
+@pytest.fixture(params=["text", "json"])
 def deployed(
-    provider: HostileProvider, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+    provider: HostileProvider,
+    redis_client: redis.Redis,
+    redis_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Deployed]:
-    """gunicorn run from the repository (so gunicorn.conf.py applies) and a worker, both logging to one file."""
+    """gunicorn run from the repository (so gunicorn.conf.py applies) and a worker, both logging to one file,
+    once with each LOG_FORMAT."""
     redis_client.flushdb()
     port = free_port()
     settings = base_settings(redis_url, provider, tmp_path)
-    env = {**os.environ, **{name: str(value) for name, value in settings.items()}}
+    env = {**os.environ, **{name: str(value) for name, value in settings.items()}, "LOG_FORMAT": request.param}
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
     log_path = tmp_path / "gunicorn.log"
@@ -65,7 +78,7 @@ def deployed(
         )
     try:
         wait_for_port(port, process=process, timeout=30)
-        yield Deployed(f"http://127.0.0.1:{port}", log_path, process, worker)
+        yield Deployed(f"http://127.0.0.1:{port}", log_path, process, worker, request.param)
     finally:
         stop([process, worker])
 
@@ -94,10 +107,11 @@ def test_logs_hold_no_session_id_code_or_token(deployed: Deployed, provider: Hos
             browser.close()
     stop([deployed.process, deployed.worker])
 
-    logs = deployed.logs()
+    logs, messages = deployed.logs(), deployed.messages()
     # The capture works: gunicorn's access log and the app's warnings are there.
-    assert '"GET /auth/callback HTTP/1.1" 302' in logs
-    assert "sign-in failed" in logs
-    assert "Successfully completed" in logs  # the worker's lines are in the capture too
+    assert '"GET /auth/callback HTTP/1.1" 302' in messages
+    assert "sign-in failed" in messages
+    assert "Successfully completed" in messages  # the worker's lines are in the capture too
     assert provider.token_requests("refresh_token") >= 1
-    assert leaks_in_logs(logs, secret_values(provider, browsers)) == []
+    # Both as written and as decoded: JSON escaping must not hide a secret from the scan.
+    assert leaks_in_logs(logs + "\n" + messages, secret_values(provider, browsers)) == []

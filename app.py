@@ -24,6 +24,7 @@ from blueprints.metrics.routes import bp as metrics_bp
 from blueprints.profile.routes import bp as profile_bp
 from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
+from commands.audit import audit_cli
 from commands.jobs import jobs_cli
 from commands.users import users_cli
 from config import ConfigError, load_settings
@@ -129,7 +130,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `worker`, `jobs` and `users` commands to `flask --app app`."""
+    """Add the `worker`, `jobs`, `users` and `audit` commands to `flask --app app`."""
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(audit_cli)

@@ -51,6 +51,8 @@ class BaseConfig:
     # What sign-out sends the provider to name the session it ends: the session's ID token
     # (stored beside it, ~600 bytes each), or only our client_id (the provider may ask to confirm).
     LOGOUT_HINT = "id_token"
+    # Audit events older than this many days are deleted by the workers (0: kept for ever).
+    AUDIT_RETENTION_DAYS = 365
     API_BASE_URL = ""
     # The address users reach Gatehouse at; every absolute URL (redirect_uri, post-logout) is built from it.
     PUBLIC_URL = ""
@@ -145,6 +147,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_CLIENT_SECRET": str,
     "OIDC_SCOPES": str,
     "LOGOUT_HINT": str,
+    "AUDIT_RETENTION_DAYS": int,
     "API_BASE_URL": str,
     "PUBLIC_URL": str,
     "API_DASHBOARD_PATH": str,
@@ -262,7 +265,15 @@ def _validate(settings: Mapping[str, Any]) -> list[str]:
     problems += _number_problems(settings)
     problems += _timing_problems(settings)
     problems += _choice_problems(settings)
+    problems += _audit_problems(settings)
     return problems
+
+
+def _audit_problems(settings: Mapping[str, Any]) -> list[str]:
+    days = settings.get("AUDIT_RETENTION_DAYS")
+    if isinstance(days, int) and not isinstance(days, bool) and days >= 0:
+        return []
+    return ["AUDIT_RETENTION_DAYS must be a whole number of days, 0 or more (0 keeps events for ever)"]
 
 
 # Settings that take one of a few words.

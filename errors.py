@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, SecurityErro
 from werkzeug.wrappers import Response as BaseResponse
 
 import metrics
+from audit import events as audit
 from clients.downstream import AuthenticationLost
 from sessions.lifecycle import end_user_session
 from web import wants_json
@@ -59,6 +60,7 @@ def handle_internal_error(error: InternalServerError) -> tuple[Response | str, i
 def handle_authentication_lost(error: AuthenticationLost) -> BaseResponse | tuple[Response, int]:
     """The API refuses the user's token for good: end the session and ask for a new sign-in."""
     log.info("ending session: %s", error)
+    audit.record_for_session("token_refused", "signed_out", detail=error.reason)
     end_user_session()
     metrics.api_sign_out(error.reason)
     if wants_json():

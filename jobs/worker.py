@@ -18,6 +18,7 @@ Maintenance also drains the job outbox (jobs/outbox.py).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
+from jobs.audit import prune_audit_events
 from jobs.batch import BatchingWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # The only maxmemory-policy under which Redis never drops a queued job to free memory.
 SAFE_EVICTION_POLICY = "noeviction"
+# Seconds between two prunings of old audit events by one worker (AUDIT_RETENTION_DAYS).
+AUDIT_PRUNE_INTERVAL = 3600
 
 
 class UnsafeQueueRedis(click.ClickException):
@@ -54,6 +58,8 @@ class AppWorker(BatchingWorker):
     app: Flask
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
     abandon_grace: int = 10
+    # When this worker next prunes old audit events (monotonic clock; 0: at its first maintenance run).
+    next_audit_prune: float = 0.0
     # RQ backs off up to 60 s between reconnection attempts while Redis is down;
     # a few seconds keeps the delay after Redis returns short (an attempt is cheap).
     max_connection_wait_time = 5.0
@@ -74,6 +80,19 @@ class AppWorker(BatchingWorker):
         """RQ's registry cleanup (which retries abandoned jobs), then drain the job outbox."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
         self.drain_outbox()
+        self.prune_audit()
+
+    def prune_audit(self) -> None:
+        """Delete audit events past AUDIT_RETENTION_DAYS: at the first maintenance run, then hourly."""
+        if time.monotonic() < self.next_audit_prune:
+            return
+        with self.app.app_context():
+            try:
+                prune_audit_events()
+            except SQLAlchemyError as error:
+                log.warning("audit events not pruned: %s", type(error).__name__)
+                return
+        self.next_audit_prune = time.monotonic() + AUDIT_PRUNE_INTERVAL
 
     def drain_outbox(self) -> int:
         """Move jobs the web could not enqueue from the SQL outbox onto the queue."""

@@ -1,6 +1,7 @@
 """SQL models (SQLAlchemy 2 typed mappings), one module per aggregate."""
 
+from models.audit import AuditEvent
 from models.outbox import OutboxJob
 from models.user import User
 
-__all__ = ["OutboxJob", "User"]
+__all__ = ["AuditEvent", "OutboxJob", "User"]

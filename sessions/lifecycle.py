@@ -65,7 +65,7 @@ def start_user_session(
     if stored.version is not None:
         store.end(stored)
     empty(stored)
-    user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
+    user, member, handle = keys.user_tag(identity.issuer, identity.subject), keys.new_random(), keys.new_handle()
     now = time.time()
     config = current_app.config
     result = store.scripts.sign_in(
@@ -78,7 +78,7 @@ def start_user_session(
             config["SESSIONS_PER_USER"],
             member,
             encode_data(data),
-            keys.new_handle(),
+            handle,
             provider_sid or "",
             describe_device(request.user_agent.string),
             request.remote_addr or "",
@@ -98,6 +98,7 @@ def start_user_session(
         session_redis().set(keys.provider_session_key(identity.issuer, provider_sid), user, ex=store.absolute_timeout)
     stored.update(data)
     stored.sid, stored.user, stored.member = keys.signed_in_sid(user, member), user, member
+    stored.handle = handle
     stored.loaded, stored.version, stored.created_at, stored.issued = dict(data), "1", now, True
     stored.identity, stored.profile = identity, decode_profile(result[1])
     stored.profile_version, stored.confirmed = int(result[2] or 0), result[3] == b"1"

@@ -7,6 +7,7 @@ import time
 from flask import current_app
 from sqlalchemy import select
 
+from audit import events as audit
 from extensions import db
 from jobs.queues import enqueue
 from jobs.users import persist_user_status
@@ -43,4 +44,6 @@ def set_disabled(issuer: str, subject: str, disabled: bool) -> int:
         ],
     )
     enqueue(persist_user_status, issuer, subject, disabled, int(version))
+    kind = "account_disabled" if disabled else "account_enabled"
+    audit.record(kind, "operator", issuer=issuer, subject=subject, detail=f"{int(ended)} sessions ended")
     return int(ended)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from redis.exceptions import RedisError
 
+from audit import events as audit
 from connections import session_redis
 from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
 from oidc.logout_token import LogoutRequest, LogoutTokenError, validate_logout_token
@@ -79,4 +80,11 @@ def end_named_sessions(request: LogoutRequest) -> int:
         # Not "all": a sign-in newer than the token must survive a late or replayed delivery.
         ended = end_sessions(user, "before", request.issued_at)
     log.info("back-channel logout ended %d session(s) of user %s", ended, user or "unknown")
+    audit.record(
+        "session_revoked",
+        "backchannel",
+        issuer=request.issuer,
+        subject=request.subject,
+        detail=f"{ended} sessions ended" + (" (provider session)" if request.provider_sid else ""),
+    )
     return ended

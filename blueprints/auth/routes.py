@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from werkzeug.wrappers import Response as BaseResponse
 
 import metrics
+from audit import events as audit
 from blueprints.auth import backchannel, services
 from blueprints.auth.redirects import safe_next
 from extensions import csrf
@@ -16,6 +17,7 @@ from sessions.lifecycle import end_user_session
 from sessions.reauth import confirm_reauthentication
 from sessions.token_record import StoredTokens
 from sessions.tokens import read_tokens
+from sessions.user import current_session
 from web import external_url
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,10 @@ def callback() -> BaseResponse:
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
         metrics.sign_in(failure.kind)
+        audit.record("sign_in", failure.kind, issuer=oidc_provider().issuer)
         return redirect(url_for("auth.failed", reason=failure.kind), 303)
     metrics.sign_in("success")
+    audit.record_for_session("sign_in", "success")
     return redirect(result.next_path)
 
 
@@ -74,6 +78,8 @@ def logout() -> BaseResponse:
     """Sign out: delete the session record and cookie, then end the provider's session if it can."""
     tokens = read_tokens()
     hint = logout_hint(tokens)
+    if current_session().signed_in:
+        audit.record_for_session("sign_out", "user")
     end_user_session()
     target = external_url("auth.login", reason="signed_out")
     try:

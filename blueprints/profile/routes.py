@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+from audit import events as audit
 from blueprints.profile.forms import ProfileForm
 from blueprints.profile.services import (
     ProfileChangedElsewhere,
@@ -26,10 +27,12 @@ CHANGED_ELSEWHERE = (
 @login_required
 def edit() -> Response | str | tuple[str, int]:
     """Show the profile form; on a valid submit save it and redirect (Post/Redirect/Get)."""
-    form = ProfileForm(data=current_profile())
+    before = current_profile()
+    form = ProfileForm(data=before)
     if form.validate_on_submit():
+        fields = form.profile_fields()
         try:
-            save_profile(form.profile_fields(), shown_version=form.shown_version())
+            save_profile(fields, shown_version=form.shown_version())
         except ProfileUnavailable:
             # The user's sessions were all ended meanwhile (revoked elsewhere): nothing was saved.
             return redirect(url_for("auth.login", reason="expired"))
@@ -45,6 +48,8 @@ def edit() -> Response | str | tuple[str, int]:
             else:
                 form.form_errors.append(refusal.message)
         else:
+            changed = sorted(name for name, value in fields.items() if value != before.get(name))
+            audit.record_for_session("profile_changed", "saved", detail=",".join(changed) or "nothing changed")
             flash("Your profile has been saved.", "success")
             return redirect(url_for("profile.edit"))
     status = 400 if form.errors else 200

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from audit import events as audit
+from audit.activity import recent_activity
 from errors import render_error
 from sessions.lifecycle import list_sessions, revoke_other_sessions, revoke_session
-from sessions.user import current_profile, login_required
+from sessions.user import current_profile, current_session, login_required
 
 bp = Blueprint("sessions", __name__)
 
@@ -15,8 +17,12 @@ bp = Blueprint("sessions", __name__)
 @bp.get("/sessions")
 @login_required
 def index() -> str:
-    """List the user's active sessions, the current one marked."""
-    return render_template("sessions/index.html", sessions=list_sessions(), timezone=current_profile()["timezone"])
+    """List the user's active sessions, the current one marked, and their recent activity."""
+    identity = current_session().identity
+    activity = recent_activity(identity.issuer, identity.subject) if identity else None
+    return render_template(
+        "sessions/index.html", sessions=list_sessions(), activity=activity, timezone=current_profile()["timezone"]
+    )
 
 
 @bp.post("/sessions/<handle>/revoke")
@@ -25,6 +31,7 @@ def revoke(handle: str) -> BaseResponse | tuple[Response | str, int]:
     """Sign one other session out; a handle that is not one of the user's other sessions changes nothing (404)."""
     if not revoke_session(handle):
         return render_error(404, "That session is not one of your other sessions, or it has already ended.")
+    audit.record_for_session("session_revoked", "user", detail=f"session {handle}")
     flash("That device has been signed out.", "success")
     return redirect(url_for("sessions.index"))
 
@@ -34,5 +41,6 @@ def revoke(handle: str) -> BaseResponse | tuple[Response | str, int]:
 def revoke_others() -> BaseResponse:
     """Sign out every session of the user except this one."""
     ended = revoke_other_sessions()
+    audit.record_for_session("session_revoked", "user_others", detail=f"{ended} other sessions ended")
     flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.", "success")
     return redirect(url_for("sessions.index"))

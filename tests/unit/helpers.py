@@ -11,6 +11,7 @@ from typing import Any
 import fakeredis
 from flask import Flask
 from flask.testing import FlaskClient
+from rq.job import Job
 from sqlalchemy import event
 from werkzeug.test import TestResponse
 
@@ -100,8 +101,18 @@ def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
 
 def queued_records(app: Flask) -> list[dict[str, Any]]:
     """The records of the persistence jobs waiting on the app's queue, oldest first."""
+    return [job.args[0] for job in queued_jobs(app, "jobs.users.persist_user")]
+
+
+def queued_audit_events(app: Flask) -> list[dict[str, Any]]:
+    """The audit events waiting on the app's queue, oldest first."""
+    return [job.args[0] for job in queued_jobs(app, "jobs.audit.store_audit_event")]
+
+
+def queued_jobs(app: Flask, function: str) -> list[Job]:
+    """The jobs of one job function waiting on the app's queue, oldest first."""
     with app.app_context():
-        return [job.args[0] for job in job_queue().get_jobs()]
+        return [job for job in job_queue().get_jobs() if job.func_name == function]
 
 
 def job_record(**changes: Any) -> dict[str, Any]:

@@ -113,7 +113,9 @@ def test_the_sign_in_s_job_carries_the_request_id(app: Flask, provider: MockProv
     client = app.test_client()
     landed = sign_in(client, provider, "alice", worker=False)
     with app.app_context():
-        [job] = job_queue().get_jobs()
+        jobs = job_queue().get_jobs()
+    assert {job.func_name for job in jobs} == {"jobs.users.persist_user", "jobs.audit.store_audit_event"}
+    [job] = [job for job in jobs if job.func_name == "jobs.users.persist_user"]
     assert job.meta[REQUEST_ID_META] == landed.headers["X-Request-ID"]
     assert len(job.args) == 1 and not job.kwargs, "the id is job meta, never an argument of the job function"
 

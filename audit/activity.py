@@ -1,0 +1,66 @@
+"""A user's own recent security events, as the devices page shows them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from audit.store import events
+from extensions import db
+from models.audit import AuditEvent
+from sessions.devices import describe_device
+
+log = logging.getLogger(__name__)
+
+RECENT_ACTIVITY = 10
+
+# (kind, outcome) -> what the user reads; an event missing here is not shown to the user.
+_DESCRIPTIONS = {
+    ("sign_in", "success"): "Signed in",
+    ("sign_out", "user"): "Signed out",
+    ("profile_changed", "saved"): "Changed the profile",
+    ("session_revoked", "user"): "Signed out another device",
+    ("session_revoked", "user_others"): "Signed out all other devices",
+    ("session_revoked", "backchannel"): "Signed out by the identity provider",
+    ("account_disabled", "operator"): "Account disabled by an administrator",
+    ("account_enabled", "operator"): "Account enabled by an administrator",
+    ("token_refused", "signed_out"): "Signed out: the service stopped accepting the sign-in",
+}
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of the user's recent activity."""
+
+    at: float  # Unix time, for the page's time filters
+    description: str
+    device: str | None
+    address: str | None
+
+
+def _describe(event: AuditEvent) -> Activity | None:
+    description = _DESCRIPTIONS.get((event.kind, event.outcome or ""))
+    if description is None:
+        return None
+    moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    return Activity(
+        at=moment.timestamp(),
+        description=description,
+        device=describe_device(event.user_agent) if event.user_agent else None,
+        address=event.client_address,
+    )
+
+
+def recent_activity(issuer: str, subject: str) -> list[Activity] | None:
+    """The user's latest events, newest first; None when the database cannot be read (the page still works)."""
+    try:
+        found = [_describe(event) for event in events(issuer=issuer, subject=subject, limit=RECENT_ACTIVITY)]
+    except SQLAlchemyError as error:
+        log.warning("recent activity unavailable: %s", type(error).__name__)
+        return None
+    finally:
+        db.session.remove()
+    return [activity for activity in found if activity is not None]

@@ -1,0 +1,53 @@
+"""Storing audit events, and pruning the old ones (AUDIT_RETENTION_DAYS)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import DataError, IntegrityError
+
+from audit.store import prune_events, store_events
+from extensions import db
+from jobs.users import give_up
+
+log = logging.getLogger(__name__)
+
+PERMANENT_FAILURES = (DataError, IntegrityError, KeyError, TypeError, ValueError)
+
+
+def store_audit_event(event: dict[str, Any]) -> None:
+    """Store one audit event; a retried or repeated job stores it once."""
+    store_audit_events([event])
+
+
+def store_audit_events(events: Sequence[Mapping[str, Any]]) -> None:
+    """Store many audit events in one transaction (what the batching worker calls)."""
+    try:
+        store_events(events)
+        db.session.commit()
+    except PERMANENT_FAILURES as error:
+        db.session.rollback()
+        give_up("store_audit_event failed", error)
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()
+
+
+def prune_audit_events(now: datetime | None = None) -> int:
+    """Delete events older than AUDIT_RETENTION_DAYS (0 keeps them for ever); returns how many."""
+    days = current_app.config["AUDIT_RETENTION_DAYS"]
+    if not days:
+        return 0
+    try:
+        pruned = prune_events((now or datetime.now(UTC)) - timedelta(days=days))
+    finally:
+        db.session.remove()
+    if pruned:
+        log.info("pruned %d audit events older than %d days", pruned, days)
+    return pruned

@@ -24,7 +24,6 @@ from blueprints.metrics.routes import bp as metrics_bp
 from blueprints.profile.routes import bp as profile_bp
 from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
-from commands.audit import audit_cli
 from commands.jobs import jobs_cli
 from commands.users import users_cli
 from config import ConfigError, load_settings
@@ -35,6 +34,7 @@ from extensions import csrf, db, migrate
 from jobs.queues import init_queue
 from jobs.worker import worker_command
 from logs import init_logging
+from metrics.hosts import init_scrape_hosts
 from oidc.provider import init_oidc
 from security import init_security
 from sessions.hooks import init_session_hooks
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise
     init_logging(app)
     init_proxy_fix(app)
+    init_scrape_hosts(app)
     init_database(app)
     init_connections(app)
     init_session_store(app, session_redis(app))
@@ -130,8 +131,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `worker`, `jobs`, `users` and `audit` commands to `flask --app app`."""
+    """Add the `worker`, `jobs` and `users` commands to `flask --app app`."""
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(users_cli)
-    app.cli.add_command(audit_cli)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.e2e.harness import ARTIFACTS, E2EStack, start_e2e_stack
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.postgres import DATABASES, database_url_for
+from tests.support.stack import ARTIFACTS, Stack, start_stack
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
@@ -29,10 +29,10 @@ def database(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def deployment(
     database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[E2EStack]:
+) -> Iterator[Stack]:
     """Redis, the certified provider, one worker and one gunicorn web process, on `database`."""
     workdir = tmp_path_factory.mktemp(f"e2e-{database}")
-    running = start_e2e_stack(workdir, database_url=database_url_for(database, request, workdir))
+    running = start_stack(workdir, provider="certified", database_url=database_url_for(database, request, workdir))
     try:
         yield running
     finally:

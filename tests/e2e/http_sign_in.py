@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import quote
 
 import requests
+
+from tests.support import browserless
+from tests.support.browserless import TIMEOUT
 
 # oidc-provider's interaction pages: one form per step, told apart by its hidden `prompt` field.
 INTERACTION_FORM = re.compile(
@@ -23,9 +25,9 @@ def interaction_form(page: requests.Response) -> tuple[str, str]:
     return match.group("prompt"), html.unescape(match.group("action"))
 
 
-def sign_in(http: requests.Session, base_url: str, login: str, next_path: str = "/") -> requests.Response:
-    """/login -> provider login form -> consent form -> /auth/callback -> `next_path`; returns the last page."""
-    page = http.get(f"{base_url}/login?next={quote(next_path)}", timeout=10)
+def provider_forms(http: requests.Session, base_url: str, authorize_url: str, login: str) -> requests.Response:
+    """oidc-provider's login form, then its consent form; redirects are followed back into the app."""
+    page = http.get(authorize_url, timeout=TIMEOUT)
     for _ in range(3):
         if page.url.startswith(base_url):
             break
@@ -33,7 +35,13 @@ def sign_in(http: requests.Session, base_url: str, login: str, next_path: str = 
         fields = {"prompt": prompt}
         if prompt == "login":
             fields |= {"login": login, "password": PASSWORD}
-        page = http.post(action, data=fields, timeout=10)
+        page = http.post(action, data=fields, timeout=TIMEOUT)
+    return page
+
+
+def sign_in(http: requests.Session, base_url: str, login: str, next_path: str = "/") -> requests.Response:
+    """/login -> provider login form -> consent form -> /auth/callback -> `next_path`; returns the last page."""
+    page = browserless.sign_in(http, base_url, login, next_path, through=provider_forms)
     assert page.url == f"{base_url}{next_path}", f"sign-in of {login} ended at {page.url} ({page.status_code})"
     assert page.status_code == 200, page.text[:500]
     return page

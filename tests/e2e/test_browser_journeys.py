@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.harness import E2EStack
 from tests.e2e.pages import (
     Screenshot,
     complete_provider_sign_in,
@@ -24,6 +23,7 @@ from tests.e2e.pages import (
     signed_in_as,
 )
 from tests.support.polling import wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -31,7 +31,7 @@ SESSION_COOKIE = "gatehouse_session"
 
 
 def test_sign_in_through_the_provider_lands_on_the_page_asked_for(
-    page: Page, deployment: E2EStack, user_login: str, screenshot: Screenshot
+    page: Page, deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """An anonymous visit to /dashboard goes through the provider's login and consent pages and comes back there."""
     app, provider = deployment.web_url, deployment.provider.url
@@ -46,7 +46,7 @@ def test_sign_in_through_the_provider_lands_on_the_page_asked_for(
 
 
 def test_profile_edit_refuses_bad_input_then_saves_good_input_through_the_worker(
-    page: Page, deployment: E2EStack, user_login: str, screenshot: Screenshot
+    page: Page, deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """Each bad field gets its own message and nothing changes; good values show at once and reach the database."""
     app = deployment.web_url
@@ -127,7 +127,7 @@ def test_profile_edit_refuses_bad_input_then_saves_good_input_through_the_worker
 
 
 def test_dashboard_shows_api_data_and_refreshes_an_expired_token_unnoticed(
-    page: Page, deployment: E2EStack, user_login: str, screenshot: Screenshot
+    page: Page, deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """Downstream data shows; once the provider has expired every access token, the next visit still just works."""
     app, provider = deployment.web_url, deployment.provider
@@ -158,7 +158,7 @@ def test_dashboard_shows_api_data_and_refreshes_an_expired_token_unnoticed(
 
 def test_revoked_refresh_token_ends_the_session_and_the_old_cookie_opens_nothing(
     page: Page,
-    deployment: E2EStack,
+    deployment: Stack,
     user_login: str,
     screenshot: Screenshot,
     open_context: Callable[[], BrowserContext],
@@ -190,7 +190,7 @@ def test_revoked_refresh_token_ends_the_session_and_the_old_cookie_opens_nothing
 
 
 def test_sign_out_ends_the_provider_session_and_back_shows_no_private_data(
-    page: Page, deployment: E2EStack, user_login: str, screenshot: Screenshot
+    page: Page, deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """Sign out goes through the provider's end-session page; afterwards nothing private is reachable."""
     app, provider = deployment.web_url, deployment.provider.url

@@ -12,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.harness import E2EStack
 from tests.e2e.pages import provider_name, sign_in, signed_in_as
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -26,7 +26,7 @@ SESSION_COOKIE = "gatehouse_session"
     ids=["bad state at the callback", "failure page opened directly"],
 )
 def test_sign_out_from_the_sign_in_failure_page_signs_out(
-    page: Page, deployment: E2EStack, user_login: str, failure: str
+    page: Page, deployment: Stack, user_login: str, failure: str
 ) -> None:
     """Signed in, land on /auth/failed, click "Sign out": the provider's end-session page, never a 403."""
     app, provider = deployment.web_url, deployment.provider.url

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from tests.e2e.harness import GUNICORN_CONF
-from tests.support.stack import ROOT
+from tests.support.stack import GUNICORN_CONF, ROOT
 
 pytestmark = [pytest.mark.e2e]
 

@@ -22,10 +22,11 @@ import pytest
 import requests
 
 from oidc.tokens import REFRESH_AHEAD_SECONDS
-from tests.e2e.harness import CertifiedProvider, E2EStack, start_e2e_stack
 from tests.e2e.http_sign_in import sign_in
+from tests.support.certified_provider import CertifiedProvider
 from tests.support.polling import wait_until
 from tests.support.postgres import database_url_for
+from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -37,12 +38,12 @@ REFRESHED_TOKEN_TTL = REFRESH_AHEAD_SECONDS + 5
 
 
 @pytest.fixture(scope="module")
-def two_web(
-    database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[E2EStack]:
+def two_web(database: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Redis, the certified provider, one worker and two gunicorn web processes (2 processes x 4 threads each)."""
     workdir = tmp_path_factory.mktemp(f"refresh-race-{database}")
-    running = start_e2e_stack(workdir, database_url=database_url_for(database, request, workdir), web=2, web_workers=2)
+    running = start_stack(
+        workdir, provider="certified", database_url=database_url_for(database, request, workdir), web=2, web_workers=2
+    )
     try:
         yield running
     finally:
@@ -88,7 +89,7 @@ def dashboard(base_url: str, cookie: str) -> requests.Response:
     return requests.get(f"{base_url}/dashboard", cookies={SESSION_COOKIE: cookie}, allow_redirects=False, timeout=30)
 
 
-def test_parallel_requests_on_two_web_processes_refresh_an_expired_token_once(two_web: E2EStack) -> None:
+def test_parallel_requests_on_two_web_processes_refresh_an_expired_token_once(two_web: Stack) -> None:
     """Each burst after an expiry: 8 x 200 with API data, exactly one refresh grant, no reuse, session alive."""
     provider = two_web.provider
     login = f"race-{uuid.uuid4().hex[:8]}"

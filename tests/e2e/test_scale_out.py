@@ -15,11 +15,11 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from jobs.queues import QUEUES, SERIALIZER
-from tests.e2e.harness import E2EStack, start_e2e_stack
 from tests.e2e.http_sign_in import sign_in as sign_in_over_http
 from tests.e2e.pages import provider_name, sign_in, signed_in_as
 from tests.support.polling import wait_until
 from tests.support.postgres import database_url_for
+from tests.support.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -28,11 +28,12 @@ CONCURRENCY = 8
 
 
 @pytest.fixture(scope="module")
-def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
+def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Redis, PostgreSQL, the certified provider, two workers, two gunicorns (2 processes x 4 threads each)."""
     workdir = tmp_path_factory.mktemp("scale-out")
-    running = start_e2e_stack(
+    running = start_stack(
         workdir,
+        provider="certified",
         database_url=database_url_for("postgresql", request, workdir),
         web=2,
         workers=2,
@@ -58,7 +59,7 @@ def queues_drained(redis_port: int) -> bool:
 
 
 def test_a_session_and_profile_edits_are_shared_by_both_web_processes(
-    page: Page, scaled: E2EStack, user_login: str
+    page: Page, scaled: Stack, user_login: str
 ) -> None:
     """Signed in through one web process, the other serves the same session; an edit on either shows on both at once."""
     first, second = scaled.web_urls
@@ -92,7 +93,7 @@ def test_a_session_and_profile_edits_are_shared_by_both_web_processes(
     assert saved["timezone"] == "America/Sao_Paulo"
 
 
-def test_200_sign_ins_spread_over_both_web_processes_become_exactly_200_users(scaled: E2EStack) -> None:
+def test_200_sign_ins_spread_over_both_web_processes_become_exactly_200_users(scaled: Stack) -> None:
     """Each sign-in goes through the provider's real forms on alternating web processes; the workers store each once."""
     prefix = f"load-{uuid.uuid4().hex[:6]}"
     logins = [f"{prefix}-{index:03d}" for index in range(SIGN_INS)]
@@ -112,17 +113,17 @@ def test_200_sign_ins_spread_over_both_web_processes_become_exactly_200_users(sc
         return [row for row in scaled.users() if row["subject"].startswith(prefix)]
 
     wait_until(lambda: len(mine()) >= SIGN_INS, timeout=120, interval=1, what="every sign-in to be persisted")
-    wait_until(lambda: queues_drained(scaled.stack.redis_port), timeout=60, what="the queues to drain")
+    wait_until(lambda: queues_drained(scaled.redis_port), timeout=60, what="the queues to drain")
     rows = mine()
     assert len(rows) == SIGN_INS
     assert sorted(row["subject"] for row in rows) == logins
     assert {row["email"] for row in rows} == {f"{login}@example.test" for login in logins}
 
 
-def test_the_gunicorn_config_serves_with_its_access_log_free_of_codes(scaled: E2EStack) -> None:
+def test_the_gunicorn_config_serves_with_its_access_log_free_of_codes(scaled: Stack) -> None:
     """gunicorn.conf.py is in effect: threaded workers answer, and the access log never records ?code=."""
     with requests.Session() as http:
         sign_in_over_http(http, scaled.web_url, f"log-{uuid.uuid4().hex[:6]}", "/")
-    log = (Path(scaled.stack.env["GATEHOUSE_TEST_LOGS"]) / "web0.log").read_text()
+    log = (Path(scaled.env["GATEHOUSE_TEST_LOGS"]) / "web0.log").read_text()
     assert '"GET /auth/callback HTTP/1.1" 302' in log
     assert "code=" not in log and "state=" not in log

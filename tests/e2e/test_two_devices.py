@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, expect
 
-from tests.e2e.harness import E2EStack
 from tests.e2e.pages import Screenshot, provider_login_form, provider_name, sign_in, signed_in_as
 from tests.support.polling import wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -25,7 +25,7 @@ TABS_PER_DEVICE = 3
 
 
 def two_devices(
-    open_context: Callable[[], BrowserContext], deployment: E2EStack, login: str, next_path: str
+    open_context: Callable[[], BrowserContext], deployment: Stack, login: str, next_path: str
 ) -> tuple[Page, Page]:
     """Two fresh browser profiles, each signed in as `login` through the provider's forms, on `next_path`."""
     devices = []
@@ -85,7 +85,7 @@ def shows_provider_login_form(page: Page, provider_url: str, login: str) -> None
 
 
 def test_a_profile_edit_on_one_device_shows_on_the_other_on_its_next_page(
-    open_context: Callable[[], BrowserContext], deployment: E2EStack, user_login: str
+    open_context: Callable[[], BrowserContext], deployment: Stack, user_login: str
 ) -> None:
     """The profile is the user's, not the session's: device 2's next page shows device 1's edit."""
     app = deployment.web_url
@@ -114,7 +114,7 @@ def test_a_profile_edit_on_one_device_shows_on_the_other_on_its_next_page(
 
 
 def test_the_devices_page_signs_the_other_device_out(
-    open_context: Callable[[], BrowserContext], deployment: E2EStack, user_login: str, screenshot: Screenshot
+    open_context: Callable[[], BrowserContext], deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """Device 1 sees both sessions on /sessions and signs device 2 out; only device 2 has to sign in again."""
     app, provider = deployment.web_url, deployment.provider.url
@@ -162,7 +162,7 @@ def test_the_devices_page_signs_the_other_device_out(
 
 
 def test_the_providers_back_channel_logout_ends_only_that_devices_session(
-    open_context: Callable[[], BrowserContext], deployment: E2EStack, user_login: str, screenshot: Screenshot
+    open_context: Callable[[], BrowserContext], deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
     """Device 2 signs out on the provider's own page: its logout token ends device 2's session and no other."""
     app, provider = deployment.web_url, deployment.provider
@@ -196,7 +196,7 @@ def test_the_providers_back_channel_logout_ends_only_that_devices_session(
 
 
 def test_both_devices_keep_working_through_a_token_expiry_under_parallel_page_loads(
-    open_context: Callable[[], BrowserContext], deployment: E2EStack, user_login: str
+    open_context: Callable[[], BrowserContext], deployment: Stack, user_login: str
 ) -> None:
     """Three tabs per device load /dashboard at once after expiry: one refresh per device, nobody signed out."""
     app, provider = deployment.web_url, deployment.provider

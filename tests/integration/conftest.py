@@ -18,7 +18,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     once on SQLite and once on PostgreSQL: every test using it runs against both."""
     workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
     database_url = database_url_for(request.param, request, workdir)
-    running = start_stack(workdir, extra_env={"DATABASE_URL": database_url})
+    running = start_stack(workdir, database_url=database_url)
     try:
         yield running
     finally:

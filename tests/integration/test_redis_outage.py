@@ -102,7 +102,8 @@ def test_a_frozen_redis_gives_503_pages_within_a_second(
     # network buffer) is the slow case: only short socket timeouts keep pages fast.
     web = outage_stack.web_url
     sign_in(browser, web, subject, next_path="/profile")
-    redis_process = outage_stack.processes["redis"]
+    redis_process = outage_stack.sessions.process
+    assert redis_process is not None
 
     redis_process.send_signal(signal.SIGSTOP)
     try:

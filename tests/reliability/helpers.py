@@ -1,9 +1,11 @@
-"""Helpers the reliability tests share: job records, PostgreSQL locks and outage probes, job states."""
+"""Helpers the reliability tests share: the suite's stack parameters, job records, PostgreSQL locks and outage
+probes, job states."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,9 +16,38 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from jobs.queues import job_queue, put_on_queue
 from jobs.users import persist_user
 from tests.support.browserless import csrf_token
-from tests.support.reliability_stack import ReliabilityStack
+from tests.support.stack import FAST_WORKER, Stack, start_stack
 
 ISSUER = "https://issuer.reliability.test"
+
+
+def start_reliability_stack(
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    separate_queue: bool = False,
+    queue_appendonly: bool = False,
+    queue_redis_args: Sequence[str] = (),
+    provider: bool = False,
+    web: int = 0,
+    workers: int = 1,
+    settings: Mapping[str, Any] | None = None,
+    redis_password: str | None = None,
+) -> Stack:
+    """The suite's deployment: no provider or web process unless asked, fast worker timings, workers idle on return."""
+    return start_stack(
+        workdir,
+        web=web,
+        workers=workers,
+        provider="mock" if provider else None,
+        database_url=database_url,
+        separate_queue=separate_queue,
+        queue_appendonly=queue_appendonly,
+        queue_redis_args=queue_redis_args,
+        redis_password=redis_password,
+        settings={**FAST_WORKER, **(settings or {})},
+        wait_for_workers=True,
+    )
 
 
 def record(subject: str, *, profile_version: int = 1, identity_version: int = 1, **profile: Any) -> dict[str, Any]:
@@ -48,13 +79,13 @@ def edit_profile(http: requests.Session, base_url: str, **fields: str) -> reques
     return http.post(f"{base_url}/profile", data=data, allow_redirects=False, timeout=10)
 
 
-def enqueue_records(stack: ReliabilityStack, records: list[dict[str, Any]]) -> list[str]:
+def enqueue_records(stack: Stack, records: list[dict[str, Any]]) -> list[str]:
     """Put persistence jobs on the real queue from the test process; returns their ids."""
     with stack.context():
         return [put_on_queue(persist_user, data).id for data in records]
 
 
-def rows_by_subject(stack: ReliabilityStack) -> dict[str, list[dict[str, Any]]]:
+def rows_by_subject(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     """Persisted users grouped by subject (a list, so duplicates would show)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in stack.users():
@@ -62,14 +93,14 @@ def rows_by_subject(stack: ReliabilityStack) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-def job_status(stack: ReliabilityStack, job_id: str) -> JobStatus | None:
+def job_status(stack: Stack, job_id: str) -> JobStatus | None:
     """The state of one job on the real queue."""
     with stack.context():
         job = Job.fetch(job_id, connection=job_queue().connection, serializer=job_queue().serializer)
         return job.get_status()
 
 
-def registry_counts(stack: ReliabilityStack) -> dict[str, int]:
+def registry_counts(stack: Stack) -> dict[str, int]:
     """Queued, started, scheduled and failed job counts, read without side effects."""
     with stack.context():
         queue = job_queue()

@@ -15,12 +15,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.reliability.helpers import edit_profile, enqueue_records, record, registry_counts, rows_by_subject
+from tests.reliability.helpers import (
+    edit_profile,
+    enqueue_records,
+    record,
+    registry_counts,
+    rows_by_subject,
+    start_reliability_stack,
+)
 from tests.support.browserless import sign_in
 from tests.support.faults import Stopwatch
 from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +40,7 @@ STALE_CONNECTION_ERRORS = ("server closed the connection unexpectedly", "termina
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
     """PostgreSQL, Redis, the provider, one web process and two workers with short retry intervals."""
     running = start_reliability_stack(
         tmp_path,
@@ -56,24 +63,24 @@ def postgres_running(cluster: PostgresCluster) -> bool:
     return (Path(cluster.data_dir) / "postmaster.pid").exists()
 
 
-def readiness(stack: ReliabilityStack) -> tuple[int, str]:
+def readiness(stack: Stack) -> tuple[int, str]:
     """/readyz: status code and what it says about the database."""
-    response = requests.get(f"{stack.stack.web_url}/readyz", timeout=10)
+    response = requests.get(f"{stack.web_url}/readyz", timeout=10)
     return response.status_code, response.json()["checks"]["database"]
 
 
-def worker_logs(stack: ReliabilityStack) -> dict[str, str]:
+def worker_logs(stack: Stack) -> dict[str, str]:
     """Both workers' logs (their ends)."""
     return {name: stack.log(name) for name in ("worker0", "worker1")}
 
 
-def log_files(stack: ReliabilityStack) -> dict[str, Path]:
+def log_files(stack: Stack) -> dict[str, Path]:
     """Both workers' log files."""
     return {name: Path(stack.env["GATEHOUSE_TEST_LOGS"]) / f"{name}.log" for name in ("worker0", "worker1")}
 
 
 def test_jobs_survive_a_30_second_database_outage(
-    stack: ReliabilityStack, postgres_cluster: PostgresCluster, timings: dict[str, float]
+    stack: Stack, postgres_cluster: PostgresCluster, timings: dict[str, float]
 ) -> None:
     assert readiness(stack) == (200, "ok")  # the web process now holds a pooled connection
     subjects = [f"outage-{index:03d}" for index in range(JOBS)]
@@ -84,8 +91,8 @@ def test_jobs_survive_a_30_second_database_outage(
     enqueue_records(stack, [record(subject) for subject in subjects[JOBS // 2 :]])
     with requests.Session() as http:
         # The normal path of sign-in and of a profile edit never touches the database.
-        assert sign_in(http, stack.stack.web_url, "outage-web", next_path="/profile").status_code == 200
-        assert edit_profile(http, stack.stack.web_url, display_name="Edited During Outage").status_code == 302
+        assert sign_in(http, stack.web_url, "outage-web", next_path="/profile").status_code == 200
+        assert edit_profile(http, stack.web_url, display_name="Edited During Outage").status_code == 302
     assert readiness(stack) == (503, "down")
 
     retrying_seen = False

@@ -18,10 +18,11 @@ from tests.reliability.helpers import (
     record,
     registry_counts,
     rows_by_subject,
+    start_reliability_stack,
     users_table_locked,
 )
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def sqlite_locked(path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReliabilityStack]:
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Two workers on SQLite or PostgreSQL, shared by this module's tests (each uses its own subject)."""
     url = None
     if request.param == "postgresql":
@@ -55,7 +56,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         running.stop()
 
 
-def database_locked(stack: ReliabilityStack) -> AbstractContextManager[None]:
+def database_locked(stack: Stack) -> AbstractContextManager[None]:
     """Block every upsert at the database until the block exits."""
     url = stack.settings["DATABASE_URL"]
     if url.startswith("sqlite:///"):
@@ -63,14 +64,14 @@ def database_locked(stack: ReliabilityStack) -> AbstractContextManager[None]:
     return users_table_locked(url)
 
 
-def retries_used(stack: ReliabilityStack, job_id: str) -> int:
+def retries_used(stack: Stack, job_id: str) -> int:
     """How many retries a job consumed (0: its first run succeeded)."""
     with stack.context():
         job = Job.fetch(job_id, connection=job_queue().connection, serializer=job_queue().serializer)
         return len(job.retry_intervals or []) - int(job.retries_left or 0)
 
 
-def run_together(stack: ReliabilityStack, records: list[dict]) -> list[str]:
+def run_together(stack: Stack, records: list[dict]) -> list[str]:
     """Start one job per record on separate workers, hold them at the database, then let them race."""
     with database_locked(stack):
         job_ids = enqueue_records(stack, records)
@@ -85,7 +86,7 @@ def run_together(stack: ReliabilityStack, records: list[dict]) -> list[str]:
     return job_ids
 
 
-def test_the_same_job_twice_at_once_leaves_one_row_and_no_error(stack: ReliabilityStack) -> None:
+def test_the_same_job_twice_at_once_leaves_one_row_and_no_error(stack: Stack) -> None:
     job_ids = run_together(stack, [record("twin", profile_version=4), record("twin", profile_version=4)])
     rows = rows_by_subject(stack)["twin"]
     assert len(rows) == 1
@@ -94,14 +95,14 @@ def test_the_same_job_twice_at_once_leaves_one_row_and_no_error(stack: Reliabili
     assert registry_counts(stack)["failed"] == 0
 
 
-def test_an_older_version_racing_a_newer_one_never_wins(stack: ReliabilityStack) -> None:
+def test_an_older_version_racing_a_newer_one_never_wins(stack: Stack) -> None:
     # Older first in the queue: the order the jobs commit in is up to the race.
     run_together(stack, [record("racer", profile_version=3), record("racer", profile_version=9)])
     [row] = rows_by_subject(stack)["racer"]
     assert (row["profile_version"], row["display_name"]) == (9, "racer v9")
 
 
-def test_an_older_version_arriving_late_changes_nothing(stack: ReliabilityStack) -> None:
+def test_an_older_version_arriving_late_changes_nothing(stack: Stack) -> None:
     [newer] = enqueue_records(stack, [record("late", profile_version=20, identity_version=20, bio="new")])
     wait_until(lambda: job_status(stack, newer) == JobStatus.FINISHED, timeout=20, what="the newer job")
     [older] = enqueue_records(stack, [record("late", profile_version=10, identity_version=10, bio="old")])
@@ -110,7 +111,7 @@ def test_an_older_version_arriving_late_changes_nothing(stack: ReliabilityStack)
     assert (row["profile_version"], row["bio"], row["display_name"]) == (20, "new", "late v20")
 
 
-def test_a_newer_identity_updates_claims_without_touching_a_newer_profile(stack: ReliabilityStack) -> None:
+def test_a_newer_identity_updates_claims_without_touching_a_newer_profile(stack: Stack) -> None:
     first = record("split", profile_version=50, identity_version=1, bio="kept")
     later_sign_in = {**record("split", profile_version=5, identity_version=2, bio="stale"), "email": "new@example.test"}
     run_together(stack, [first, later_sign_in])

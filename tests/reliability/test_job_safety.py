@@ -14,10 +14,17 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from jobs.queues import DEFAULT_QUEUE, SERIALIZER
-from tests.reliability.helpers import edit_profile, enqueue_records, record, registry_counts, rows_by_subject
+from tests.reliability.helpers import (
+    edit_profile,
+    enqueue_records,
+    record,
+    registry_counts,
+    rows_by_subject,
+    start_reliability_stack,
+)
 from tests.support.browserless import sign_in
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +33,7 @@ EMAIL, NAME, BIO = "ada.secret@example.test", "Ada Secretname", "a bio nobody el
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     """Redis, SQLite and one worker that gives up on a job after one quick retry."""
     running = start_reliability_stack(tmp_path, settings={"JOB_RETRY_INTERVALS": (0,)})
     try:
@@ -35,7 +42,7 @@ def stack(tmp_path: Path) -> Iterator[ReliabilityStack]:
         running.stop()
 
 
-def test_a_pickled_job_planted_in_the_queue_never_runs(stack: ReliabilityStack, tmp_path: Path) -> None:
+def test_a_pickled_job_planted_in_the_queue_never_runs(stack: Stack, tmp_path: Path) -> None:
     """Jobs are JSON: a pickle payload written straight into the queue fails to load and runs nothing."""
     marker = tmp_path / "pickle-ran"
     with stack.queue.client() as client:
@@ -44,7 +51,7 @@ def test_a_pickled_job_planted_in_the_queue_never_runs(stack: ReliabilityStack, 
     assert not marker.exists()
 
 
-def test_a_job_naming_any_other_function_never_runs(stack: ReliabilityStack, tmp_path: Path) -> None:
+def test_a_job_naming_any_other_function_never_runs(stack: Stack, tmp_path: Path) -> None:
     """A well-formed JSON job naming a function outside Gatehouse's jobs is refused, not imported and called."""
     marker = tmp_path / "json-ran"
     with stack.queue.client() as client:
@@ -60,7 +67,7 @@ def test_a_job_naming_any_other_function_never_runs(stack: ReliabilityStack, tmp
     wait_until(lambda: "after-the-planted-job" in rows_by_subject(stack), timeout=30, what="the real job")
 
 
-def test_jobs_and_their_failures_carry_no_personal_data(stack: ReliabilityStack) -> None:
+def test_jobs_and_their_failures_carry_no_personal_data(stack: Stack) -> None:
     """A job that succeeds and one that fails leave the user's e-mail, name and bio in no log and no failed job."""
     enqueue_records(stack, [{**record("logged-ok", bio=BIO), "email": EMAIL, "name": NAME}])
     wait_until(lambda: "logged-ok" in rows_by_subject(stack), timeout=30, what="the first job")
@@ -94,8 +101,8 @@ def test_everything_works_against_redis_that_requires_auth(tmp_path: Path) -> No
         with running.sessions.client() as client:
             assert client.config_get("requirepass")["requirepass"] == "s3cret-redis-password"
         http = requests.Session()
-        assert sign_in(http, running.stack.web_url, "behind-auth", next_path="/profile").status_code == 200
-        assert edit_profile(http, running.stack.web_url, display_name="Behind Auth").status_code == 302
+        assert sign_in(http, running.web_url, "behind-auth", next_path="/profile").status_code == 200
+        assert edit_profile(http, running.web_url, display_name="Behind Auth").status_code == 302
         wait_until(
             lambda: rows_by_subject(running).get("behind-auth", [{}])[0].get("display_name") == "Behind Auth",
             timeout=30,

@@ -14,11 +14,12 @@ from tests.reliability.helpers import (
     record,
     registry_counts,
     rows_by_subject,
+    start_reliability_stack,
     users_table_locked,
 )
 from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ FAILING = 25
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
     """PostgreSQL, Redis and one worker that gives up on a job after one quick retry."""
     running = start_reliability_stack(tmp_path, database_url=postgres_url, settings={"JOB_RETRY_INTERVALS": (0,)})
     try:
@@ -37,12 +38,12 @@ def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) 
             postgres_cluster.start()  # the cluster is shared with the rest of the suite
 
 
-def status(stack: ReliabilityStack) -> dict:
+def status(stack: Stack) -> dict:
     """`jobs status --json`."""
     return json.loads(stack.flask("jobs", "status", "--json").stdout)
 
 
-def test_status_shows_running_jobs(stack: ReliabilityStack, postgres_url: str) -> None:
+def test_status_shows_running_jobs(stack: Stack, postgres_url: str) -> None:
     with users_table_locked(postgres_url):
         enqueue_records(stack, [record("busy")])
         wait_until(lambda: blocked_upserts(postgres_url) == 1, timeout=20, what="the job to start")
@@ -53,7 +54,7 @@ def test_status_shows_running_jobs(stack: ReliabilityStack, postgres_url: str) -
 
 
 def test_failed_jobs_keep_their_error_and_requeue_failed_runs_them_again(
-    stack: ReliabilityStack, postgres_cluster: PostgresCluster
+    stack: Stack, postgres_cluster: PostgresCluster
 ) -> None:
     subjects = [f"failing-{index:02d}" for index in range(FAILING)]
     postgres_cluster.stop("fast")

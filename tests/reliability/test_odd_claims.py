@@ -11,17 +11,24 @@ import pytest
 import requests
 
 from tests.integration.provider import set_user_claims
-from tests.reliability.helpers import edit_profile, enqueue_records, record, registry_counts, rows_by_subject
+from tests.reliability.helpers import (
+    edit_profile,
+    enqueue_records,
+    record,
+    registry_counts,
+    rows_by_subject,
+    start_reliability_stack,
+)
 from tests.support.browserless import sign_in
 from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
     """PostgreSQL, Redis, the development provider, one worker and one web process."""
     running = start_reliability_stack(tmp_path, database_url=postgres_url, provider=True, web=1)
     try:
@@ -30,9 +37,9 @@ def stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) 
         running.stop()
 
 
-def test_a_long_name_with_a_nul_is_stored_and_later_edits_persist(stack: ReliabilityStack) -> None:
+def test_a_long_name_with_a_nul_is_stored_and_later_edits_persist(stack: Stack) -> None:
     """A 300-character `name` holding NUL and other control characters is cleaned at sign-in; edits keep flowing."""
-    provider, web = stack.stack.provider_url, stack.stack.web_url
+    provider, web = stack.provider_url, stack.web_url
     odd_name = "Ada\x00 " + "L" * 300 + "\x07"
     set_user_claims(provider, "odd-claims", {"name": odd_name, "email": "ada\x00@example.test"})
     http = requests.Session()
@@ -54,7 +61,7 @@ def test_a_long_name_with_a_nul_is_stored_and_later_edits_persist(stack: Reliabi
     assert registry_counts(stack)["failed"] == 0
 
 
-def test_a_job_that_can_never_succeed_fails_at_once_visibly_and_blocks_nothing(stack: ReliabilityStack) -> None:
+def test_a_job_that_can_never_succeed_fails_at_once_visibly_and_blocks_nothing(stack: Stack) -> None:
     """A malformed record fails without retries, shows in `jobs status`, and the user's next job persists."""
     started = time.monotonic()
     broken = record("never-blocked", profile_version=5)

@@ -16,17 +16,17 @@ import pytest
 import requests
 
 from devstack.processes import stop
-from tests.reliability.helpers import edit_profile, rows_by_subject
+from tests.reliability.helpers import edit_profile, rows_by_subject, start_reliability_stack
 from tests.support.browserless import sign_in
 from tests.support.faults import Stopwatch
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReliabilityStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Sessions and the queue on two Redis servers, the provider, one web process, one worker."""
     running = start_reliability_stack(
         tmp_path_factory.mktemp("outbox"), separate_queue=True, provider=True, web=1, workers=1
@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReliabilityStack
 
 
 @pytest.fixture
-def queue_down(stack: ReliabilityStack) -> Iterator[None]:
+def queue_down(stack: Stack) -> Iterator[None]:
     """Stop the queue's Redis for the test (restarted afterwards if the test did not)."""
     stack.queue.stop()
     try:
@@ -48,27 +48,27 @@ def queue_down(stack: ReliabilityStack) -> Iterator[None]:
             stack.queue.start()
 
 
-def job_status(stack: ReliabilityStack) -> tuple[int, dict[str, Any]]:
+def job_status(stack: Stack) -> tuple[int, dict[str, Any]]:
     """`flask --app app jobs status --json`: its exit code and counts."""
     result = stack.flask("jobs", "status", "--json", check=False)
     return result.returncode, json.loads(result.stdout.splitlines()[0])["counts"]
 
 
-def sign_in_and_edit(stack: ReliabilityStack, subject: str, display_name: str) -> None:
+def sign_in_and_edit(stack: Stack, subject: str, display_name: str) -> None:
     """A user signs in and saves a profile edit; both must succeed with the queue down."""
     with requests.Session() as http:
-        landing = sign_in(http, stack.stack.web_url, subject, next_path="/profile")
+        landing = sign_in(http, stack.web_url, subject, next_path="/profile")
         assert landing.status_code == 200, landing.text
         assert landing.url.endswith("/profile")
-        saved = edit_profile(http, stack.stack.web_url, display_name=display_name)
+        saved = edit_profile(http, stack.web_url, display_name=display_name)
         assert saved.status_code == 302, saved.text
-        page = http.get(f"{stack.stack.web_url}/profile", timeout=10)
+        page = http.get(f"{stack.web_url}/profile", timeout=10)
         assert "Your profile has been saved." in page.text
         assert f'value="{display_name}"' in page.text
 
 
 def test_the_worker_drains_the_outbox_once_the_queue_is_back(
-    stack: ReliabilityStack, queue_down: None, timings: dict[str, float]
+    stack: Stack, queue_down: None, timings: dict[str, float]
 ) -> None:
     sign_in_and_edit(stack, "offline-alice", "Alice Offline")
 
@@ -93,8 +93,8 @@ def test_the_worker_drains_the_outbox_once_the_queue_is_back(
     wait_until(lambda: job_status(stack) == idle, timeout=30, what="every job to end")
 
 
-def test_jobs_drain_moves_the_outbox_by_hand(stack: ReliabilityStack, queue_down: None) -> None:
-    worker: Popen = stack.stack.processes.pop("worker0")
+def test_jobs_drain_moves_the_outbox_by_hand(stack: Stack, queue_down: None) -> None:
+    worker: Popen = stack.processes.pop("worker0")
     stop([worker])  # nobody drains but the operator
     try:
         sign_in_and_edit(stack, "offline-bob", "Bob Offline")

@@ -24,11 +24,11 @@ from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
 from jobs.queues import job_queue
-from tests.reliability.helpers import registry_counts
+from tests.reliability.helpers import registry_counts, start_reliability_stack
 from tests.support.browserless import csrf_token
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 from tests.support.session_records import plant_session, read_session
+from tests.support.stack import Stack
 from users.choices import LOCALE_CODES
 
 pytestmark = pytest.mark.integration
@@ -191,7 +191,7 @@ PLAUSIBLE = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReliabilityStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Real Redis, database and worker."""
     running = start_reliability_stack(tmp_path_factory.mktemp("property"), workers=1)
     try:
@@ -201,7 +201,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReliabilityStack
 
 
 @pytest.fixture(scope="module")
-def browser(stack: ReliabilityStack) -> Iterator[tuple[FlaskClient, str]]:
+def browser(stack: Stack) -> Iterator[tuple[FlaskClient, str]]:
     """A test client signed in as SUBJECT (session written to the real Redis) and its CSRF token."""
     app = stack.app()
     with app.test_client() as client:
@@ -213,7 +213,7 @@ def browser(stack: ReliabilityStack) -> Iterator[tuple[FlaskClient, str]]:
         yield client, csrf_token(page.get_data(as_text=True))
 
 
-def stored_profile(stack: ReliabilityStack, client: FlaskClient) -> dict[str, Any]:
+def stored_profile(stack: Stack, client: FlaskClient) -> dict[str, Any]:
     """The profile in the session record, read straight from Redis."""
     sid = client.get_cookie(stack.app().config["SESSION_COOKIE_NAME"]).value
     with stack.sessions.client() as redis:
@@ -229,7 +229,7 @@ def accepted() -> list[int]:
 
 
 def submit(
-    stack: ReliabilityStack, browser: tuple[FlaskClient, str], fields: dict[str, str | None], accepted: list[int]
+    stack: Stack, browser: tuple[FlaskClient, str], fields: dict[str, str | None], accepted: list[int]
 ) -> None:
     """Post one submission and check the response and what is stored."""
     client, token = browser
@@ -254,14 +254,14 @@ def submit(
 
 @PROPERTY_SETTINGS
 @given(fields=SUBMISSIONS)
-def test_hostile_submissions_never_break_anything(stack: ReliabilityStack, browser, accepted, fields) -> None:
+def test_hostile_submissions_never_break_anything(stack: Stack, browser, accepted, fields) -> None:
     submit(stack, browser, fields, accepted)
 
 
 @PROPERTY_SETTINGS
 @given(fields=PLAUSIBLE)
 def test_plausible_submissions_are_kept_exactly_or_refused_with_a_reason(
-    stack: ReliabilityStack, browser, accepted, fields
+    stack: Stack, browser, accepted, fields
 ) -> None:
     submit(stack, browser, fields, accepted)
 
@@ -273,7 +273,7 @@ OWN_EDITS = [
 ]
 
 
-def test_the_database_only_ever_receives_valid_profiles(stack: ReliabilityStack, browser, accepted) -> None:
+def test_the_database_only_ever_receives_valid_profiles(stack: Stack, browser, accepted) -> None:
     """Every job carried a valid profile, and the row holds the last accepted one (after the property tests too)."""
     client, _ = browser
     for edit in OWN_EDITS:

@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from tests.integration.pages import form_values
-from tests.reliability.helpers import edit_profile, rows_by_subject
+from tests.reliability.helpers import edit_profile, rows_by_subject, start_reliability_stack
 from tests.support.browserless import csrf_token, sign_in
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ SAVED = {
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     """Sessions Redis, queue Redis (apart, so only sessions are lost), the provider, a worker and a web process."""
     running = start_reliability_stack(tmp_path, separate_queue=True, provider=True, web=1)
     try:
@@ -35,14 +35,14 @@ def stack(tmp_path: Path) -> Iterator[ReliabilityStack]:
         running.stop()
 
 
-def saved_row(stack: ReliabilityStack, subject: str) -> dict:
+def saved_row(stack: Stack, subject: str) -> dict:
     """The user's one row."""
     (row,) = rows_by_subject(stack)[subject]
     return row
 
 
-def test_a_returning_user_sees_their_saved_profile_and_an_edit_keeps_the_rest(stack: ReliabilityStack) -> None:
-    web = stack.stack.web_url
+def test_a_returning_user_sees_their_saved_profile_and_an_edit_keeps_the_rest(stack: Stack) -> None:
+    web = stack.web_url
     http = requests.Session()
     sign_in(http, web, "returning", next_path="/profile")
     assert edit_profile(http, web, **SAVED).status_code == 302
@@ -77,9 +77,9 @@ def test_a_returning_user_sees_their_saved_profile_and_an_edit_keeps_the_rest(st
     }
 
 
-def test_a_form_from_before_the_loss_cannot_overwrite_the_saved_profile(stack: ReliabilityStack) -> None:
+def test_a_form_from_before_the_loss_cannot_overwrite_the_saved_profile(stack: Stack) -> None:
     """Whatever the timing, a submission built from the provider's defaults (version 0) never reaches the row."""
-    web = stack.stack.web_url
+    web = stack.web_url
     http = requests.Session()
     sign_in(http, web, "stale-form", next_path="/profile")
     assert edit_profile(http, web, **SAVED).status_code == 302

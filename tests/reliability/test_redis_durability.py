@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import enqueue_records, record, registry_counts, rows_by_subject
+from tests.reliability.helpers import enqueue_records, record, registry_counts, rows_by_subject, start_reliability_stack
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,9 @@ JOBS = 20
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator:
     """Start a worker-less stack whose queue Redis has the given persistence settings."""
-    started: list[ReliabilityStack] = []
+    started: list[Stack] = []
 
-    def start(*, appendonly: bool, redis_args: Sequence[str] = ()) -> ReliabilityStack:
+    def start(*, appendonly: bool, redis_args: Sequence[str] = ()) -> Stack:
         stack = start_reliability_stack(
             tmp_path / str(len(started)),
             separate_queue=True,
@@ -37,7 +37,7 @@ def start_stack(tmp_path: Path) -> Iterator:
         stack.stop()
 
 
-def queue_jobs(stack: ReliabilityStack, prefix: str) -> list[str]:
+def queue_jobs(stack: Stack, prefix: str) -> list[str]:
     """Queue JOBS persistence jobs (no worker runs yet); returns their subjects."""
     subjects = [f"{prefix}-{index}" for index in range(JOBS)]
     enqueue_records(stack, [record(subject) for subject in subjects])
@@ -45,7 +45,7 @@ def queue_jobs(stack: ReliabilityStack, prefix: str) -> list[str]:
     return subjects
 
 
-def assert_all_persisted(stack: ReliabilityStack, subjects: list[str]) -> None:
+def assert_all_persisted(stack: Stack, subjects: list[str]) -> None:
     """Start a worker and wait until every queued job has left exactly one row."""
     stack.start_worker("worker0")
     wait_until(

@@ -17,13 +17,13 @@ import pytest
 import requests
 
 from sessions import keys
-from tests.reliability.helpers import registry_counts
+from tests.reliability.helpers import registry_counts, start_reliability_stack
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
 from tests.support.downstream_api import DownstreamApi
 from tests.support.polling import wait_until
 from tests.support.redis_monitor import recording
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
 from tests.support.session_records import read_session
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ SIGN_IN_STARTS = 8
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamApi) -> Iterator[ReliabilityStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamApi) -> Iterator[Stack]:
     """Provider, gunicorn, one worker; sessions on their own Redis; sign-in rate limits out of the way."""
     running = start_reliability_stack(
         tmp_path_factory.mktemp("sessions"),
@@ -54,7 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, downstream_api: DownstreamAp
         running.stop()
 
 
-def stored(stack: ReliabilityStack, sid: str) -> dict[str, Any] | None:
+def stored(stack: Stack, sid: str) -> dict[str, Any] | None:
     """The session record in Redis, decoded, or None."""
     with stack.sessions.client() as client:
         return read_session(client, sid)
@@ -77,16 +77,16 @@ def all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.R
         return list(pool.map(send, calls))
 
 
-def signed_in(stack: ReliabilityStack, subject: str) -> tuple[requests.Session, str, str]:
+def signed_in(stack: Stack, subject: str) -> tuple[requests.Session, str, str]:
     """A browser signed in as `subject` that has seen /profile: (browser, session id, CSRF token)."""
     http = requests.Session()
-    page = sign_in(http, stack.stack.web_url, subject, next_path="/profile")
+    page = sign_in(http, stack.web_url, subject, next_path="/profile")
     assert page.status_code == 200, page.text
     return http, http.cookies[SESSION_COOKIE], csrf_token(page.text)
 
 
-def test_fifty_parallel_requests_lose_no_change(stack: ReliabilityStack) -> None:
-    web = stack.stack.web_url
+def test_fifty_parallel_requests_lose_no_change(stack: Stack) -> None:
+    web = stack.web_url
     http, sid, token = signed_in(stack, "parallel")
     edit = {"display_name": "Edited In Parallel", "locale": "de", "timezone": "Europe/Berlin", "website": "", "bio": ""}
 
@@ -131,9 +131,9 @@ def test_fifty_parallel_requests_lose_no_change(stack: ReliabilityStack) -> None
 
 
 def test_a_request_in_flight_at_sign_out_does_not_revive_the_session(
-    stack: ReliabilityStack, downstream_api: DownstreamApi
+    stack: Stack, downstream_api: DownstreamApi
 ) -> None:
-    web = stack.stack.web_url
+    web = stack.web_url
     http, sid, token = signed_in(stack, "in-flight")
     # A profile edit leaves a flash message in the session; the next page to render pops it.
     saved = http.post(
@@ -192,8 +192,8 @@ def assert_completed_or_refused_cleanly(response: requests.Response, next_path: 
     return False
 
 
-def test_two_tabs_signing_in_do_not_clobber_each_others_state(stack: ReliabilityStack) -> None:
-    web = stack.stack.web_url
+def test_two_tabs_signing_in_do_not_clobber_each_others_state(stack: Stack) -> None:
+    web = stack.web_url
     first = requests.get(f"{web}/login", params={"next": "/tab-a"}, allow_redirects=False, timeout=10)
     sid = first.cookies[SESSION_COOKIE]
     tab_b, tab_c = all_at_once(
@@ -236,11 +236,11 @@ def test_two_tabs_signing_in_do_not_clobber_each_others_state(stack: Reliability
     assert stored(stack, sid) is None  # the pre-sign-in session was replaced (new id)
 
 
-def test_unchanged_sessions_are_read_once_and_never_rewritten(stack: ReliabilityStack) -> None:
-    web = stack.stack.web_url
+def test_unchanged_sessions_are_read_once_and_never_rewritten(stack: Stack) -> None:
+    web = stack.web_url
     http, _, _ = signed_in(stack, "reader")
     # Let every job finish: the last thing a persistence job does is confirm the user's state in this Redis.
-    user_key = keys.user_key(keys.user_tag(stack.stack.provider_url, "reader"))
+    user_key = keys.user_key(keys.user_tag(stack.provider_url, "reader"))
     with stack.sessions.client() as client:
         wait_until(lambda: client.hget(user_key, "ok") == b"1", timeout=30, what="the sign-in job to finish")
     wait_until(lambda: registry_counts(stack)["queued"] + registry_counts(stack)["started"] == 0, timeout=30)

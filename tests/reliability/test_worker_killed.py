@@ -20,11 +20,12 @@ from tests.reliability.helpers import (
     record,
     registry_counts,
     rows_by_subject,
+    start_reliability_stack,
     users_table_locked,
 )
 from tests.support.faults import Stopwatch, is_running, kill, kill_tree, work_horse
 from tests.support.polling import wait_until
-from tests.support.reliability_stack import ReliabilityStack, start_reliability_stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ WORKER_DEATH_BOUND = (
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str) -> Iterator[ReliabilityStack]:
+def stack(tmp_path: Path, postgres_url: str) -> Iterator[Stack]:
     """Redis, PostgreSQL and one worker with the production default timings."""
     running = start_reliability_stack(tmp_path, database_url=postgres_url, settings=DEFAULT_TIMINGS)
     try:
@@ -54,7 +55,7 @@ def stack(tmp_path: Path, postgres_url: str) -> Iterator[ReliabilityStack]:
         running.stop()
 
 
-def start_job_and_block_it(stack: ReliabilityStack, postgres_url: str, subject: str) -> str:
+def start_job_and_block_it(stack: Stack, postgres_url: str, subject: str) -> str:
     """Enqueue a persistence job and wait until it is stuck inside its INSERT (the table is locked)."""
     [job_id] = enqueue_records(stack, [record(subject, profile_version=7)])
     wait_until(lambda: blocked_upserts(postgres_url) == 1, timeout=20, what="the job to block on the users table")
@@ -62,7 +63,7 @@ def start_job_and_block_it(stack: ReliabilityStack, postgres_url: str, subject: 
     return job_id
 
 
-def assert_recovered(stack: ReliabilityStack, job_id: str, subject: str, *, timeout: float) -> float:
+def assert_recovered(stack: Stack, job_id: str, subject: str, *, timeout: float) -> float:
     """Wait until the job has finished; exactly one, up-to-date row must result."""
     watch = Stopwatch()
     wait_until(
@@ -80,9 +81,9 @@ def assert_recovered(stack: ReliabilityStack, job_id: str, subject: str, *, time
 
 
 def test_a_killed_work_horse_is_noticed_at_once_and_its_job_runs_again(
-    stack: ReliabilityStack, postgres_url: str, timings: dict[str, float]
+    stack: Stack, postgres_url: str, timings: dict[str, float]
 ) -> None:
-    worker = stack.stack.processes["worker0"]
+    worker = stack.processes["worker0"]
     with users_table_locked(postgres_url):
         job_id = start_job_and_block_it(stack, postgres_url, "horse-victim")
         horse = work_horse(worker.pid)
@@ -96,9 +97,9 @@ def test_a_killed_work_horse_is_noticed_at_once_and_its_job_runs_again(
 
 
 def test_a_killed_worker_leaves_its_job_to_the_next_worker_within_the_documented_bound(
-    stack: ReliabilityStack, postgres_url: str, timings: dict[str, float]
+    stack: Stack, postgres_url: str, timings: dict[str, float]
 ) -> None:
-    worker = stack.stack.processes["worker0"]
+    worker = stack.processes["worker0"]
     with users_table_locked(postgres_url):
         job_id = start_job_and_block_it(stack, postgres_url, "worker-victim")
         killed = kill_tree(worker.pid)  # the worker, its work horse and its scheduler, as an OOM kill would

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import requests
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+from tests.support.browserless import CSRF_FIELD
 
 
 @dataclass(frozen=True)

@@ -16,21 +16,22 @@ from pathlib import Path
 import pytest
 import redis
 
-from devstack.processes import free_port, start_redis, stop
+from devstack.processes import free_port
 from tests.security.harness import Gatehouse, LogCapture, base_settings
 from tests.security.hostile_provider import HostileProvider, Recorder
 from tests.security.leaks import assert_no_leaks
 from tests.security.servers import SwappableApp, ThreadedServer
 from tests.security.tls import make_certificate, server_context
+from tests.support.stack import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server for the whole security suite."""
-    port = free_port()
-    process = start_redis(port, data_dir=tmp_path_factory.mktemp("redis"))
-    yield f"redis://127.0.0.1:{port}/0"
-    stop([process])
+    """A real redis-server for the whole security suite (the test stack's kind, tests/support/stack.py)."""
+    server = RedisServer("security", free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

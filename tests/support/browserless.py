@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import requests
 
+# The CSRF field of the app's forms (every suite reads tokens with this one expression).
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # Seconds a request may take: generous, because a loaded 2-core CI machine is slow, not broken.
 TIMEOUT = 30
 
 
-def sign_in(http: requests.Session, base_url: str, subject: str, next_path: str = "/") -> requests.Response:
-    """Go /login -> provider form -> POST the subject -> /auth/callback -> next page."""
-    start = http.get(f"{base_url}/login", params={"next": next_path}, allow_redirects=False, timeout=TIMEOUT)
-    assert start.status_code == 302, start.text
-    authorize_url = start.headers["Location"]
+def mock_provider_form(http: requests.Session, base_url: str, authorize_url: str, subject: str) -> requests.Response:
+    """oidc-provider-mock's page: POST the subject, then follow its redirect to /auth/callback and on."""
     consent = http.post(authorize_url, data={"sub": subject}, allow_redirects=False, timeout=TIMEOUT)
     assert consent.status_code == 302, consent.text
     return http.get(consent.headers["Location"], timeout=TIMEOUT)
+
+
+# What a person does at the provider: (http, app base URL, authorize URL, subject) -> the app's last page.
+ProviderPages = Callable[[requests.Session, str, str, str], requests.Response]
+
+
+def sign_in(
+    http: requests.Session,
+    base_url: str,
+    subject: str,
+    next_path: str = "/",
+    *,
+    through: ProviderPages = mock_provider_form,
+) -> requests.Response:
+    """Go /login -> the provider's pages (`through`, the mock provider's by default) -> /auth/callback -> next page.
+
+    Every HTTP sign-in of the suites that run processes goes through here; tests/e2e/http_sign_in.py
+    passes the certified provider's login and consent forms.
+    """
+    start = http.get(f"{base_url}/login", params={"next": next_path}, allow_redirects=False, timeout=TIMEOUT)
+    assert start.status_code == 302, start.text
+    return through(http, base_url, start.headers["Location"], subject)
 
 
 def csrf_token(page_html: str) -> str:

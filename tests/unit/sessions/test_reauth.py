@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import fakeredis
 import pytest
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
@@ -292,3 +293,31 @@ def test_the_auth_time_is_never_written_to_a_session_that_is_gone(app: Flask, fa
         assert record_auth_time(stored, 1_800_000_000) is False
     assert fake_redis.keys("gh:*") == []
     assert stored.auth_time is None
+
+
+def test_with_redis_gone_the_callback_answers_503_and_the_attempt_can_finish_later(
+    client: FlaskClient, provider: MockProvider, redis_server: fakeredis.FakeServer
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    start = client.get("/sensitive")
+    authorize_url = start.headers["Location"]
+    code = provider.approve(authorize_url, "alice", auth_time=int(time.time()))
+    callback = f"/auth/callback?{callback_query(authorize_url, code=code)}"
+    redis_server.connected = False
+    assert client.get(callback).status_code == 503
+    assert all(body.get("code") != code for body in provider.token_requests), "nothing redeemed meanwhile"
+    redis_server.connected = True
+    assert client.get(callback).headers["Location"] == "/sensitive"
+    assert client.get("/sensitive").status_code == 200
+
+
+def test_two_tabs_re_authenticating_at_once_both_succeed(client: FlaskClient, provider: MockProvider) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    first, second = client.get("/sensitive?tab=1"), client.get("/sensitive?tab=2")
+    codes = [
+        provider.approve(start.headers["Location"], "alice", auth_time=int(time.time())) for start in (first, second)
+    ]
+    for start, code, target in zip((first, second), codes, ("/sensitive?tab=1", "/sensitive?tab=2"), strict=True):
+        back = client.get(f"/auth/callback?{callback_query(start.headers['Location'], code=code)}")
+        assert back.headers["Location"] == target
+    assert client.get("/sensitive").status_code == 200

@@ -4,16 +4,23 @@ A session holds only what is its own (app data, created and auth time, handle,
 provider sid, device, tokens beside it). The identity and profile belong to the
 user and are shared by every session of theirs (sessions/keys.py), read in the
 same round trip as the session itself.
+
+Flask-Login provides `current_user` (in views and templates) and `login_required`, so
+code and extensions written for Flask-Login work. Its user is built from that
+server-side session (`SessionLoginManager`): no database query and no Redis round
+trip of its own.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask, jsonify, redirect, request, session, url_for
+import flask_login
+from flask import Flask, current_app, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, user_accessed, user_logged_out
 
 from sessions.store import StoredSession
 from users.schema import Identity, Profile, identity_dict, profile_dict
@@ -25,15 +32,35 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """Who templates see as `current_user`: signed in or not, and their shared identity and profile."""
+    """Flask-Login's `current_user`: signed in or not, with the user's shared identity and profile.
+
+    It follows Flask-Login's user protocol (is_authenticated, is_active, is_anonymous,
+    get_id); an anonymous visitor is `CurrentUser()`. `get_id()` is the user's opaque tag
+    (sessions/keys.py), never the provider's subject or e-mail address.
+    """
 
     identity: Identity | None = None
     profile: Profile | None = None
+    tag: str | None = None
 
     @property
     def is_authenticated(self) -> bool:
         """True for a signed-in user."""
         return self.identity is not None
+
+    @property
+    def is_active(self) -> bool:
+        """True for a signed-in user: a disabled user's sessions are ended, so they are never signed in."""
+        return self.identity is not None
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for a visitor who is not signed in."""
+        return self.identity is None
+
+    def get_id(self) -> str | None:
+        """The user's opaque id (None when signed out), as Flask-Login's protocol asks."""
+        return self.tag if self.identity is not None else None
 
     @property
     def display_name(self) -> str | None:
@@ -50,13 +77,71 @@ class CurrentUser:
         """The page language."""
         return self.profile.locale if self.profile else "en"
 
+    @property
+    def timezone(self) -> str:
+        """The time zone the user reads times in."""
+        return self.profile.timezone if self.profile else "UTC"
 
-def template_user() -> dict[str, CurrentUser]:
-    """Context processor: `current_user` in every template, read from the session already loaded."""
+
+def session_user() -> CurrentUser:
+    """The user of the session the store read for this request (anonymous when not signed in)."""
     stored = current_session()
     if not stored.signed_in:
-        return {"current_user": CurrentUser()}
-    return {"current_user": CurrentUser(stored.identity, stored.profile)}
+        return CurrentUser()
+    return CurrentUser(stored.identity, stored.profile, stored.user)
+
+
+class SessionLoginManager(LoginManager):
+    """Flask-Login, with the user taken from the server-side session the store already read.
+
+    Flask-Login's own loader looks for the user id `login_user()` keeps in the session,
+    then for a remember-me cookie, then asks a `user_loader`; its default session
+    protection also hashes the client's address and User-Agent on every request, and
+    marks the session changed (a write) when they move. Gatehouse signs users in
+    through the provider and keeps who they are in the server-side session, which
+    read.lua checks on every request (record exists, user enabled, started after "not
+    valid before", within the timeouts). So the user comes from that session: no
+    database query, no Redis round trip of its own, and no remember-me cookie is ever
+    read or set (a stray `remember_token` cookie changes nothing).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anonymous_user = CurrentUser
+        self.login_view = "auth.login"
+        self.session_protection = None
+        self.unauthorized_handler(send_to_sign_in)
+
+    def _load_user(self) -> None:
+        """Flask-Login calls this once per request, the first time `current_user` is read."""
+        user_accessed.send(current_app._get_current_object())  # type: ignore[attr-defined]
+        self._update_request_context_with_user(session_user())
+
+
+def send_to_sign_in() -> ResponseReturnValue:
+    """Flask-Login's unauthorized handler: to /login, coming back to the page asked for (JSON 401 for API callers).
+
+    `next` is this request's own path and query; /login accepts only local paths anyway.
+    """
+    if wants_json():
+        return jsonify(error="sign-in required"), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R | Any]:
+    """Flask-Login's `login_required` (typed): anonymous visitors get `send_to_sign_in`."""
+    return flask_login.login_required(view)
+
+
+def end_session_on_logout(sender: Flask, **extra: Any) -> None:
+    """`flask_login.logout_user()` ends this session, as POST /logout does (without the provider's sign-out)."""
+    from sessions.lifecycle import end_user_session  # sessions.lifecycle imports this module
+
+    stored = current_session()
+    # logout_user leaves a note here for Flask-Login's remember-me cookie hook, which Gatehouse does not run.
+    stored.pop("_remember", None)
+    if stored.signed_in:
+        end_user_session()
 
 
 def current_session() -> StoredSession:
@@ -67,12 +152,17 @@ def current_session() -> StoredSession:
     return stored
 
 
-def current_user() -> dict[str, Any] | None:
+def current_identity() -> dict[str, Any] | None:
     """The signed-in user's identity claims (issuer, subject, email, name, picture), or None."""
     stored = current_session()
     if not stored.signed_in or stored.identity is None:
         return None
     return identity_dict(stored.identity)
+
+
+# The former name of current_identity, kept for its callers. Views and templates use
+# Flask-Login's `current_user` (a CurrentUser) instead.
+current_user = current_identity
 
 
 def current_profile() -> dict[str, Any]:
@@ -92,23 +182,14 @@ def current_user_tag() -> str | None:
 def session_view() -> dict[str, Any]:
     """What hooks see as "the session": its app data plus the user's identity and profile."""
     stored = current_session()
-    return {**dict(stored), "created_at": stored.created_at, "user": current_user(), "profile": current_profile()}
+    return {**dict(stored), "created_at": stored.created_at, "user": current_identity(), "profile": current_profile()}
 
 
-def login_required(view: Callable[P, R]) -> Callable[P, R | Any]:
-    """Send anonymous visitors to /login, coming back to the page they asked for."""
-
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Any:
-        if current_user() is None:
-            if wants_json():
-                return jsonify(error="sign-in required"), 401
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def init_current_user(app: Flask) -> None:
-    """Give every template `current_user`."""
-    app.context_processor(template_user)
+def init_current_user(app: Flask) -> SessionLoginManager:
+    """Flask-Login on the app: `current_user` (in templates too) and `login_required`, from the session."""
+    manager = SessionLoginManager()
+    manager.init_app(app)
+    # Flask-Login's one after_request hook writes or clears remember-me cookies; Gatehouse never sets one.
+    app.after_request_funcs[None].remove(manager._update_remember_cookie)
+    user_logged_out.connect(end_session_on_logout, sender=app)
+    return manager

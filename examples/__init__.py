@@ -1,0 +1,1 @@
+"""Worked examples of extending Gatehouse; docs/extending.md walks through them and tests import them."""

@@ -220,6 +220,7 @@ def load_settings(
         settings["QUEUE_REDIS_URL"] = settings.get("REDIS_URL")
 
     problems.extend(_validate(settings))
+    problems.extend(_metrics_directory_problems(environ))
     if problems:
         raise ConfigError(problems)
 
@@ -241,6 +242,14 @@ def _read_retry_intervals(settings: dict[str, Any]) -> list[str]:
     except ValueError:
         settings["JOB_RETRY_INTERVALS"] = BaseConfig.JOB_RETRY_INTERVALS
         return [f"JOB_RETRY_INTERVALS must be a {_KINDS[seconds_list]}"]
+    return []
+
+
+def _metrics_directory_problems(environ: Mapping[str, str]) -> list[str]:
+    """PROMETHEUS_MULTIPROC_DIR (prometheus_client reads it itself) must name a directory that exists."""
+    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not os.path.isdir(directory):
+        return [f"PROMETHEUS_MULTIPROC_DIR must be an existing directory, where metrics are kept (got {directory!r})"]
     return []
 
 

@@ -13,8 +13,11 @@ Metrics read at scrape time (queue depth, outbox size, failed jobs) are in expos
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec
 
 from prometheus_client import Counter, Histogram
 from rq.job import Job
@@ -23,6 +26,9 @@ from metrics.process import use_process_identity
 
 # Before any value exists: work horses share one set of files per worker (metrics/process.py).
 use_process_identity()
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 # What one call to the provider's token endpoint with a refresh token came to.
 REFRESH_RESULTS = ("success", "refused", "race_lost", "unreachable", "rejected")
@@ -59,6 +65,19 @@ SESSION_STORE_ERRORS = Counter(
 )
 
 
+def never_fails(record: Callable[P, None]) -> Callable[P, None]:
+    """Recording a sample must never break the request or job it describes (say, a full metrics directory)."""
+
+    @functools.wraps(record)
+    def safely(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception as error:
+            log.warning("metric not recorded (%s): %s: %s", record.__name__, type(error).__name__, error)
+
+    return safely
+
+
 def one_of(value: str, allowed: tuple[str, ...], other: str) -> str:
     """`value` if it is in the fixed set, else `other` (a label never takes a value from outside its set)."""
     return value if value in allowed else other
@@ -72,27 +91,32 @@ def sign_in_results() -> tuple[str, ...]:
     return ("success", *FAILURE_MESSAGES)
 
 
+@never_fails
 def sign_in(result: str) -> None:
     """Count one sign-in: "success" or the failure's kind."""
     SIGN_INS.labels(result=one_of(result, sign_in_results(), "failed")).inc()
 
 
+@never_fails
 def token_refresh(result: str) -> None:
     """Count one refresh-token redemption by its result."""
     TOKEN_REFRESHES.labels(result=one_of(result, REFRESH_RESULTS, "rejected")).inc()
 
 
+@never_fails
 def api_sign_out(reason: str) -> None:
     """Count one session ended because the API refused the user."""
     API_SIGN_OUTS.labels(reason=one_of(reason, API_SIGN_OUT_REASONS, "api_refused")).inc()
 
 
+@never_fails
 def outbound_call(target: str, seconds: float, *, answered: bool) -> None:
     """Observe one outbound call's duration."""
     outcome = "answered" if answered else "failed"
     OUTBOUND_SECONDS.labels(target=one_of(target, OUTBOUND_TARGETS, "api"), outcome=outcome).observe(seconds)
 
 
+@never_fails
 def persisted(job: Job | None, name: str = "persist_user") -> None:
     """Observe how long ago `job` (the running job) was first enqueued; nothing outside a job."""
     if job is None or job.created_at is None:
@@ -108,6 +132,7 @@ def persisted_jobs(jobs: Iterable[Job]) -> None:
         persisted(job)
 
 
+@never_fails
 def session_store_error(operation: str) -> None:
     """Count one failed read or write of the session store."""
     SESSION_STORE_ERRORS.labels(operation=one_of(operation, SESSION_STORE_OPERATIONS, "read")).inc()

@@ -151,8 +151,9 @@ def test_server_start_removes_only_the_files_of_dead_processes(tmp_path: Path) -
 
 
 def test_without_a_directory_gunicorn_makes_a_private_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    monkeypatch.delenv("GATEHOUSE_METRICS_PRIVATE_DIR", raising=False)
+    # Empty counts as unset; setenv (unlike delenv of an absent name) restores the environment afterwards.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.setenv("GATEHOUSE_METRICS_PRIVATE_DIR", "")
     hooks = gunicorn_conf()
     hooks["on_starting"](None)
     private = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
@@ -164,7 +165,7 @@ def test_without_a_directory_gunicorn_makes_a_private_one(monkeypatch: pytest.Mo
 def test_a_configured_directory_is_created_and_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     directory = tmp_path / "samples"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
-    monkeypatch.delenv("GATEHOUSE_METRICS_PRIVATE_DIR", raising=False)
+    monkeypatch.setenv("GATEHOUSE_METRICS_PRIVATE_DIR", "")
     hooks = gunicorn_conf()
     hooks["on_starting"](None)
     hooks["on_exit"](None)

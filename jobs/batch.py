@@ -37,6 +37,7 @@ import os
 import random
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -136,8 +137,7 @@ class BatchingWorker(Worker):
                 job.redis_server_version = self.get_redis_server_version()  # type: ignore[no-untyped-call]
                 execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
                 self.executions[execution.id] = execution
-                job.heartbeat(now(), ttl, pipeline=pipe)
-                job.prepare_for_execution(self.name, pipeline=pipe)
+                job.prepare_for_execution(self.name, pipeline=pipe)  # its heartbeat too
                 pipe.persist(job.key)
                 pipe.lrem(queue.intermediate_queue_key, 1, job.id)
                 batch.append((job, execution))
@@ -260,13 +260,16 @@ class BatchingWorker(Worker):
         """Mark every job of the batch finished, in one transaction (RQ's handle_job_success for each)."""
         ended = now()
         with self.connection.pipeline() as pipe:
+            # The worker's counters, once for the whole batch.
+            pipe.hincrby(self.key, "successful_job_count", len(batch))
+            self.increment_total_working_time(
+                sum((ended - (job.started_at or ended) for job, _ in batch), timedelta()), pipe
+            )
             for job, execution in batch:
                 job.ended_at = ended
                 job._result = None
                 job._status = JobStatus.FINISHED
                 result_ttl = job.get_result_ttl(self.default_result_ttl)
-                self.increment_successful_job_count(pipeline=pipe)
-                self.increment_total_working_time(ended - (job.started_at or ended), pipe)
                 job._handle_success(
                     result_ttl,
                     pipeline=pipe,
@@ -279,6 +282,10 @@ class BatchingWorker(Worker):
                 self.cleanup_execution(job, pipeline=pipe, execution=execution)
             pipe.execute()
         self.log.info("Worker %s: %s: batch of %d jobs OK", self.name, queue.name, len(batch))
+        self.batch_finished([job for job, _ in batch])
+
+    def batch_finished(self, jobs: list[Job]) -> None:
+        """Called once the jobs of a batch are marked finished (for their log lines)."""
 
     def fail_batch(self, batch: Batch, queue: Queue, exc_info: ExcInfo) -> None:
         """Fail every job of the batch with the batch's error: each is retried per its Retry policy."""

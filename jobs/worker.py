@@ -38,6 +38,7 @@ from jobs.batch import BatchingWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
 from jobs.users import persist_users
+from logs import request_id_context
 from metrics.process import enter_work_horse
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,12 @@ class AppWorker(BatchingWorker):
         with self.app.app_context():
             db.engine.dispose(close=False)
             persist_users(records)
+
+    def batch_finished(self, jobs: list[Job]) -> None:
+        """Each job of a batch gets the line a single job logs, with the id of the request that queued it."""
+        for job in jobs:
+            with request_id_context(job.request_id if isinstance(job, GatehouseJob) else None):
+                log.info("persist_user finished (job %s, in a batch)", job.id)
 
 
 def check_eviction_policy(connection: Redis) -> None:

@@ -38,13 +38,15 @@ BATCH = 30
 IDLE = {"queued": 0, "started": 0, "scheduled": 0, "failed": 0}
 # About 30 s of retries: longer than the database outage below takes.
 RETRY_INTERVALS = (0, 1, 2, 4, 8, 8, 8)
+# JSON log lines: the worker then logs every job's end (text logs keep RQ's lines only).
+JSON_LOGS = {"LOG_FORMAT": "json"}
 
 
 @pytest.fixture
 def pg_stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
     """PostgreSQL and Redis; no worker yet (the test starts it once its jobs are queued)."""
     running = start_reliability_stack(
-        tmp_path, database_url=postgres_url, workers=0, settings={"JOB_RETRY_INTERVALS": RETRY_INTERVALS}
+        tmp_path, database_url=postgres_url, workers=0, settings={"JOB_RETRY_INTERVALS": RETRY_INTERVALS, **JSON_LOGS}
     )
     try:
         yield running
@@ -58,7 +60,7 @@ def pg_stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluste
 def any_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """SQLite or PostgreSQL, and Redis; no worker yet."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    running = start_reliability_stack(tmp_path, database_url=url, workers=0)
+    running = start_reliability_stack(tmp_path, database_url=url, workers=0, settings=JSON_LOGS)
     try:
         yield running
     finally:
@@ -208,6 +210,8 @@ def test_records_of_one_user_out_of_order_in_a_batch_end_at_the_newest(any_stack
     any_stack.start_worker("batch-worker")
     wait_all_finished(any_stack, job_ids)
     assert f"batch of {len(records)} jobs OK" in worker_log(any_stack)  # one batch ran them all
+    # Each job of the batch still logs that it finished, as a single job does.
+    assert all(f"persist_user finished (job {job_id}, in a batch)" in worker_log(any_stack) for job_id in job_ids)
     [row] = rows_by_subject(any_stack)["flip"]
     assert (row["profile_version"], row["display_name"], row["bio"]) == (12, "flip v9", "bio 12")
     assert row["email"] == "flip.70@example.test"  # the newest identity, from the third record
@@ -215,9 +219,7 @@ def test_records_of_one_user_out_of_order_in_a_batch_end_at_the_newest(any_stack
     assert_one_row_each(any_stack, others)
 
 
-def test_a_database_outage_during_a_batch_retries_every_job(
-    pg_stack: Stack, postgres_cluster: PostgresCluster
-) -> None:
+def test_a_database_outage_during_a_batch_retries_every_job(pg_stack: Stack, postgres_cluster: PostgresCluster) -> None:
     names = subjects("outage-batch")
     job_ids = enqueue_records(pg_stack, [record(name) for name in names])
     postgres_cluster.stop("fast")

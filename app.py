@@ -16,6 +16,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables for Flask-Migrate)
+from blueprints.account.routes import bp as account_bp
 from blueprints.auth.routes import bp as auth_bp
 from blueprints.dashboard.routes import bp as dashboard_bp
 from blueprints.health.routes import bp as health_bp
@@ -24,6 +25,7 @@ from blueprints.metrics.routes import bp as metrics_bp
 from blueprints.profile.routes import bp as profile_bp
 from blueprints.sessions.routes import bp as sessions_bp
 from clients.downstream import init_downstream
+from commands.audit import audit_cli
 from commands.jobs import jobs_cli
 from commands.users import users_cli
 from config import ConfigError, load_settings
@@ -126,12 +128,13 @@ def init_database(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every URL space."""
-    for blueprint in (home_bp, auth_bp, profile_bp, sessions_bp, dashboard_bp, health_bp, metrics_bp):
+    for blueprint in (home_bp, auth_bp, profile_bp, sessions_bp, account_bp, dashboard_bp, health_bp, metrics_bp):
         app.register_blueprint(blueprint)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `worker`, `jobs` and `users` commands to `flask --app app`."""
+    """Add the `worker`, `jobs`, `users` and `audit` commands to `flask --app app`."""
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(audit_cli)

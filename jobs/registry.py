@@ -4,4 +4,11 @@ RQ imports and calls whatever function a job names, so anyone able to write to t
 queue's Redis could otherwise run any function of any installed module.
 """
 
-JOB_FUNCTIONS = frozenset({"jobs.users.persist_user", "jobs.users.persist_user_status", "jobs.audit.store_audit_event"})
+JOB_FUNCTIONS = frozenset(
+    {
+        "jobs.users.persist_user",
+        "jobs.users.persist_user_status",
+        "jobs.accounts.delete_user_row",
+        "jobs.audit.store_audit_event",
+    }
+)

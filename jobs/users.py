@@ -27,6 +27,7 @@ from extensions import db
 from models.user import User, utcnow
 from sessions import keys
 from sessions.store import session_store
+from users.deletion import without_deleted
 from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, clean_record, encode, profile_from
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ def persist_user(record: dict[str, Any]) -> None:
         db.session.commit()
         row = db.session.execute(
             select(User).filter_by(issuer=record["issuer"], subject=record["subject"])
-        ).scalar_one()
-        publish_persisted(row)
+        ).scalar_one_or_none()
+        if row is not None:  # None: the user deleted their account after this record was queued
+            publish_persisted(row)
         metrics.persisted(get_current_job())
     except PERMANENT_FAILURES as error:
         db.session.rollback()
@@ -147,6 +149,7 @@ def publish_persisted(row: User, client: Redis | Pipeline | None = None) -> None
             keys.session_key(user, ""),
             keys.tokens_key(user, ""),
             time.time(),
+            max(row.identity_version, row.profile_version),
         ],
         client=client,
     )
@@ -161,7 +164,8 @@ def _upsert(records: Sequence[Mapping[str, Any]]) -> None:
     and the version guards leave the newest of each, as separate jobs would.
     """
     now = utcnow()
-    ordered = sorted(records, key=lambda record: (record["issuer"], record["subject"]))
+    live = without_deleted(records)  # a record queued before its user deleted the account changes nothing
+    ordered = sorted(live, key=lambda record: (record["issuer"], record["subject"]))
     connection = db.session.connection()
     # Consecutive records with the same changed-fields set share one statement.
     for only, group in groupby(ordered, key=_changed_fields):

@@ -1,7 +1,8 @@
 """SQL models (SQLAlchemy 2 typed mappings), one module per aggregate."""
 
 from models.audit import AuditEvent
+from models.deleted_user import DeletedUser
 from models.outbox import OutboxJob
 from models.user import User
 
-__all__ = ["AuditEvent", "OutboxJob", "User"]
+__all__ = ["AuditEvent", "DeletedUser", "OutboxJob", "User"]

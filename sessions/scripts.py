@@ -24,6 +24,7 @@ NAMES = (
     "persisted",
     "set_disabled",
     "tokens_commit",
+    "delete_user",
 )
 
 
@@ -41,6 +42,7 @@ class SessionScripts:
     persisted: Script
     set_disabled: Script
     tokens_commit: Script
+    delete_user: Script
 
     def __init__(self, client: Redis):
         for name in NAMES:

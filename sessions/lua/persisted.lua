@@ -1,11 +1,15 @@
 -- The worker saved a user: bring the shared state up to what the database holds.
 -- KEYS: user, index
 -- ARGV: 1 profile, 2 profile version, 3 disabled in the database ('1'/'0'), 4 user state ttl,
---       5 session key prefix, 6 tokens key prefix, 7 now
+--       5 session key prefix, 6 tokens key prefix, 7 now, 8 the row's newest version (identity or profile)
 -- The database's profile is taken unless Redis holds a newer one (an edit still on its way);
 -- only then is the state confirmed, so an edit that merged into the row (changed fields only)
 -- is seen whole. A disabled flag Redis did not know (its data was lost) ends every session of
--- the user. Returns how many sessions ended.
+-- the user. A row no newer than the user's deletion changes nothing. Returns how many sessions ended.
+local gone = redis.call('HGET', KEYS[1], 'gone')
+if gone and tonumber(ARGV[8]) <= tonumber(gone) then
+  return 0
+end
 local state = redis.call('HMGET', KEYS[1], 'pv', 'rv', 'ok')
 local created = redis.call('EXISTS', KEYS[1]) == 0
 local version = tonumber(ARGV[2])

@@ -5,7 +5,7 @@
 --       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
 --       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes
 -- Returns {'disabled'} for a disabled user, else {'ok', profile, profile version, confirmed}.
-local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p')
+local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p', 'gone')
 if user[1] == '1' then
   return {'disabled'}
 end
@@ -16,10 +16,18 @@ local absolute = tonumber(ARGV[3])
 -- Versions come from Redis's clock and only go up: they never depend on web hosts' clocks agreeing.
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local identity_version = math.max(now_ms, tonumber(user[2] or '0') + 1)
+local identity_version = math.max(now_ms, tonumber(user[2] or user[4] or '0') + 1)
+local first_profile_version = 0
+if user[4] then
+  -- The account was deleted (delete_user.lua): this sign-in starts a new one, whose first
+  -- profile outranks anything a late job still holds for the old one.
+  redis.call('DEL', KEYS[2])
+  user[3] = false
+  first_profile_version = identity_version
+end
 redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
 if not user[3] then
-  redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', 0, 'ok', 0)
+  redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', first_profile_version, 'ok', 0)
 end
 -- The user's state outlives each of their sessions (a disabled user's never expires).
 local user_ttl = redis.call('TTL', KEYS[2])

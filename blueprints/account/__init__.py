@@ -1,0 +1,1 @@
+"""Deleting one's own account."""

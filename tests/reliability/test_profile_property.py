@@ -228,9 +228,7 @@ def accepted() -> list[int]:
     return []
 
 
-def submit(
-    stack: Stack, browser: tuple[FlaskClient, str], fields: dict[str, str | None], accepted: list[int]
-) -> None:
+def submit(stack: Stack, browser: tuple[FlaskClient, str], fields: dict[str, str | None], accepted: list[int]) -> None:
     """Post one submission and check the response and what is stored."""
     client, token = browser
     before = stored_profile(stack, client)

@@ -7,7 +7,9 @@ from werkzeug.exceptions import BadRequest
 _V = TypeVar("_V", bound=Callable[..., Any] | str | Blueprint)
 
 def generate_csrf(secret_key: str | bytes | None = None, token_key: str | None = None) -> str: ...
-def csrf_meta_tag(name: str | None = None, secret_key: str | bytes | None = None, token_key: str | None = None) -> Any: ...
+def csrf_meta_tag(
+    name: str | None = None, secret_key: str | bytes | None = None, token_key: str | None = None
+) -> Any: ...
 def validate_csrf(
     data: str | bytes | None,
     secret_key: str | bytes | None = None,

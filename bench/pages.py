@@ -14,6 +14,9 @@ same load (wrk, or a Python client if wrk is missing):
   B  bench/plain_app.py: plain Flask rendering the same templates to the same bytes (checked),
      with no session, auth, CSRF signing, rate limiter or security headers.
   C  bench/typical_app.py: Flask + Flask-Login + Flask-Session (Redis) + Flask-WTF CSRFProtect.
+  F  B plus what no code change can take out of A (BENCH_FLOOR=1): Gatehouse's one Redis round
+     trip per page (read.lua on the same planted session) and its security headers. A / F is
+     what Gatehouse's own code costs on top of that floor; F / B is the floor itself.
   D  A under gunicorn's own defaults (no -c, started from a folder without gunicorn.conf.py).
   E  A under gunicorn.conf.py with GUNICORN_MAX_REQUESTS=0 (workers never recycled).
 
@@ -21,7 +24,7 @@ Beside CPU per request it gives worker restarts during the measured run (gunicor
 recycles a worker after about 2,000 requests) and the CPU a fresh worker has used by the time
 it answers, which each restart spends again.
 
-Each runs twice, interleaved (A B C D E A B C D E), so a busy moment of the machine slows them
+Each runs twice, interleaved (A B C D E F A B C D E F), so a busy moment of the machine slows them
 alike; the table gives the median of the two runs. Every process it starts is stopped at the
 end, whatever happens.
 """
@@ -64,7 +67,7 @@ ISSUER = "https://login.example.com/realms/staff"  # never contacted: a signed-i
 SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789"  # noqa: S105 (a throwaway app's)
 USER_AGENT = "gatehouse-bench"
 # The load: wrk with 2 threads and 8 connections (keep-alive), a warm-up that is not measured,
-# then the measured run. 5 servers x 2 rounds x ~12 s stays under 3 minutes.
+# then the measured run. 6 servers x 2 rounds x ~12 s stays around 3 minutes.
 THREADS, CONNECTIONS = 2, 8
 WARM_UP_SECONDS, MEASURED_SECONDS = 2, 8
 ROUNDS = 2
@@ -374,8 +377,9 @@ def plant_reader(app: Flask) -> str:
 
 
 def servers(gatehouse_cookie: str, typical_cookie: str, defaults_folder: Path) -> list[Server]:
-    """A to E, in the order each round runs them."""
+    """A to F, in the order each round runs them."""
     never_recycled = {"GUNICORN_MAX_REQUESTS": "0"}
+    floor = {"BENCH_FLOOR": "1"}
     return [
         Server("A", "Gatehouse, gunicorn.conf.py", "app:create_app()", gatehouse_cookie),
         # B ignores cookies; it gets Gatehouse's so that the requests are the same bytes.
@@ -385,6 +389,7 @@ def servers(gatehouse_cookie: str, typical_cookie: str, defaults_folder: Path) -
         # gunicorn.conf.py recycles each worker after about 2,000 requests; a new worker builds the
         # app again (about 0.6 s of CPU: the boot column). E is A without that, to tell its cost apart.
         Server("E", "Gatehouse, conf, max_requests=0", "app:create_app()", gatehouse_cookie, env=never_recycled),
+        Server("F", "plain + 1 Redis trip + headers", "bench.plain_app:create_app()", gatehouse_cookie, env=floor),
     ]
 
 
@@ -416,9 +421,9 @@ def run(workdir: Path) -> dict[str, Any]:
                     boot_ms = worker_boot_ms(process.pid)
                     if server.key == "A":
                         gatehouse_body = body
-                    elif server.key == "B" and body != gatehouse_body:
+                    elif server.key in ("B", "F") and body != gatehouse_body:
                         raise RuntimeError("plain_app.py does not serve the bytes Gatehouse served")
-                    if server.key in ("A", "C") and server.key not in trips:
+                    if server.key in ("A", "C", "F") and server.key not in trips:
                         trips[server.key] = round_trips(url, server.cookie, redis_port)
                     runs.setdefault(server.key, []).append(measure(process, url, server.cookie, redis.pid, boot_ms))
     finally:
@@ -433,7 +438,7 @@ def csrf_token(page: str) -> str:
 
 
 def summarize(lineup: list[Server], runs: dict[str, list[Run]], trips: dict[str, float], page_bytes: int) -> dict:
-    """Per server the median of its runs' figures; ratios of CPU per request (A/B, C/B, A/C, D/A, E/A)."""
+    """Per server the median of its runs' figures; ratios of CPU per request (A/B, C/B, A/C, D/A, E/A, F/B, A/F)."""
     per_server = {}
     for server in lineup:
         taken = runs[server.key]
@@ -459,6 +464,8 @@ def summarize(lineup: list[Server], runs: dict[str, list[Run]], trips: dict[str,
             "A/C": round(total["A"] / total["C"], 2),
             "D/A": round(total["D"] / total["A"], 2),
             "E/A": round(total["E"] / total["A"], 2),
+            "F/B": round(total["F"] / total["B"], 2),
+            "A/F": round(total["A"] / total["F"], 2),
         },
         "redis_round_trips_per_page": trips,
     }

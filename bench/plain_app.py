@@ -8,16 +8,22 @@ the same url_for calls. What it leaves out is everything around the page: no ses
 no CSRF token signing (csrf_token() returns BENCH_CSRF_TOKEN, the token Gatehouse served, so
 even the bytes match), no rate limiter, no security headers. bench/pages.py checks the bytes.
 
+With BENCH_FLOOR=1 (bench/pages.py's F) it also does the two things every Gatehouse page must
+do and no code change can remove: the one Redis round trip (sessions/lua/read.lua on the
+session the cookie names, exactly as Gatehouse calls it, its reply left undecoded) and the
+security headers (the same values, plus Cache-Control and Vary). F is the floor under A.
+
 typical_app.py reuses `READER`, `Reader` and `add_page_routes`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, Response, render_template, request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,4 +80,37 @@ def create_app() -> Flask:
     token = os.environ.get("BENCH_CSRF_TOKEN", "")
     app.jinja_env.globals["csrf_token"] = lambda: token
     app.context_processor(lambda: {"current_user": READER})
+    if os.environ.get("BENCH_FLOOR"):
+        add_gatehouse_floor(app, os.environ["REDIS_URL"], os.environ["OIDC_ISSUER"])
     return app
+
+
+def add_gatehouse_floor(app: Flask, redis_url: str, issuer: str) -> None:
+    """Gatehouse's one read.lua round trip before each page and its security headers after it (server F)."""
+    # Imported here: the plain app (B) must not even load Gatehouse's modules.
+    from config import DevelopmentConfig as settings
+    from connections import make_redis
+    from security import header_list, security_headers
+    from sessions import keys
+    from sessions.scripts import SessionScripts
+
+    scripts = SessionScripts(make_redis(redis_url, socket_timeout=1.0, max_connections=50))
+    cookie = settings.SESSION_COOKIE_NAME
+    timeouts = [settings.SESSION_IDLE_TIMEOUT, settings.SESSION_ABSOLUTE_TIMEOUT, settings.SESSION_LAST_SEEN_INTERVAL]
+    headers = [*header_list(security_headers(issuer)), ("Cache-Control", "no-store"), ("Vary", "Cookie")]
+
+    def read_session() -> None:
+        parsed = keys.parse_sid(request.cookies.get(cookie))
+        if parsed is None or parsed[0] is None:
+            raise RuntimeError("BENCH_FLOOR needs Gatehouse's signed-in cookie")
+        user, member = parsed
+        args = [time.time(), *timeouts, request.remote_addr or "", member]
+        if not scripts.read(keys=keys.signed_in_keys(user, member), args=args):
+            raise RuntimeError("the planted session is gone")
+
+    def add_headers(response: Response) -> Response:
+        response.headers.extend(headers)
+        return response
+
+    app.before_request(read_session)
+    app.after_request(add_headers)

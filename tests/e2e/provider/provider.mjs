@@ -23,6 +23,7 @@
 //   GET  /__test/accounts/:sub                   what the provider holds and did for :sub
 //   GET  /__test/accounts/:sub/sessions          :sub's live provider sessions, with the client's sid
 //   POST /__test/accounts/:sub/end-sessions      end them as the sign-out page would, back-channel included
+//   POST /__test/accounts/:sub/age-sessions      {"seconds": N}  as if :sub had signed in N s earlier (max_age)
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 
@@ -319,6 +320,13 @@ async function admin(req, res) {
   if (action === 'POST /revoke') return reply(200, { revoked: revokeAccount(sub), ...accountState(sub) });
   if (action === 'GET /sessions') return reply(200, listSessions(sub));
   if (action === 'POST /end-sessions') return reply(200, { ended: await endSessions(sub), ...accountState(sub) });
+  if (action === 'POST /age-sessions') {
+    const { seconds } = await readJson(req);
+    if (!Number.isInteger(seconds) || seconds <= 0) return reply(400, { error: 'seconds must be a positive integer' });
+    // The library reads loginTs for max_age (Session#past) and for the ID token's auth_time.
+    for (const { session } of liveSessions(sub)) session.loginTs -= seconds;
+    return reply(200, listSessions(sub));
+  }
   if (action === 'PUT /access-token-ttl') {
     const { seconds } = await readJson(req);
     if (!Number.isInteger(seconds) || seconds <= 0) return reply(400, { error: 'seconds must be a positive integer' });

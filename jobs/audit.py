@@ -21,17 +21,17 @@ PERMANENT_FAILURES = (DataError, IntegrityError, KeyError, TypeError, ValueError
 
 def store_audit_event(event: dict[str, Any]) -> None:
     """Store one audit event; a retried or repeated job stores it once."""
-    store_audit_events([event])
+    try:
+        store_audit_events([event])
+    except PERMANENT_FAILURES as error:
+        give_up("store_audit_event failed", error)
 
 
 def store_audit_events(events: Sequence[Mapping[str, Any]]) -> None:
-    """Store many audit events in one transaction (what the batching worker calls)."""
+    """Store many audit events in one transaction (the batching worker's call); any error is raised as it is."""
     try:
         store_events(events)
         db.session.commit()
-    except PERMANENT_FAILURES as error:
-        db.session.rollback()
-        give_up("store_audit_event failed", error)
     except Exception:
         db.session.rollback()
         raise

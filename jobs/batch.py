@@ -56,7 +56,9 @@ import metrics
 
 log = logging.getLogger(__name__)
 
-BATCHED_FUNCTION = "jobs.users.persist_user"
+PERSIST_USER = "jobs.users.persist_user"
+# The job functions a batch may hold: a sign-in queues one of each, so a login storm is both.
+BATCHED_FUNCTIONS = frozenset({PERSIST_USER, "jobs.audit.store_audit_event"})
 # Errors that say nothing about the records: the database or a Redis is away, or the batch
 # ran out of time. Every job of the batch is then retried; running them one by one would only
 # meet the same outage once per job.
@@ -74,9 +76,9 @@ ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType 
 
 
 def batchable(job: Job) -> bool:
-    """True for a well-formed persist_user job (one plain record); False for anything else."""
+    """True for a well-formed batchable job (one plain argument); False for anything else."""
     try:
-        return job.func_name == BATCHED_FUNCTION and len(job.args) == 1 and not job.kwargs
+        return job.func_name in BATCHED_FUNCTIONS and len(job.args) == 1 and not job.kwargs
     except Exception:  # a payload that fails to load runs (and fails) the normal way
         return False
 
@@ -86,8 +88,8 @@ class BatchingWorker(Worker):
 
     batch_size: int = 1
 
-    def run_batch(self, records: Sequence[Any]) -> None:
-        """Persist the records of a batch in one go (in the work horse); raise on any failure."""
+    def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
+        """Run the (job function, argument) pairs of a batch in one go (in the work horse); raise on any failure."""
         raise NotImplementedError
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -243,7 +245,7 @@ class BatchingWorker(Worker):
         timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
         try:
             with self.death_penalty_class(timeout, JobTimeoutException, job_id=batch[0][0].id):
-                self.run_batch([job.args[0] for job, _ in batch])
+                self.run_batch([(job.func_name or "", job.args[0]) for job, _ in batch])
         except OUTAGES as error:
             log.warning("batch of %d jobs failed (%s): each is retried", len(batch), type(error).__name__)
             self.fail_batch(batch, queue, sys.exc_info())
@@ -253,7 +255,7 @@ class BatchingWorker(Worker):
             for job, execution in batch:
                 self.perform_job(job, queue, execution)
             return
-        metrics.persisted_jobs(job for job, _ in batch)
+        metrics.persisted_jobs(job for job, _ in batch if job.func_name == PERSIST_USER)
         self.finish_batch(batch, queue)
 
     def finish_batch(self, batch: Batch, queue: Queue) -> None:

@@ -33,8 +33,8 @@ from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
-from jobs.audit import prune_audit_events
-from jobs.batch import BatchingWorker
+from jobs.audit import prune_audit_events, store_audit_events
+from jobs.batch import PERSIST_USER, BatchingWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
 from jobs.users import persist_users
@@ -113,18 +113,23 @@ class AppWorker(BatchingWorker):
             db.engine.dispose(close=False)
             return super().perform_job(job, queue, execution)
 
-    def run_batch(self, records: Sequence[Any]) -> None:
-        """Persist a batch of users in the work horse, inside an app context."""
+    def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
+        """Persist a batch of users, then store its audit events, in the work horse inside an app context."""
         enter_work_horse(self)
         with self.app.app_context():
             db.engine.dispose(close=False)
-            persist_users(records)
+            records = [argument for function, argument in work if function == PERSIST_USER]
+            events = [argument for function, argument in work if function != PERSIST_USER]
+            if records:
+                persist_users(records)
+            if events:
+                store_audit_events(events)
 
     def batch_finished(self, jobs: list[Job]) -> None:
         """Each job of a batch gets the line a single job logs, with the id of the request that queued it."""
         for job in jobs:
             with request_id_context(job.request_id if isinstance(job, GatehouseJob) else None):
-                log.info("persist_user finished (job %s, in a batch)", job.id)
+                log.info("%s finished (job %s, in a batch)", (job.func_name or "").rpartition(".")[2], job.id)
 
 
 def check_eviction_policy(connection: Redis) -> None:

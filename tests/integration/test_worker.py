@@ -49,7 +49,7 @@ def test_profile_row_is_written_by_the_worker_process(
     )
     assert user_rows(worker_stack, subject) == [row_before]
     with worker_stack.redis() as client:
-        assert client.llen(QUEUE_KEY) == 1
+        assert client.llen(QUEUE_KEY) == 2  # the edit's persistence job and its audit event
 
     worker_stack.start_worker("worker1")
 

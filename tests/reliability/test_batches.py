@@ -15,7 +15,10 @@ import pytest
 from rq.job import JobStatus
 from rq.queue import Queue
 
-from jobs.queues import DEFAULT_QUEUE, SERIALIZER
+from audit.events import build_event
+from jobs.audit import store_audit_event
+from jobs.queues import DEFAULT_QUEUE, SERIALIZER, put_on_queue
+from jobs.users import persist_user
 from tests.reliability.helpers import (
     ISSUER,
     blocked_upserts,
@@ -237,3 +240,31 @@ def test_a_database_outage_during_a_batch_retries_every_job(pg_stack: Stack, pos
     wait_all_finished(pg_stack, job_ids)
     assert_one_row_each(pg_stack, names)
     wait_until(lambda: registry_counts(pg_stack) == IDLE, timeout=20, what="every job to end")
+
+
+def test_a_login_storm_s_audit_events_ride_in_the_same_batches(any_stack: Stack) -> None:
+    """Each sign-in queues a persistence job and an audit event: both kinds go into one batch, and a
+    poisoned event fails alone (visible), while every row and every other event is stored once."""
+    names = subjects("storm", 20)
+    with any_stack.context() as app:
+        with app.test_request_context("/"):
+            events = [build_event("sign_in", "success", issuer=ISSUER, subject=name) for name in names]
+        poisoned = {**events[7], "event_id": ""}
+        job_ids = []
+        for name, event in zip(names, [*events[:7], poisoned, *events[8:]], strict=True):
+            job_ids.append(put_on_queue(persist_user, record(name)).id)
+            job_ids.append(put_on_queue(store_audit_event, event).id)
+    any_stack.start_worker("batch-worker")
+    wait_until(
+        lambda: all(job_status(any_stack, job_id) in (JobStatus.FINISHED, JobStatus.FAILED) for job_id in job_ids),
+        timeout=40,
+        interval=0.2,
+        what=f"every job to end\n{any_stack.log('batch-worker')}",
+    )
+    statuses = [job_status(any_stack, job_id) for job_id in job_ids]
+    assert statuses.count(JobStatus.FAILED) == 1
+    assert statuses[2 * 7 + 1] == JobStatus.FAILED  # the poisoned event's job, and nothing else
+    assert sorted(rows_by_subject(any_stack)) == sorted(names)
+    stored = [json.loads(line) for line in any_stack.flask("audit", "list", "--json").stdout.splitlines()]
+    assert sorted(event["subject"] for event in stored) == sorted(names[:7] + names[8:])
+    assert "batch of 40 jobs" in worker_log(any_stack)  # one batch held both kinds

@@ -74,7 +74,7 @@ def test_the_worker_drains_the_outbox_once_the_queue_is_back(
 
     code, counts = job_status(stack)
     assert code == 1  # the queue is unreachable, and the command says so
-    assert counts["outbox"] == 2  # the sign-in job and the profile job
+    assert counts["outbox"] == 4  # the sign-in job and the profile job, and the audit event of each
     assert counts["queued"] is None
     assert "offline-alice" not in rows_by_subject(stack)
 
@@ -102,12 +102,12 @@ def test_jobs_drain_moves_the_outbox_by_hand(stack: Stack, queue_down: None) -> 
         refused = stack.flask("jobs", "drain", check=False)
         assert refused.returncode == 1
         assert "the queue is still unavailable" in refused.stderr
-        assert job_status(stack)[1]["outbox"] == 2
+        assert job_status(stack)[1]["outbox"] == 4  # two persistence jobs, two audit events
 
         stack.queue.start()
         drained = stack.flask("jobs", "drain")
-        assert "moved 2 job(s) from the outbox to the queue; 0 left" in drained.stdout
-        assert job_status(stack) == (0, {"queued": 2, "started": 0, "scheduled": 0, "failed": 0, "outbox": 0})
+        assert "moved 4 job(s) from the outbox to the queue; 0 left" in drained.stdout
+        assert job_status(stack) == (0, {"queued": 4, "started": 0, "scheduled": 0, "failed": 0, "outbox": 0})
     finally:
         stack.start_worker("worker0")
     wait_until(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,9 +17,8 @@ from werkzeug.test import TestResponse
 from extensions import db
 from jobs.queues import job_queue
 from tests.support import session_records
+from tests.support.browserless import CSRF_FIELD
 from tests.unit.mock_provider import ISSUER, MockProvider, callback_query
-
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def add_lua_sha1hex(server: fakeredis.FakeServer) -> None:

@@ -4,12 +4,13 @@
 
 For SQLite and for PostgreSQL (the throwaway cluster the tests use, tests/support/postgres.py;
 like the tests' clusters it runs with fsync off), it starts its own deployment through
-tests/support/reliability_stack.py (redis-server, migrations, no worker yet) and measures:
+tests/support/stack.py (redis-server, migrations, no worker yet) and measures:
 
 1. Raw upserts: the job's own statement (`jobs.users._upsert`) for one new user per
    transaction, RAW rows, from this process: single-row upsert transactions per second.
 2. One worker: SIGN_INS realistic sign-in records queued through the app's real enqueue path
-   (`users.persistence.enqueue_persistence`), then ONE `flask --app app worker --burst`
+   (`users.persistence.enqueue_persistence`), each followed by the audit event a sign-in queues
+   (`audit.events.record`), as a login storm fills the queue, then ONE `flask --app app worker --burst`
    process. Persisted sign-ins per second = jobs / (last job's end - first job's start), from
    RQ's own timestamps, so the worker's start-up is left out (its whole wall time is printed
    too). Every job must have finished and every row exist, or the bench fails. The same with
@@ -45,11 +46,14 @@ from typing import Any
 import psycopg
 import requests
 from rq.job import Job, JobStatus
+from sqlalchemy import func, select
 
+from audit import events as audit
 from config import BaseConfig
 from extensions import db
 from jobs.queues import job_queue
 from jobs.users import _upsert
+from models.audit import AuditEvent
 from tests.reliability.helpers import start_reliability_stack
 from tests.support.browserless import sign_in
 from tests.support.postgres import PostgresCluster, start_cluster
@@ -106,9 +110,11 @@ def raw_upserts(stack: Stack, prefix: str) -> float:
 
 def worker_rate(stack: Stack, count: int, prefix: str, batch_size: int) -> dict[str, float]:
     """Queue `count` sign-ins, run one burst worker, and return its persisted sign-ins per second."""
-    with stack.context():
+    with stack.context() as app, app.test_request_context("/", headers={"User-Agent": "bench"}):
         for index in range(count):
-            enqueue_persistence(sign_in_record(index, prefix))
+            record = sign_in_record(index, prefix)
+            enqueue_persistence(record)
+            audit.record("sign_in", "success", issuer=record["issuer"], subject=record["subject"])
         queue = job_queue()
         job_ids = queue.get_job_ids()
     started = time.perf_counter()
@@ -125,11 +131,18 @@ def worker_rate(stack: Stack, count: int, prefix: str, batch_size: int) -> dict[
     with stack.context():
         jobs = Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer)
     done = [job for job in jobs if job is not None and job.get_status(refresh=False) == JobStatus.FINISHED]
-    if len(done) != count:
-        raise RuntimeError(f"only {len(done)} of {count} jobs finished")
+    if len(done) != 2 * count:
+        raise RuntimeError(f"only {len(done)} of {2 * count} jobs (sign-ins and their audit events) finished")
     persisted = {row["subject"] for row in stack.users() if row["subject"].startswith(f"{prefix}-")}
     if len(persisted) != count:
         raise RuntimeError(f"only {len(persisted)} of {count} users were persisted")
+    with stack.context():
+        recorded = db.session.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.subject.startswith(f"{prefix}-"))
+        ).scalar_one()
+        db.session.remove()
+    if recorded != count:
+        raise RuntimeError(f"only {recorded} of {count} audit events were stored")
     first = min(job.started_at for job in done if job.started_at)
     last = max(job.ended_at for job in done if job.ended_at)
     return {"per_second": count / (last - first).total_seconds(), "wall_seconds": wall}

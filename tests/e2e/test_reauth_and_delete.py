@@ -11,7 +11,6 @@ on PostgreSQL.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,10 +116,12 @@ def ends_with_deletion(kinds: list[str]) -> list[str] | None:
 
 
 def press_delete(page: Page, app_url: str) -> None:
-    """Open the confirmation page and press "Delete my account"."""
+    """Open the confirmation page and press "Delete my account"; return once the browser has left it (the
+    answer may bring it back to the same URL, so the URL alone cannot tell)."""
     page.goto(f"{app_url}/account/delete")
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete your account")
-    page.get_by_role("button", name="Delete my account").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete my account").click()
 
 
 def delete_account(page: Page, app_url: str, provider_url: str) -> None:
@@ -132,7 +133,6 @@ def delete_account(page: Page, app_url: str, provider_url: str) -> None:
     """
     seen = navigations(page)
     press_delete(page, app_url)
-    expect(page).to_have_url(re.compile(re.escape(app_url) + r"/account/delete(d)?$"))
     if page.url == f"{app_url}/account/delete":
         authorize = [url for url in seen if url.startswith(f"{provider_url}/auth?")]
         assert len(authorize) == 1, seen

@@ -106,9 +106,10 @@ class AppWorker(BatchingWorker):
                 return 0
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
-        """Run one job in the work horse, inside an app context."""
+        """Run one job in the work horse, inside an app context and its request's id (RQ's own lines too)."""
         enter_work_horse(self)
-        with self.app.app_context():
+        request_id = job.request_id if isinstance(job, GatehouseJob) else None
+        with self.app.app_context(), request_id_context(request_id):
             # Pooled connections copied through fork() belong to the parent process.
             db.engine.dispose(close=False)
             return super().perform_job(job, queue, execution)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 import metrics
@@ -54,6 +54,8 @@ def callback() -> BaseResponse:
         if result.reauthentication is not None:
             # A signed-in user confirming it is them (sessions/reauth.py): no new session.
             confirm_reauthentication(result)
+            # Back where the user was: after a POST (its confirmation page) they press again.
+            flash("Your sign-in has been confirmed.", "success")
             return redirect(result.next_path, 303)
         services.sign_in(result)
     except services.LoginFailed as failure:

@@ -107,6 +107,7 @@ def test_an_old_authentication_must_be_renewed_first_and_the_session_is_kept(
     code = provider.approve(answer.headers["Location"], "alice", auth_time=int(time.time()))
     back = client.get(f"/auth/callback?{callback_query(answer.headers['Location'], code=code)}")
     assert back.headers["Location"] == "/account/delete", "back at the confirmation page, not deleted yet"
+    assert "Your sign-in has been confirmed." in client.get("/account/delete").get_data(as_text=True)
     assert session_exists(fake_redis, session_id(app, client))
     assert delete_account(client).headers["Location"] == "/account/deleted"
 

@@ -32,7 +32,6 @@ it starts is stopped at the end, whatever happens.
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from jobs.users import _upsert
 from models.audit import AuditEvent
 from tests.reliability.helpers import start_reliability_stack
 from tests.support.browserless import sign_in
+from tests.support.faults import sqlite_locked
 from tests.support.postgres import PostgresCluster, start_cluster
 from tests.support.stack import Stack
 from users.persistence import enqueue_persistence, user_record
@@ -146,18 +146,6 @@ def worker_rate(stack: Stack, count: int, prefix: str, batch_size: int) -> dict[
     first = min(job.started_at for job in done if job.started_at)
     last = max(job.ended_at for job in done if job.ended_at)
     return {"per_second": count / (last - first).total_seconds(), "wall_seconds": wall}
-
-
-@contextmanager
-def sqlite_locked(path: str) -> Iterator[None]:
-    """SQLite's exclusive lock: no one else reads or writes until the block exits."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("BEGIN EXCLUSIVE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 @contextmanager

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,11 @@ from tests.reliability.helpers import (
     start_reliability_stack,
     users_table_locked,
 )
+from tests.support.faults import sqlite_locked
 from tests.support.polling import wait_until
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def sqlite_locked(path: Path) -> Iterator[None]:
-    """Hold SQLite's exclusive lock: writers wait (busy timeout 5 s) until the block exits."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("BEGIN EXCLUSIVE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -1,11 +1,14 @@
-"""Fault injection on real processes: find a worker's work horse, SIGKILL a process tree, time recoveries."""
+"""Fault injection on real processes: find a worker's work horse, SIGKILL a process tree, lock a SQLite
+database, time recoveries."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -72,6 +75,22 @@ def kill_tree(pid: int) -> list[int]:
     for victim in doomed:
         kill(victim)
     return doomed
+
+
+@contextlib.contextmanager
+def sqlite_locked(path: str | Path) -> Iterator[None]:
+    """Hold SQLite's exclusive lock: no one else reads or writes until the block exits.
+
+    Others wait up to their busy timeout (the app keeps Python's sqlite3 default, 5 s), then fail with
+    "database is locked".
+    """
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        yield
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
 
 
 class Stopwatch:

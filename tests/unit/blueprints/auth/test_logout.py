@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import pytest
 from flask import Flask, Response, flash
 from flask.testing import FlaskClient
 
@@ -99,13 +102,27 @@ def test_logout_is_post_only_in_process(app: Flask, signed_in: FlaskClient, fake
     assert session_exists(fake_redis, session_id(app, signed_in))
 
 
-def test_with_logout_hint_client_id_no_id_token_is_stored_and_sign_out_names_the_client(
-    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
-) -> None:
+class SignedInUnderClientIdHint(NamedTuple):
+    """An app with LOGOUT_HINT=client_id, a browser signed in to it, and that browser's session id."""
+
+    app: Flask
+    client: FlaskClient
+    sid: str | None
+
+
+@pytest.fixture
+def client_id_hint(make_app: AppFactory, provider: MockProvider) -> SignedInUnderClientIdHint:
+    """alice signed in to an app whose logout names the client instead of sending the ID token."""
     app = make_app(LOGOUT_HINT="client_id")
     client = app.test_client()
     sign_in(client, provider)
-    sid = session_id(app, client)
+    return SignedInUnderClientIdHint(app, client, session_id(app, client))
+
+
+def test_with_logout_hint_client_id_no_id_token_is_stored_and_sign_out_names_the_client(
+    client_id_hint: SignedInUnderClientIdHint, fake_redis: RecordingRedis
+) -> None:
+    app, client, sid = client_id_hint
     tokens = stored_session(app, fake_redis, sid)["tokens"]
     assert tokens["id_token"] is None
     assert tokens["access_token"] and tokens["refresh_token"]
@@ -118,12 +135,9 @@ def test_with_logout_hint_client_id_no_id_token_is_stored_and_sign_out_names_the
 
 
 def test_a_refresh_under_logout_hint_client_id_does_not_store_the_new_id_token(
-    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+    client_id_hint: SignedInUnderClientIdHint, fake_redis: RecordingRedis
 ) -> None:
-    app = make_app(LOGOUT_HINT="client_id")
-    client = app.test_client()
-    sign_in(client, provider)
-    sid = session_id(app, client)
+    app, client, sid = client_id_hint
     before = stored_session(app, fake_redis, sid)["tokens"]
     rewrite_session(app, fake_redis, sid, tokens={**before, "expires_at": 1.0})
     assert client.get("/dashboard").status_code == 200

@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import current_app, jsonify, redirect, render_template, request, url_for
 
 from blueprints.auth.redirects import safe_next
 from blueprints.auth.services import LoginFailed, LoginResult, reauthentication_url
-from connections import session_redis
 from oidc.id_token import LEEWAY_SECONDS, is_number
 from sessions import keys
-from sessions.store import StoredSession
+from sessions.store import StoredSession, session_store
 from sessions.user import current_session, login_required
 from web import external_url, wants_json
 
@@ -38,14 +37,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# Sets the session's auth time only while the session exists: a session signed out meanwhile must not
-# come back as a stray hash holding nothing but an auth time.
-_SET_AUTH_TIME = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'at', ARGV[1])
-return 1
-"""
 
 
 def authenticated_within(stored: StoredSession, max_age: int, now: float | None = None) -> bool:
@@ -132,8 +123,9 @@ def record_auth_time(stored: StoredSession, auth_time: int) -> bool:
     """Store the session's new auth time (False if the session no longer exists)."""
     if stored.user is None or stored.member is None:
         return False
-    key = keys.session_key(stored.user, stored.member)
-    done = session_redis().eval(_SET_AUTH_TIME, 1, key, auth_time)
+    # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
+    scripts = session_store(current_app).scripts
+    done = scripts.set_auth_time(keys=[keys.session_key(stored.user, stored.member)], args=[auth_time])
     if done != 1:
         return False
     stored.auth_time = auth_time

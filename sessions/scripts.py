@@ -25,6 +25,7 @@ NAMES = (
     "set_disabled",
     "tokens_commit",
     "delete_user",
+    "set_auth_time",
 )
 
 
@@ -43,6 +44,7 @@ class SessionScripts:
     set_disabled: Script
     tokens_commit: Script
     delete_user: Script
+    set_auth_time: Script
 
     def __init__(self, client: Redis):
         for name in NAMES:

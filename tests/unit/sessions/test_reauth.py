@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from sessions.reauth import is_recent, recent_sign_in_required, record_auth_time
-from sessions.store import StoredSession
+from sessions.store import StoredSession, session_store
 from sessions.user import current_session, login_required
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import RecordingRedis, session_id, sign_in, signed_in_page_token
@@ -293,6 +293,28 @@ def test_the_auth_time_is_never_written_to_a_session_that_is_gone(app: Flask, fa
         assert record_auth_time(stored, 1_800_000_000) is False
     assert fake_redis.keys("gh:*") == []
     assert stored.auth_time is None
+
+
+def test_the_auth_time_is_set_by_its_script_in_sessions_lua_even_after_a_script_flush(
+    app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """set_auth_time.lua runs by EVALSHA like the other session scripts, and reloads itself after SCRIPT FLUSH."""
+    signed_in_at(client, provider, time.time() - 3600)
+    sid = session_id(app, client)
+    assert sid is not None
+    user, member = sid.split(".")
+    stored = StoredSession({}, sid=sid)
+    stored.user, stored.member = user, member
+    fake_redis.script_flush()  # a restarted Redis has forgotten every script (NOSCRIPT, then a reload)
+    fake_redis.commands.clear()
+    with app.app_context():
+        sha = session_store(app).scripts.set_auth_time.sha
+        assert record_auth_time(stored, 1_800_000_000) is True
+    sent = list(fake_redis.commands)
+    assert [command[0] for command in sent] == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"]  # never a plain EVAL
+    assert sent[0][1] == sent[2][1] == sha
+    assert fake_redis.hget(f"gh:{{{user}}}:s:{member}", "at") == b"1800000000"
+    assert stored.auth_time == 1_800_000_000
 
 
 def test_with_redis_gone_the_callback_answers_503_and_the_attempt_can_finish_later(

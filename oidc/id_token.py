@@ -146,6 +146,15 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def usable_auth_time(value: Any, now: float | None = None) -> int | None:
+    """An ID token's `auth_time` as whole seconds, or None if it is not a finite number from 0 up to `now` (with
+    leeway). A sign-in keeps going without one: its user is simply asked to re-authenticate for a sensitive action."""
+    now = time.time() if now is None else now
+    if not is_number(value) or value < 0 or value > now + LEEWAY_SECONDS:
+        return None
+    return int(value)
+
+
 def check_not_before(nbf: Any, now: float) -> None:
     """`nbf`, where present, is a number no later than now (with leeway)."""
     if nbf is not None and (not is_number(nbf) or nbf > now + LEEWAY_SECONDS):

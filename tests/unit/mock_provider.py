@@ -53,6 +53,8 @@ class Grant:
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
+    # The `auth_time` the ID token carries because the request asked for it (see `auth_time_when_asked`).
+    auth_time: int | None = None
     used: bool = False
 
 
@@ -77,6 +79,9 @@ class MockProvider:
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
     refresh_error: str | None = None
     token_endpoint_down: bool = False
+    # Like oidc-provider: put `auth_time` in the ID token only when the authorization request asks for it
+    # (an `auth_time` in its `claims` parameter's id_token member, or `max_age`). Off: only what tests set.
+    auth_time_when_asked: bool = False
 
     @property
     def discovery(self) -> dict[str, Any]:
@@ -117,6 +122,7 @@ class MockProvider:
             nonce=params.get("nonce"),
             code_challenge=params.get("code_challenge"),
             code_challenge_method=params.get("code_challenge_method"),
+            auth_time=int(time.time()) if self.auth_time_when_asked and asks_for_auth_time(params) else None,
         )
         self.users.setdefault(subject, {}).update(claims)
         return code
@@ -144,9 +150,10 @@ class MockProvider:
         """A signed ID token for `subject`, with the provider's current misbehaviour applied."""
         return sign_token(self.id_token_claims(subject, nonce, **{**self.id_token_overrides, **overrides}), self.key)
 
-    def issue(self, subject: str, nonce: str | None) -> dict[str, Any]:
-        """A token response for `subject`."""
+    def issue(self, subject: str, nonce: str | None, auth_time: int | None = None) -> dict[str, Any]:
+        """A token response for `subject` (its ID token with `auth_time`, if given, unless tests override it)."""
         access, refresh = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        asked = {} if auth_time is None else {"auth_time": auth_time}
         self.access_tokens[access] = subject
         self.refresh_tokens[refresh] = subject
         return {
@@ -154,7 +161,7 @@ class MockProvider:
             "token_type": "Bearer",
             "expires_in": self.access_token_lifetime,
             "refresh_token": refresh,
-            "id_token": self.id_token(subject, nonce),
+            "id_token": self.id_token(subject, nonce, **{**asked, **self.id_token_overrides}),
             "scope": "openid email profile",
         }
 
@@ -212,7 +219,11 @@ class MockProvider:
             grant.code_challenge
         ):
             return _oauth_error(400, "invalid_grant")
-        return 200, {"Content-Type": "application/json"}, json.dumps(self.issue(grant.subject, grant.nonce))
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps(self.issue(grant.subject, grant.nonce, grant.auth_time)),
+        )
 
     def _refresh(self, body: Mapping[str, str]) -> tuple[int, dict[str, str], str]:
         """Trade a refresh token (once: they rotate) for new tokens."""
@@ -239,6 +250,18 @@ class MockProvider:
 def authorize_params(url: str) -> dict[str, str]:
     """The query parameters of an authorize (or any) URL, one value each."""
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def asks_for_auth_time(params: Mapping[str, str]) -> bool:
+    """Whether an authorization request asks for `auth_time` in the ID token (OIDC Core 3.1.2.1 and 5.5)."""
+    if "max_age" in params:
+        return True
+    try:
+        requested = json.loads(params.get("claims", "{}"))
+    except ValueError:
+        return False
+    id_token = requested.get("id_token") if isinstance(requested, dict) else None
+    return isinstance(id_token, dict) and "auth_time" in id_token
 
 
 def callback_query(authorize_url: str, **params: str) -> str:

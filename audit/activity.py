@@ -21,6 +21,8 @@ RECENT_ACTIVITY = 10
 _DESCRIPTIONS = {
     ("sign_in", "success"): "Signed in",
     ("sign_out", "user"): "Signed out",
+    ("sign_out", "app"): "Signed out by the application",
+    ("reauthenticated", "success"): "Confirmed the sign-in for a sensitive action",
     ("profile_changed", "saved"): "Changed the profile",
     ("session_revoked", "user"): "Signed out another device",
     ("session_revoked", "user_others"): "Signed out all other devices",

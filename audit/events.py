@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 # Every kind of event, with the outcomes it may carry (None: any short word the code chooses).
 KINDS: Mapping[str, frozenset[str] | None] = {
     "sign_in": None,  # "success", or the failure kind shown to the user (blueprints/auth/services.py)
-    "sign_out": frozenset({"user"}),
+    # "user": POST /logout; "app": the app's own code called flask_login.logout_user() (sessions/user.py).
+    "sign_out": frozenset({"user", "app"}),
+    # A signed-in user confirmed it is them at the provider (sessions/reauth.py): "success", or the refusal's kind.
+    "reauthenticated": frozenset({"success", "reauth_stale", "reauth_other_user", "reauth_signed_out"}),
     "profile_changed": frozenset({"saved"}),
-    "session_revoked": frozenset({"user", "user_others", "backchannel", "operator"}),
+    # An operator's `users disable` is the account_disabled event (it ends every session of the user).
+    "session_revoked": frozenset({"user", "user_others", "backchannel"}),
     "account_disabled": frozenset({"operator"}),
     "account_enabled": frozenset({"operator"}),
     "account_deleted": frozenset({"user"}),

@@ -134,13 +134,21 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Any]:
 
 
 def end_session_on_logout(sender: Flask, **extra: Any) -> None:
-    """`flask_login.logout_user()` ends this session, as POST /logout does (without the provider's sign-out)."""
-    from sessions.lifecycle import end_user_session  # sessions.lifecycle imports this module
+    """`flask_login.logout_user()` ends this session, as POST /logout does (without the provider's sign-out).
+
+    It records its own `sign_out` event (outcome "app": the app's code signed the user out, not the
+    user's sign-out button), before the session ends so the event still names its user and session.
+    POST /logout ends the session itself and never comes through here, so it records one event.
+    """
+    # Imported here: both modules import this one.
+    from audit.events import record_for_session
+    from sessions.lifecycle import end_user_session
 
     stored = current_session()
     # logout_user leaves a note here for Flask-Login's remember-me cookie hook, which Gatehouse does not run.
     stored.pop("_remember", None)
     if stored.signed_in:
+        record_for_session("sign_out", "app")
         end_user_session()
 
 

@@ -52,11 +52,7 @@ def callback() -> BaseResponse:
     try:
         result = services.complete_login(request.args)
         if result.reauthentication is not None:
-            # A signed-in user confirming it is them (sessions/reauth.py): no new session.
-            confirm_reauthentication(result)
-            # Back where the user was: after a POST (its confirmation page) they press again.
-            flash("Your sign-in has been confirmed.", "success")
-            return redirect(result.next_path, 303)
+            return reauthenticated(result)
         services.sign_in(result)
     except services.LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
@@ -66,6 +62,32 @@ def callback() -> BaseResponse:
     metrics.sign_in("success")
     audit.record_for_session("sign_in", "success")
     return redirect(result.next_path)
+
+
+def reauthenticated(result: services.LoginResult) -> BaseResponse:
+    """A signed-in user confirming it is them (sessions/reauth.py): no new session; audited either way."""
+    try:
+        confirm_reauthentication(result)
+    except services.LoginFailed as failure:
+        log.warning("re-authentication refused: %s", failure.reason)
+        metrics.sign_in(failure.kind)
+        record_reauthentication(result, failure.kind)
+        return redirect(url_for("auth.failed", reason=failure.kind), 303)
+    record_reauthentication(result, "success")
+    # Back where the user was: after a POST (its confirmation page) they press again.
+    flash("Your sign-in has been confirmed.", "success")
+    return redirect(result.next_path, 303)
+
+
+def record_reauthentication(result: services.LoginResult, outcome: str) -> None:
+    """The `reauthenticated` event, in the trail of the user who asked for it while their session is this one."""
+    stored = current_session()
+    asked = result.reauthentication or {}
+    if stored.signed_in and stored.user == asked.get("user"):
+        audit.record_for_session("reauthenticated", outcome)
+    else:
+        # Signed out meanwhile, or this browser now holds someone else's session: name no one.
+        audit.record("reauthenticated", outcome, issuer=oidc_provider().issuer)
 
 
 @bp.get("/auth/failed")

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fakeredis
+import flask_login
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -30,6 +31,15 @@ from tests.unit.helpers import (
 from tests.unit.mock_provider import ISSUER, MockProvider, callback_query
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+app_code = Blueprint("app_code", __name__)
+
+
+@app_code.post("/app-signs-me-out")
+def app_signs_me_out() -> str:
+    """The app's own code signing the user out through Flask-Login, as extensions do."""
+    flask_login.logout_user()
+    return "signed out"
 
 
 def stored_events(app: Flask) -> list[dict[str, Any]]:
@@ -215,3 +225,67 @@ def test_every_sign_in_queues_exactly_one_audit_event(app: Flask, client: FlaskC
     sign_in(client, provider, "alice", worker=False)
     [event] = queued_audit_events(app)
     assert event["kind"] == "sign_in"
+
+
+def sign_outs(app: Flask) -> list[tuple[str | None, str | None, str | None]]:
+    """The queued sign_out events: (outcome, subject, session handle)."""
+    return [
+        (event["outcome"], event["subject"], event["session_handle"])
+        for event in queued_audit_events(app)
+        if event["kind"] == "sign_out"
+    ]
+
+
+def test_logout_user_records_its_own_sign_out_before_the_session_ends(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    app = make_app()
+    app.register_blueprint(app_code)
+    client = app.test_client()
+    sign_in(client, provider, "alice")
+    handle = stored_session(app, fake_redis, session_id(app, client))["handle"]
+    signed_out = client.post("/app-signs-me-out", data={"csrf_token": signed_in_page_token(client)})
+    assert signed_out.get_data(as_text=True) == "signed out"
+    assert session_id(app, client) is None
+    # "app", not "user": an operator can tell the app's sign-out from the user's button.
+    assert sign_outs(app) == [("app", "alice", handle)]
+    run_queued_jobs(app)
+    assert kinds(app) == [("sign_in", "success"), ("sign_out", "app")]
+
+
+def test_logout_user_of_a_visitor_who_is_not_signed_in_records_nothing(
+    make_app: AppFactory, fake_redis: RecordingRedis
+) -> None:
+    app = make_app()
+    app.register_blueprint(app_code)
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        flask_login.logout_user()
+    assert sign_outs(app) == []
+
+
+def test_post_logout_records_exactly_one_sign_out(app: Flask, client: FlaskClient, provider: MockProvider) -> None:
+    sign_in(client, provider, "alice")
+    token = signed_in_page_token(client)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert [outcome for outcome, _, _ in sign_outs(app)] == ["user"]
+    # Replayed after the session ended: refused or not, nothing more is signed out or recorded.
+    client.post("/logout", data={"csrf_token": token})
+    assert [outcome for outcome, _, _ in sign_outs(app)] == ["user"]
+
+
+def test_the_app_s_sign_out_shows_in_the_user_s_activity(make_app: AppFactory, provider: MockProvider) -> None:
+    app = make_app()
+    app.register_blueprint(app_code)
+    here, there = app.test_client(), app.test_client()
+    sign_in(here, provider, "alice")
+    sign_in(there, provider, "alice")
+    there.post("/app-signs-me-out", data={"csrf_token": signed_in_page_token(there)})
+    run_queued_jobs(app)
+    page = here.get("/sessions").get_data(as_text=True)
+    assert "Signed out by the application" in page
+
+
+def test_an_operator_s_revoke_is_the_account_disabled_event_not_a_session_revoked_one(app: Flask) -> None:
+    with app.test_request_context("/"), pytest.raises(ValueError):
+        build_event("session_revoked", "operator")

@@ -18,12 +18,23 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from blueprints.auth.routes import record_reauthentication
+from blueprints.auth.services import LoginResult
+from sessions import reauth
 from sessions.reauth import is_recent, recent_sign_in_required, record_auth_time
 from sessions.store import StoredSession, session_store
 from sessions.user import current_session, login_required
 from tests.unit.conftest import AppFactory
-from tests.unit.helpers import RecordingRedis, session_id, sign_in, signed_in_page_token
-from tests.unit.mock_provider import MockProvider, authorize_params, callback_query
+from tests.unit.helpers import (
+    RecordingRedis,
+    queued_audit_events,
+    run_queued_jobs,
+    session_id,
+    sign_in,
+    signed_in_page_token,
+    stored_session,
+)
+from tests.unit.mock_provider import ISSUER, MockProvider, authorize_params, callback_query
 
 sensitive = Blueprint("sensitive", __name__)
 
@@ -343,3 +354,104 @@ def test_two_tabs_re_authenticating_at_once_both_succeed(client: FlaskClient, pr
         back = client.get(f"/auth/callback?{callback_query(start.headers['Location'], code=code)}")
         assert back.headers["Location"] == target
     assert client.get("/sensitive").status_code == 200
+
+
+def reauth_events(app: Flask) -> list[tuple[str | None, str | None, str | None]]:
+    """The queued `reauthenticated` audit events: (outcome, subject, session handle), oldest first."""
+    return [
+        (event["outcome"], event["subject"], event["session_handle"])
+        for event in queued_audit_events(app)
+        if event["kind"] == "reauthenticated"
+    ]
+
+
+def session_handle(app: Flask, client: FlaskClient, fake_redis: RecordingRedis) -> str:
+    """The handle of the client's session (what audit events name it by)."""
+    sid = session_id(app, client)
+    assert sid is not None
+    handle: str = stored_session(app, fake_redis, sid)["handle"]
+    return handle
+
+
+def test_a_successful_re_authentication_is_audited_in_the_user_s_trail(
+    app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    handle = session_handle(app, client, fake_redis)
+    assert reauth_events(app) == [], "starting one records nothing: only its end is an event"
+    back = reauthenticate(client, provider, client.get("/sensitive"), auth_time=int(time.time()))
+    assert back.status_code == 303
+    assert reauth_events(app) == [("success", "alice", handle)]
+    [event] = [event for event in queued_audit_events(app) if event["kind"] == "reauthenticated"]
+    assert event["request_id"] == back.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "auth_age", "kind"),
+    [("alice", 3600, "reauth_stale"), ("mallory", 0, "reauth_other_user")],
+    ids=["stale auth_time", "another user"],
+)
+def test_a_refused_re_authentication_is_audited_with_its_kind_for_the_session_s_user(
+    app: Flask,
+    client: FlaskClient,
+    provider: MockProvider,
+    fake_redis: RecordingRedis,
+    subject: str,
+    auth_age: int,
+    kind: str,
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    handle = session_handle(app, client, fake_redis)
+    start = client.get("/sensitive")
+    back = reauthenticate(client, provider, start, subject=subject, auth_time=int(time.time() - auth_age))
+    assert back.headers["Location"] == f"/auth/failed?reason={kind}"
+    # In alice's trail (her session asked), never in the other user's; and not as a sign-in.
+    assert reauth_events(app) == [(kind, "alice", handle)]
+    assert [event["kind"] for event in queued_audit_events(app)] == ["sign_in", "reauthenticated"]
+
+
+def test_a_session_that_ends_during_its_re_authentication_is_audited_as_signed_out(
+    app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    handle = session_handle(app, client, fake_redis)
+    start = client.get("/sensitive")
+    # Signed out elsewhere while the callback runs: the auth time finds no session to go to.
+    monkeypatch.setattr(reauth, "record_auth_time", lambda stored, auth_time: False)
+    back = reauthenticate(client, provider, start, auth_time=int(time.time()))
+    assert back.headers["Location"] == "/auth/failed?reason=reauth_signed_out"
+    assert reauth_events(app) == [("reauth_signed_out", "alice", handle)]
+
+
+def test_a_re_authentication_finished_under_another_user_s_session_is_not_put_in_their_trail(
+    app: Flask, client: FlaskClient, provider: MockProvider
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    start = client.get("/sensitive")
+    # Meanwhile, in another tab of the same browser, bob signs in: the session (and alice's state with it) is his.
+    signed_in_at(client, provider, time.time(), subject="bob")
+    back = reauthenticate(client, provider, start, auth_time=int(time.time()))
+    assert back.headers["Location"] == "/auth/failed?reason=expired"
+    failures = [event for event in queued_audit_events(app) if event["outcome"] != "success"]
+    assert [(event["kind"], event["outcome"], event["subject"]) for event in failures] == [("sign_in", "expired", None)]
+
+
+def test_a_re_authentication_event_without_the_asking_session_names_no_one(app: Flask) -> None:
+    """Defensive: were the asking user's session no longer this request's, the event names no user or session."""
+    result = LoginResult(claims={}, tokens={}, next_path="/", reauthentication={"user": "u" * 20, "max_age": 300})
+    with app.test_request_context("/auth/callback"):
+        app.preprocess_request()
+        record_reauthentication(result, "reauth_signed_out")
+    [event] = queued_audit_events(app)
+    assert (event["kind"], event["outcome"]) == ("reauthenticated", "reauth_signed_out")
+    assert (event["subject"], event["session_handle"], event["issuer"]) == (None, None, ISSUER)
+
+
+def test_a_confirmed_re_authentication_shows_in_the_user_s_activity(
+    app: Flask, client: FlaskClient, provider: MockProvider
+) -> None:
+    signed_in_at(client, provider, time.time() - 3600)
+    reauthenticate(client, provider, client.get("/sensitive"), auth_time=int(time.time()))
+    run_queued_jobs(app)
+    page = client.get("/sessions").get_data(as_text=True)
+    assert "Confirmed the sign-in for a sensitive action" in page

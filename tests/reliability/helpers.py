@@ -3,7 +3,7 @@ probes, job states."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,9 @@ from tests.support.browserless import csrf_token
 from tests.support.stack import FAST_WORKER, Stack, start_stack
 
 ISSUER = "https://issuer.reliability.test"
+# What the start_test_stack fixture (conftest.py) gives a test:
+# start_test_stack("sqlite" or "postgresql", **start_reliability_stack's keywords) -> Stack.
+StartStack = Callable[..., Stack]
 
 
 def start_reliability_stack(

@@ -7,7 +7,6 @@ them all ready and takes them as one batch (WORKER_BATCH_SIZE is 100).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,13 @@ from jobs.queues import DEFAULT_QUEUE, SERIALIZER, put_on_queue
 from jobs.users import persist_user
 from tests.reliability.helpers import (
     ISSUER,
+    StartStack,
     blocked_upserts,
     enqueue_records,
     job_status,
     record,
     registry_counts,
     rows_by_subject,
-    start_reliability_stack,
     users_table_locked,
 )
 from tests.support.faults import is_running, kill, kill_tree, work_horse
@@ -46,28 +45,15 @@ JSON_LOGS = {"LOG_FORMAT": "json"}
 
 
 @pytest.fixture
-def pg_stack(tmp_path: Path, postgres_url: str, postgres_cluster: PostgresCluster) -> Iterator[Stack]:
+def pg_stack(start_test_stack: StartStack) -> Stack:
     """PostgreSQL and Redis; no worker yet (the test starts it once its jobs are queued)."""
-    running = start_reliability_stack(
-        tmp_path, database_url=postgres_url, workers=0, settings={"JOB_RETRY_INTERVALS": RETRY_INTERVALS, **JSON_LOGS}
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
-        if not (Path(postgres_cluster.data_dir) / "postmaster.pid").exists():
-            postgres_cluster.start()  # the cluster is shared with the rest of the suite
+    return start_test_stack("postgresql", workers=0, settings={"JOB_RETRY_INTERVALS": RETRY_INTERVALS, **JSON_LOGS})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+def any_stack(request: pytest.FixtureRequest, start_test_stack: StartStack) -> Stack:
     """SQLite or PostgreSQL, and Redis; no worker yet."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    running = start_reliability_stack(tmp_path, database_url=url, workers=0, settings=JSON_LOGS)
-    try:
-        yield running
-    finally:
-        running.stop()
+    return start_test_stack(request.param, workers=0, settings=JSON_LOGS)
 
 
 def worker_log(stack: Stack) -> str:
@@ -138,13 +124,9 @@ def test_a_whole_worker_killed_mid_batch_loses_nothing(pg_stack: Stack) -> None:
 
 
 @pytest.fixture
-def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+def sqlite_stack(start_test_stack: StartStack) -> Stack:
     """SQLite and Redis; no worker yet."""
-    running = start_reliability_stack(tmp_path, workers=0)
-    try:
-        yield running
-    finally:
-        running.stop()
+    return start_test_stack("sqlite", workers=0)
 
 
 def test_jobs_taken_but_never_started_by_a_dead_worker_are_retried(sqlite_stack: Stack) -> None:

@@ -6,21 +6,18 @@ times printed at the end are the ones docs/reliability.md promises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from rq.job import JobStatus
 
 from config import BaseConfig
 from tests.reliability.helpers import (
+    StartStack,
     blocked_upserts,
     enqueue_records,
     job_status,
     record,
     registry_counts,
     rows_by_subject,
-    start_reliability_stack,
     users_table_locked,
 )
 from tests.support.faults import Stopwatch, is_running, kill, kill_tree, work_horse
@@ -46,13 +43,9 @@ WORKER_DEATH_BOUND = (
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres_url: str) -> Iterator[Stack]:
-    """Redis, PostgreSQL and one worker with the production default timings."""
-    running = start_reliability_stack(tmp_path, database_url=postgres_url, settings=DEFAULT_TIMINGS)
-    try:
-        yield running
-    finally:
-        running.stop()
+def stack(start_test_stack: StartStack) -> Stack:
+    """Redis, PostgreSQL (the test's `postgres_url`) and one worker with the production default timings."""
+    return start_test_stack("postgresql", settings=DEFAULT_TIMINGS)
 
 
 def start_job_and_block_it(stack: Stack, postgres_url: str, subject: str) -> str:

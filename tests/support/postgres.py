@@ -68,6 +68,10 @@ class PostgresCluster:
         """Stop the server (`immediate` to simulate a crash)."""
         self.pg_ctl("-m", mode, "stop")
 
+    def is_running(self) -> bool:
+        """True while the server's postmaster is up (a test may have stopped it)."""
+        return (Path(self.data_dir) / "postmaster.pid").exists()
+
     def destroy(self) -> None:
         """Stop the server if it runs and delete its files."""
         subprocess.run(

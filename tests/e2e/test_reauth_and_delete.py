@@ -1,11 +1,13 @@
 """Re-authentication and "Delete my account" in the browser, against the certified provider.
 
-A user whose sign-in is an hour old (at Gatehouse and at the provider) presses "Delete my account":
-the provider, asked for max_age, shows its login form again; back at the confirmation page, in the same
-session, a second press deletes the account. Deleting on one device signs the other out; the row goes,
-the audit trail ends with account_deleted, and a new sign-in starts a new account with the provider's
-profile. A delete form posted without its CSRF token deletes nothing. Every journey runs on SQLite and
-on PostgreSQL.
+The provider advertises the claims parameter, so every sign-in asks for `auth_time` (OIDC Core 5.5) and a
+fresh one is recorded with its auth time: pressing "Delete my account" within 5 minutes deletes at once,
+with no trip to the provider. A user whose sign-in is an hour old (at Gatehouse and at the provider)
+presses "Delete my account": the provider, asked for max_age, shows its login form again; back at the
+confirmation page, in the same session, a second press deletes the account. Deleting on one device signs
+the other out; the row goes, the audit trail ends with account_deleted, and a new sign-in starts a new
+account with the provider's profile. A delete form posted without its CSRF token deletes nothing. Every
+journey runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ SESSION_COOKIE = "gatehouse_session"
 # How old the user's sign-in is made: well past DELETE_MAX_AGE.
 AN_HOUR = 3600
 PROFILE_FIELDS = ("display_name", "locale", "timezone", "website", "bio")
+# What Gatehouse sends a provider whose discovery says claims_parameter_supported: true.
+AUTH_TIME_CLAIMS = '{"id_token":{"auth_time":{"essential":true}}}'
 
 
 def gatehouse_cookie(page: Page) -> str:
@@ -45,6 +49,13 @@ def auth_time_key(page: Page) -> str:
     """The Redis hash of the device's session, whose `at` field is its sign-in's auth time."""
     user, member = gatehouse_cookie(page).split(".")
     return f"gh:{{{user}}}:s:{member}"
+
+
+def session_auth_time(deployment: Stack, page: Page) -> int | None:
+    """The auth time stored with the device's session (None when it has none)."""
+    with deployment.redis() as client:
+        value = client.hget(auth_time_key(page), "at")
+    return int(value) if value else None
 
 
 def make_sign_in_an_hour_old(deployment: Stack, page: Page, login: str) -> None:
@@ -115,6 +126,11 @@ def ends_with_deletion(kinds: list[str]) -> list[str] | None:
     return kinds if kinds and kinds[-1] == "account_deleted" else None
 
 
+def authorize_requests(seen: list[str], provider_url: str) -> list[str]:
+    """The navigations to the provider's authorization endpoint among `seen`."""
+    return [url for url in seen if url.startswith(f"{provider_url}/auth?")]
+
+
 def press_delete(page: Page, app_url: str) -> None:
     """Open the confirmation page and press "Delete my account"; return once the browser has left it (the
     answer may bring it back to the same URL, so the URL alone cannot tell)."""
@@ -124,22 +140,16 @@ def press_delete(page: Page, app_url: str) -> None:
         page.get_by_role("button", name="Delete my account").click()
 
 
-def delete_account(page: Page, app_url: str, provider_url: str) -> None:
-    """Press "Delete my account" until the account is deleted: at most twice, with one silent trip to the provider.
-
-    The certified provider puts `auth_time` in an ID token only when the request asks for it (max_age), so
-    a plain sign-in leaves the session without an auth time and the first press re-authenticates; the
-    provider's session is fresh, so it answers without a form and the user is back at the confirmation page.
-    """
+def delete_at_once(page: Page, deployment: Stack, login: str) -> None:
+    """Press "Delete my account" after a recent authentication: this one press deletes the account, with no
+    trip to the provider (no request to it at all, so no login form either), and the row goes."""
+    provider = deployment.provider
+    assert provider is not None
     seen = navigations(page)
-    press_delete(page, app_url)
-    if page.url == f"{app_url}/account/delete":
-        authorize = [url for url in seen if url.startswith(f"{provider_url}/auth?")]
-        assert len(authorize) == 1, seen
-        assert parse_qs(urlsplit(authorize[0]).query)["max_age"] == [str(DELETE_MAX_AGE)]
-        page.get_by_role("button", name="Delete my account").click()
-    shows_deleted(page, app_url)
-    assert len([url for url in seen if url.startswith(f"{provider_url}/auth?")]) <= 1, seen
+    press_delete(page, deployment.web_url)
+    shows_deleted(page, deployment.web_url)
+    assert not [url for url in seen if url.startswith(f"{provider.url}/")], f"went to the provider: {seen}"
+    wait_until(lambda: deployment.user(login) is None, timeout=30, what="the user's row deleted")
 
 
 def shows_deleted(page: Page, app_url: str) -> None:
@@ -166,6 +176,8 @@ def test_an_old_sign_in_is_renewed_at_the_provider_before_the_account_is_deleted
     sign_in(page, app, provider.url, user_login, "/profile")
     wait_until(lambda: deployment.user(user_login) is not None, timeout=30, what="the user's row")
     cookie = gatehouse_cookie(page)
+    signed_in_at = session_auth_time(deployment, page)
+    assert signed_in_at is not None and time.time() - signed_in_at < 60, "the sign-in recorded no auth time"
     devices = device_list(page, app)
     assert len(devices) == 1 and devices[0][3]
     make_sign_in_an_hour_old(deployment, page, user_login)
@@ -174,10 +186,11 @@ def test_an_old_sign_in_is_renewed_at_the_provider_before_the_account_is_deleted
     press_delete(page, app)
 
     provider_login_form(page, provider.url)
-    authorize = [url for url in seen if url.startswith(f"{provider.url}/auth?")]
+    authorize = authorize_requests(seen, provider.url)
     assert len(authorize) == 1, seen
     asked = parse_qs(urlsplit(authorize[0]).query)
     assert asked["max_age"] == [str(DELETE_MAX_AGE)]
+    assert asked["claims"] == [AUTH_TIME_CLAIMS]
     assert "prompt" not in asked, "the login form must come from max_age alone"
     assert deployment.user(user_login) is not None, "deleted before the user signed in again"
     screenshot(page, "reauth-sign-in")
@@ -191,30 +204,34 @@ def test_an_old_sign_in_is_renewed_at_the_provider_before_the_account_is_deleted
     expect(page.get_by_role("button", name="Delete my account")).to_be_visible()
     assert signed_in_as(page) == provider_name(user_login)
     assert gatehouse_cookie(page) == cookie, "signed out and in again instead of re-authenticated"
-    with deployment.redis() as client:
-        auth_time = int(client.hget(auth_time_key(page), "at") or 0)
-    assert time.time() - auth_time < 60, "the session's auth time was not renewed"
+    auth_time = session_auth_time(deployment, page)
+    assert auth_time is not None and time.time() - auth_time < 60, "the session's auth time was not renewed"
     assert deployment.user(user_login) is not None
     screenshot(page, "reauth-confirm-again")
     assert device_list(page, app) == devices
-    assert [url for url in seen if url.startswith(f"{provider.url}/auth?")] == authorize, "sent round again"
+    assert authorize_requests(seen, provider.url) == authorize, "sent round again"
 
-    press_delete(page, app)
+    delete_at_once(page, deployment, user_login)
 
-    shows_deleted(page, app)
-    assert [url for url in seen if url.startswith(f"{provider.url}/auth?")] == authorize, "asked again"
-    wait_until(lambda: deployment.user(user_login) is None, timeout=30, what="the user's row deleted")
+    assert authorize_requests(seen, provider.url) == authorize, "asked again"
     shows_signed_out_home(page, app)
 
 
 def test_deleting_on_one_device_signs_the_other_out_and_a_new_sign_in_is_a_new_account(
     open_context: Callable[[], BrowserContext], deployment: Stack, user_login: str, screenshot: Screenshot
 ) -> None:
-    """Laptop deletes; the phone's next page is signed out; the row goes; signing in again starts afresh."""
+    """Laptop deletes on its first press (its fresh sign-in asked for and recorded an auth time); the phone's next
+    page is signed out; the row goes; signing in again starts afresh."""
     app, provider = deployment.web_url, deployment.provider
     assert provider is not None
     laptop, phone = open_context().new_page(), open_context().new_page()
+    sign_in_trip = navigations(laptop)
     sign_in(laptop, app, provider.url, user_login, "/profile")
+    (authorize,) = authorize_requests(sign_in_trip, provider.url)
+    assert parse_qs(urlsplit(authorize).query)["claims"] == [AUTH_TIME_CLAIMS]
+    assert "max_age" not in parse_qs(urlsplit(authorize).query)
+    signed_in_at = session_auth_time(deployment, laptop)
+    assert signed_in_at is not None and time.time() - signed_in_at < 60, "the sign-in recorded no auth time"
     defaults = profile_values(laptop, app)
     assert defaults["display_name"] == provider_name(user_login)
     laptop.fill("#display_name", "Edited Before Deletion")
@@ -231,7 +248,7 @@ def test_deleting_on_one_device_signs_the_other_out_and_a_new_sign_in_is_a_new_a
     )
     assert len(device_list(laptop, app)) == 2
 
-    delete_account(laptop, app, provider.url)
+    delete_at_once(laptop, deployment, user_login)
     screenshot(laptop, "account-deleted")
 
     shows_signed_out_home(phone, app)
@@ -239,7 +256,6 @@ def test_deleting_on_one_device_signs_the_other_out_and_a_new_sign_in_is_a_new_a
     # it straight back in, as a new account).
     protected = phone.request.get(f"{app}/profile", max_redirects=0)
     assert protected.status == 302 and protected.headers["location"] == "/login?next=/profile", protected.headers
-    wait_until(lambda: deployment.user(user_login) is None, timeout=30, what="the user's row deleted")
     kinds = wait_until(
         lambda: ends_with_deletion(audit_kinds(deployment, user_login)),
         timeout=30,

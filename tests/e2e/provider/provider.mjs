@@ -9,6 +9,9 @@
 //   ADMIN_SECRET               bearer secret for the /__test/ routes below
 //   BACKCHANNEL_LOGOUT_URI     optional: the client's Back-Channel Logout 1.0 endpoint
 //
+// The claims request parameter is on (claims_parameter_supported: true): a sign-in that asks for
+// auth_time gets it in its ID token.
+//
 // Its login, consent and sign-out pages are the library's own (devInteractions): the login
 // form takes any `login` and `password`, and the account id is the login.
 //
@@ -181,6 +184,9 @@ const configuration = {
     backchannelLogout: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    // OIDC Core 5.5: discovery says claims_parameter_supported: true, so the app asks for auth_time
+    // as an essential ID token claim at every sign-in (without it, auth_time comes only with max_age).
+    claimsParameter: { enabled: true },
   },
   ttl: {
     AccessToken: (ctx, token) => accessTokenTtl.get(token.accountId) ?? defaultAccessTokenTtl,

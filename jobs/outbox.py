@@ -5,6 +5,8 @@ the same request, so an accepted sign-in or profile edit is never lost. Workers
 drain the outbox during their periodic maintenance and `flask --app app jobs
 drain` does it on demand. A row is deleted only after its job is on the queue; a
 crash in between enqueues it twice, which is harmless because jobs are idempotent.
+A row keeps the id of the request that queued the job, and the drained job carries it
+in its meta as if the queue had taken it at once.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select
 
 from extensions import db
 from jobs.registry import JOB_FUNCTIONS
+from logs import current_request_id, request_id_context, safe_request_id
 from models.outbox import OutboxJob
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,13 @@ def resolve_job(name: str) -> Callable[..., Any]:
 
 def save_to_outbox(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> None:
     """Keep a job the queue refused, in its own short transaction."""
-    row = {"func": job_name(function), "args": list(args), "error": f"{type(error).__name__}: {error}"[:1000]}
+    row = {
+        "func": job_name(function),
+        "args": list(args),
+        # The job's meta would have carried it (jobs/queues.py); the row keeps it until the drain.
+        "request_id": safe_request_id(current_request_id()),
+        "error": f"{type(error).__name__}: {error}"[:1000],
+    }
     with db.engine.begin() as connection:
         connection.execute(insert(OutboxJob).values(**row))
 
@@ -80,7 +89,9 @@ def drain_outbox(put_on_queue: PutOnQueue, *, limit: int | None = None) -> int:
 
 def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tuple[int, int, RedisError | None]:
     """One transaction: lock a batch (others skip it on PostgreSQL), enqueue, delete what was enqueued."""
-    query = select(OutboxJob.id, OutboxJob.func, OutboxJob.args).order_by(OutboxJob.id).limit(size)
+    query = (
+        select(OutboxJob.id, OutboxJob.func, OutboxJob.args, OutboxJob.request_id).order_by(OutboxJob.id).limit(size)
+    )
     if skipped:
         query = query.where(OutboxJob.id.not_in(skipped))
     if db.engine.dialect.name == "postgresql":
@@ -88,9 +99,9 @@ def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tupl
     done: list[int] = []
     refused: RedisError | None = None
     with db.engine.begin() as connection:
-        # tuples(): the same result at run time, typed as (id, func, args) for the unpacking below.
-        rows = connection.execute(query).tuples().all()
-        for row_id, name, args in rows:
+        # A Row is a tuple; typed here for the unpacking below (Result.tuples() is deprecated in SQLAlchemy 2.1).
+        rows = cast(Sequence[tuple[int, str, list[Any], str | None]], connection.execute(query).all())
+        for row_id, name, args, request_id in rows:
             try:
                 function = resolve_job(name)
             except (ValueError, ImportError) as error:
@@ -98,7 +109,9 @@ def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tupl
                 skipped.add(row_id)
                 continue
             try:
-                put_on_queue(function, *args)
+                # The job gets back its request's id (an old row has none; one not safe is dropped, as from a header).
+                with request_id_context(request_id):
+                    put_on_queue(function, *args)
             except RedisError as error:
                 refused = error
                 break

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import Model
+from models.audit import REQUEST_ID_MAX
 from models.user import utcnow
 
 
@@ -22,6 +23,9 @@ class OutboxJob(Model):
     # "module:function" of a job in the jobs package, and its plain-data arguments.
     func: Mapped[str] = mapped_column(String(255))
     args: Mapped[list[Any]] = mapped_column(JSON)
+    # The id of the request that queued it (logs.py), given back to the job when the outbox is drained;
+    # None for rows written before it was kept, and for jobs queued outside a request.
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX))
     # Why the queue refused it (for `flask --app app jobs status`).
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

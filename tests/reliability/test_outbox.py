@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import requests
+from rq import Queue
 
 from devstack.processes import stop
+from jobs.queues import DEFAULT_QUEUE, REQUEST_ID_META, SERIALIZER
 from tests.reliability.helpers import edit_profile, rows_by_subject, start_reliability_stack
 from tests.support.browserless import sign_in
 from tests.support.faults import Stopwatch
@@ -54,9 +56,11 @@ def job_status(stack: Stack) -> tuple[int, dict[str, Any]]:
     return result.returncode, json.loads(result.stdout.splitlines()[0])["counts"]
 
 
-def sign_in_and_edit(stack: Stack, subject: str, display_name: str) -> None:
+def sign_in_and_edit(stack: Stack, subject: str, display_name: str, request_id: str | None = None) -> None:
     """A user signs in and saves a profile edit; both must succeed with the queue down."""
     with requests.Session() as http:
+        if request_id:
+            http.headers["X-Request-ID"] = request_id  # as a proxy in front would send it
         landing = sign_in(http, stack.web_url, subject, next_path="/profile")
         assert landing.status_code == 200, landing.text
         assert landing.url.endswith("/profile")
@@ -97,7 +101,7 @@ def test_jobs_drain_moves_the_outbox_by_hand(stack: Stack, queue_down: None) -> 
     worker: Popen = stack.processes.pop("worker0")
     stop([worker])  # nobody drains but the operator
     try:
-        sign_in_and_edit(stack, "offline-bob", "Bob Offline")
+        sign_in_and_edit(stack, "offline-bob", "Bob Offline", request_id="outbox-bob-7")
 
         refused = stack.flask("jobs", "drain", check=False)
         assert refused.returncode == 1
@@ -108,6 +112,9 @@ def test_jobs_drain_moves_the_outbox_by_hand(stack: Stack, queue_down: None) -> 
         drained = stack.flask("jobs", "drain")
         assert "moved 4 job(s) from the outbox to the queue; 0 left" in drained.stdout
         assert job_status(stack) == (0, {"queued": 4, "started": 0, "scheduled": 0, "failed": 0, "outbox": 0})
+        # Each drained job carries the id of the request that queued it, as if the queue had taken it at once.
+        queued = Queue(DEFAULT_QUEUE, connection=stack.queue.client(), serializer=SERIALIZER).get_jobs()
+        assert [job.meta.get(REQUEST_ID_META) for job in queued] == ["outbox-bob-7"] * 4
     finally:
         stack.start_worker("worker0")
     wait_until(

@@ -20,6 +20,7 @@ from devstack.processes import free_port, port_is_free
 from devstack.settings_file import RELATIVE_PATH
 from tests.integration.pages import texts
 from tests.support.browserless import sign_in
+from tests.support.cli import second_terminal
 from tests.support.polling import wait_until
 from tests.support.stack import ROOT
 
@@ -168,19 +169,6 @@ def test_make_run_serves_the_app_and_ctrl_c_stops_every_child(devstack: DevStack
     for port in ports.values():
         assert port_is_free(port), f"port {port} still answers"
     assert not settings_file.exists(), "a stopped devstack leaves no settings for the CLI"
-
-
-def second_terminal(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`flask --app app ARGS` in the devstack's folder with a clean environment, as a new terminal runs it."""
-    clean = {"PATH": os.environ["PATH"], "HOME": str(folder), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=folder,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_the_cli_in_a_second_terminal_uses_the_running_devstack(devstack: DevStack) -> None:

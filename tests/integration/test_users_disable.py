@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -16,8 +15,9 @@ from sessions import keys
 from tests.integration.pages import is_signed_in_as, is_signed_out, texts
 from tests.integration.persisted import user_rows, wait_for_row
 from tests.support.browserless import session_id, sign_in
+from tests.support.cli import run_flask
 from tests.support.session_records import session_exists
-from tests.support.stack import ROOT, Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +47,7 @@ def user_redis_keys(stack: Stack, subject: str) -> list[bytes]:
 
 def flask_with(stack: Stack, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run `flask --app app ARGS` with the stack's environment changed by `env`."""
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT,
-        env={**stack.env, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_flask(*args, env={**stack.env, **env}, timeout=120)
 
 
 def test_disable_ends_every_session_at_once_and_refuses_sign_in(

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
 from tests.support.certified_provider import CLIENT_ID, CLIENT_SECRET, CertifiedProvider, start_certified_provider
+from tests.support.cli import run_flask
 from tests.support.polling import wait_until
 from tests.support.session_records import read_session
 
@@ -130,15 +131,7 @@ class Stack:
     # ---- processes -----------------------------------------------------------------------
     def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `flask --app app ARGS` with the stack's environment, as an operator would."""
-        return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-        )
+        return run_flask(*args, env=self.env, timeout=120, check=check)
 
     def start_worker(self, name: str = "worker", env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Start one `flask --app app worker` process (`env` adds to the stack's environment)."""

@@ -11,8 +11,6 @@ import fcntl
 import json
 import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +25,7 @@ from devstack.settings_file import (
     publish,
     running_settings,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import second_terminal
 
 DEVSTACK_ENV = {
     "GATEHOUSE_ENV": "development",
@@ -176,26 +173,13 @@ def test_removing_never_deletes_a_newer_run_s_file(folder: Path) -> None:
     assert newer.exists()
 
 
-def flask(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`flask --app app ARGS` as a second terminal runs it: in `folder`, with a clean environment."""
-    clean = {"PATH": os.environ["PATH"], "HOME": str(folder), "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=folder,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_the_cli_runs_on_the_published_settings(folder: Path) -> None:
     # Nothing is contacted: `users list` reads the database only.
     env = {**DEVSTACK_ENV, "DATABASE_URL": f"sqlite:///{folder / 'gatehouse.db'}"}
     settings = publish(folder, env)
     try:
-        assert flask(folder, "db", "upgrade").returncode == 0
-        done = flask(folder, "users", "list", "--json")
+        assert second_terminal(folder, "db", "upgrade").returncode == 0
+        done = second_terminal(folder, "users", "list", "--json")
     finally:
         settings.remove()
     assert done.returncode == 0, done.stderr
@@ -221,7 +205,7 @@ def test_the_cli_explains_an_unusable_file_without_a_traceback(folder: Path, set
     elif setup == "bad value":
         settings = publish(folder, {**DEVSTACK_ENV, "REDIS_URL": "ftp://127.0.0.1/"})
     try:
-        done = flask(folder, "users", "list", "--json")
+        done = second_terminal(folder, "users", "list", "--json")
     finally:
         if settings is not None:
             settings.remove()

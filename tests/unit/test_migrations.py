@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -12,8 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from extensions import db
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_flask
 
 
 def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
@@ -29,14 +26,7 @@ def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
         "OIDC_CLIENT_SECRET": "secret",
     }
     # A child process: Alembic's env.py reconfigures logging, which would disturb this one.
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    upgrade = run_flask("db", "upgrade", env=env, timeout=120)
     assert upgrade.returncode == 0, upgrade.stderr
 
     engine = create_engine(f"sqlite:///{database}")

@@ -71,6 +71,13 @@ def sign_in(
     return landed
 
 
+def assert_sent_to_sign_in(client: FlaskClient) -> None:
+    """The browser is no longer signed in: a private page sends it to /login."""
+    page = client.get("/profile")
+    assert page.status_code == 302
+    assert page.location.startswith("/login")
+
+
 def session_id(app: Flask, client: FlaskClient) -> str | None:
     """The session id the browser holds, or None."""
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])

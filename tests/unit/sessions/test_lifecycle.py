@@ -14,6 +14,7 @@ from sessions import keys
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
+    assert_sent_to_sign_in,
     queued_records,
     rewrite_session,
     session_exists,
@@ -32,13 +33,6 @@ def browser(app: Flask, provider: MockProvider, subject: str = "alice") -> Flask
     client = app.test_client()
     assert sign_in(client, provider, subject).status_code == 302
     return client
-
-
-def assert_sent_to_sign_in(client: FlaskClient) -> None:
-    """The browser is no longer signed in."""
-    page = client.get("/profile")
-    assert page.status_code == 302
-    assert page.location.startswith("/login")
 
 
 def test_disabling_a_user_ends_their_sessions_and_refuses_sign_in(

@@ -20,6 +20,7 @@ from sessions.store import merge_session, session_store
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
+    assert_sent_to_sign_in,
     counting_queries,
     rewrite_session,
     session_exists,
@@ -110,9 +111,7 @@ def test_a_page_view_slides_the_idle_expiry_without_rewriting_the_record(
 
 def test_an_idle_session_ends(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:
     fake_redis.delete(record_key(session_id(app, signed_in)))  # what Redis does when the idle TTL runs out
-    page = signed_in.get("/profile")
-    assert page.status_code == 302
-    assert page.location.startswith("/login")
+    assert_sent_to_sign_in(signed_in)
 
 
 def test_the_absolute_timeout_ends_a_recently_used_session(
@@ -123,9 +122,7 @@ def test_the_absolute_timeout_ends_a_recently_used_session(
     assert signed_in.get("/").status_code == 200  # recently used: the idle expiry alone would keep it
     assert not session_exists(fake_redis, sid)
     assert not fake_redis.exists(tokens_key(sid))
-    page = signed_in.get("/profile")
-    assert page.status_code == 302
-    assert page.location.startswith("/login")
+    assert_sent_to_sign_in(signed_in)
 
 
 def test_a_session_younger_than_the_absolute_timeout_lives_on(
@@ -234,9 +231,7 @@ def test_a_session_ended_during_a_request_is_not_revived(
     assert not session_exists(fake_redis, sid)
     assert session_keys(fake_redis) == []
     meanwhile.clear()
-    page = browser.get("/profile")
-    assert page.status_code == 302
-    assert page.location.startswith("/login")
+    assert_sent_to_sign_in(browser)
 
 
 def test_session_data_is_msgpack_only_never_unpickled(

@@ -38,6 +38,16 @@ def timed_get(http: requests.Session, url: str) -> tuple[requests.Response, floa
     return response, time.monotonic() - started
 
 
+def profile_once_redis_is_back(http: requests.Session, web: str) -> requests.Response:
+    """Poll /profile until it answers 200 again; return that page."""
+
+    def answered() -> requests.Response | None:
+        page = http.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)
+        return page if page.status_code == 200 else None
+
+    return wait_until(answered, timeout=TIMEOUT, what="/profile to answer 200 again")
+
+
 def test_redis_outage_gives_fast_503_pages_and_service_resumes_by_itself(
     outage_stack: Stack, browser: requests.Session, subject: str
 ) -> None:
@@ -68,14 +78,7 @@ def test_redis_outage_gives_fast_503_pages_and_service_resumes_by_itself(
     wait_until(
         lambda: timed_get(browser, f"{web}/readyz")[0].status_code == 200, timeout=TIMEOUT, what="/readyz to answer 200"
     )
-    page = wait_until(
-        lambda: (
-            (response := browser.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)).status_code == 200
-            and response
-        ),
-        timeout=TIMEOUT,
-        what="/profile to answer 200 again",
-    )
+    page = profile_once_redis_is_back(browser, web)
     # The session survived (append-only Redis) and the same browser is still signed in.
     assert session_id(browser) == sid
     assert texts(page.text, "signed-in-as") == [subject]
@@ -114,12 +117,5 @@ def test_a_frozen_redis_gives_503_pages_within_a_second(
     assert response.status_code == 503
     assert elapsed < 1.0, f"/profile took {elapsed:.2f}s"
     assert "Traceback" not in response.text
-    page = wait_until(
-        lambda: (
-            (answer := browser.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)).status_code == 200
-            and answer
-        ),
-        timeout=TIMEOUT,
-        what="/profile to answer 200 again",
-    )
+    page = profile_once_redis_is_back(browser, web)
     assert texts(page.text, "signed-in-as") == [subject]

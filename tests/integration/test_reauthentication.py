@@ -8,6 +8,7 @@ that ignores max_age is the unit suite's: this provider always authenticates afr
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import requests
 
 from devstack.processes import free_port, wait_for_port
 from tests.support.browserless import sign_in
+from tests.support.polling import wait_until
 from tests.support.stack import ROOT, Stack, start_stack, wait_for_app
 
 pytestmark = pytest.mark.integration
@@ -70,6 +72,14 @@ def authenticate_at_provider(browser: requests.Session, start: requests.Response
     return browser.get(consent.headers["Location"], allow_redirects=False, timeout=TIMEOUT)
 
 
+def reauth_events(stack: Stack, subject: str) -> list[dict[str, object]] | None:
+    """The subject's `reauthenticated` events, as `flask --app app audit list --json` prints them (None until one)."""
+    printed = stack.flask("audit", "list", "--json", "--subject", subject).stdout
+    events = [json.loads(line) for line in printed.splitlines() if line.strip()]
+    found = [event for event in events if event["kind"] == "reauthenticated"]
+    return found or None
+
+
 def test_an_old_authentication_is_renewed_at_the_provider_in_the_same_session(
     reauth_stack: tuple[Stack, str], browser: requests.Session, subject: str
 ) -> None:
@@ -88,6 +98,8 @@ def test_an_old_authentication_is_renewed_at_the_provider_in_the_same_session(
     authenticated_at = int(page.text.rsplit(" ", 1)[1])
     assert time.time() - authenticated_at < 60
     assert browser.cookies[COOKIE] == session_before, "the same session, never signed out to re-authenticate"
+    [event] = wait_until(lambda: reauth_events(stack, subject), timeout=30, what="the re-authentication's audit event")
+    assert (event["outcome"], event["request_id"]) == ("success", back.headers["X-Request-ID"])
 
 
 def test_another_user_at_the_provider_is_refused(
@@ -108,3 +120,7 @@ def test_another_user_at_the_provider_is_refused(
     assert browser.get(f"{web}/sensitive", allow_redirects=False, timeout=TIMEOUT).status_code == 303
     profile = browser.get(f"{web}/profile", allow_redirects=False, timeout=TIMEOUT)
     assert profile.status_code == 200 and subject in profile.text
+    # In the signed-in user's trail, with the refusal's kind; nothing in the other user's.
+    [event] = wait_until(lambda: reauth_events(stack, subject), timeout=30, what="the refusal's audit event")
+    assert event["outcome"] == "reauth_other_user"
+    assert reauth_events(stack, f"{subject}-someone-else") is None

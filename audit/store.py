@@ -49,7 +49,10 @@ def store_events(events: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    db.session.execute(dialect.insert(AuditEvent).values(rows).on_conflict_do_nothing(index_elements=["event_id"]))
+    # Rows as executemany parameters, not one VALUES list: the statement is then the same for any number of
+    # rows, where a VALUES list of a batch's events was compiled anew for every batch.
+    statement = dialect.insert(AuditEvent).on_conflict_do_nothing(index_elements=["event_id"])
+    db.session.execute(statement, rows)
 
 
 def events(

@@ -1,7 +1,7 @@
 """Batched persistence (jobs/batch.py): a batch killed, poisoned, out of order or cut off from its database.
 
 Each test queues its jobs before it starts the worker, so the worker's first dequeue finds
-them all ready and takes them as one batch (WORKER_BATCH_SIZE is 100).
+them all ready and takes them as one batch (each test queues fewer than WORKER_BATCH_SIZE, 500).
 """
 
 from __future__ import annotations

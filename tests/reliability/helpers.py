@@ -104,11 +104,15 @@ def job_status(stack: Stack, job_id: str) -> JobStatus | None:
 
 
 def registry_counts(stack: Stack) -> dict[str, int]:
-    """Queued, started, scheduled and failed job counts, read without side effects."""
+    """Queued, started, scheduled and failed job counts, read without side effects.
+
+    "queued" includes the jobs a worker has dequeued but not yet marked started: RQ moves
+    them to its intermediate queue first, and for that moment they are in no registry.
+    """
     with stack.context():
         queue = job_queue()
         return {
-            "queued": queue.count,
+            "queued": queue.count + queue.connection.llen(queue.intermediate_queue_key),
             "started": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
             "scheduled": ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False),
             "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),

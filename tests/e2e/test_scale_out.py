@@ -48,11 +48,15 @@ def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def queues_drained(redis_port: int) -> bool:
-    """True when no job is waiting or running on any Gatehouse queue, and none has failed."""
+    """True when no job is waiting or running on any Gatehouse queue, and none has failed.
+
+    A job a worker has dequeued but not yet marked started sits in RQ's intermediate queue.
+    """
     with Redis(port=redis_port, socket_timeout=5) as connection:
         for name in QUEUES:
             queue = Queue(name, connection=connection, serializer=SERIALIZER)
-            if queue.count or StartedJobRegistry(queue=queue).count:
+            waiting = queue.count + connection.llen(queue.intermediate_queue_key)
+            if waiting or StartedJobRegistry(queue=queue).count:
                 return False
             assert FailedJobRegistry(queue=queue).count == 0, "a persistence job failed"
     return True

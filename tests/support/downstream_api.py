@@ -7,11 +7,24 @@ answer with any status, and hold requests back (to keep a web request in flight)
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from devstack.processes import free_port
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threaded HTTP server that says nothing when a client hung up before its answer."""
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """A held request's client may give up (the app's timeout): expected, so not printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class DownstreamApi:
@@ -63,7 +76,7 @@ class DownstreamApi:
             def log_message(self, format: str, *args: object) -> None:
                 """Keep the test output quiet."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = QuietServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -17,13 +17,13 @@ from rq.results import Result
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobs.outbox import drain_outbox, outbox_count
-from jobs.queues import job_queue, put_on_queue, retry_intervals
+from jobs.queues import job_queue, put_on_queue, retry_intervals, waiting_count
 
 jobs_cli = AppGroup("jobs", help="Inspect the job queue and outbox; drain the outbox; retry failed jobs.")
 
 # What each count means, in the order `status` prints them.
 COUNTS = {
-    "queued": "waiting for a worker",
+    "queued": "waiting for a worker (or taken by one that has not started them yet)",
     "started": "running now (or abandoned by a dead worker, until maintenance retries them)",
     "scheduled": "waiting for their next retry",
     "failed": "out of retries: see below, then `jobs requeue-failed`",
@@ -35,7 +35,7 @@ def job_counts() -> dict[str, int | None]:
     """Jobs per state; None where the store holding that state cannot be reached."""
     queue = job_queue()
     registries: dict[str, Callable[[], int]] = {
-        "queued": lambda: queue.count,
+        "queued": lambda: waiting_count(queue),
         # cleanup=False: looking must not change anything (cleanup retries abandoned jobs).
         "started": lambda: StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
         # RQ leaves ScheduledJobRegistry.__init__ unannotated.

@@ -1,4 +1,4 @@
-"""Queue names, the retry policy and the one helper that enqueues jobs."""
+"""Queue names, the retry policy, the one helper that enqueues jobs, and how many wait for a worker."""
 
 from __future__ import annotations
 
@@ -70,6 +70,20 @@ def job_queue(app: Flask | None = None) -> Queue:
     """The queue web requests put persistence jobs on."""
     queue: Queue = (app or current_app).extensions[_EXTENSION]
     return queue
+
+
+def waiting_count(queue: Queue) -> int:
+    """Jobs waiting for a worker: on the queue, or taken off it by a worker that has not marked them started.
+
+    A worker moves each job to RQ's intermediate queue before it marks it started (for about a
+    millisecond; until RQ's cleanup puts it back, about a minute, if the worker died in between).
+    Both lengths are read in one transaction, so a job moving between them is counted once.
+    """
+    with queue.connection.pipeline() as pipe:
+        pipe.llen(queue.key)
+        pipe.llen(queue.intermediate_queue_key)
+        on_queue, taken = pipe.execute()
+    return int(on_queue) + int(taken)
 
 
 def retry_intervals(app: Flask | None = None) -> list[int]:

@@ -14,7 +14,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from jobs.queues import QUEUES, SERIALIZER
+from jobs.queues import QUEUES, SERIALIZER, waiting_count
 from tests.e2e.http_sign_in import sign_in as sign_in_over_http
 from tests.e2e.pages import provider_name, sign_in, signed_in_as
 from tests.support.polling import wait_until
@@ -48,15 +48,11 @@ def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def queues_drained(redis_port: int) -> bool:
-    """True when no job is waiting or running on any Gatehouse queue, and none has failed.
-
-    A job a worker has dequeued but not yet marked started sits in RQ's intermediate queue.
-    """
+    """True when no job is waiting or running on any Gatehouse queue, and none has failed."""
     with Redis(port=redis_port, socket_timeout=5) as connection:
         for name in QUEUES:
             queue = Queue(name, connection=connection, serializer=SERIALIZER)
-            waiting = queue.count + connection.llen(queue.intermediate_queue_key)
-            if waiting or StartedJobRegistry(queue=queue).count:
+            if waiting_count(queue) or StartedJobRegistry(queue=queue).count:
                 return False
             assert FailedJobRegistry(queue=queue).count == 0, "a persistence job failed"
     return True

@@ -13,7 +13,7 @@ import requests
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.queues import job_queue, put_on_queue
+from jobs.queues import job_queue, put_on_queue, waiting_count
 from jobs.users import persist_user
 from tests.support.browserless import csrf_token
 from tests.support.stack import FAST_WORKER, Stack, start_stack
@@ -104,15 +104,11 @@ def job_status(stack: Stack, job_id: str) -> JobStatus | None:
 
 
 def registry_counts(stack: Stack) -> dict[str, int]:
-    """Queued, started, scheduled and failed job counts, read without side effects.
-
-    "queued" includes the jobs a worker has dequeued but not yet marked started: RQ moves
-    them to its intermediate queue first, and for that moment they are in no registry.
-    """
+    """Queued (as `jobs status` counts them), started, scheduled and failed job counts, read without side effects."""
     with stack.context():
         queue = job_queue()
         return {
-            "queued": queue.count + queue.connection.llen(queue.intermediate_queue_key),
+            "queued": waiting_count(queue),
             "started": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
             "scheduled": ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False),
             "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),

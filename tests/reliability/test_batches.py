@@ -141,6 +141,9 @@ def test_jobs_taken_but_never_started_by_a_dead_worker_are_retried(sqlite_stack:
             client.lmove(queue.key, queue.intermediate_queue_key)
         assert client.llen(queue.intermediate_queue_key) == len(job_ids)
         assert queue.count == 0
+    # Stranded, yet not invisible: operators see them as queued.
+    status = json.loads(any_stack.flask("jobs", "status", "--json").stdout)
+    assert status["counts"]["queued"] == len(job_ids)
     any_stack.start_worker("batch-worker")
     wait_all_finished(any_stack, job_ids, timeout=100)
     assert_one_row_each(any_stack, names)

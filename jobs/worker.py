@@ -12,7 +12,8 @@ job would otherwise stay "started" for up to ten minutes):
   WORKER_MONITOR_INTERVAL + WORKER_ABANDON_GRACE seconds after the last heartbeat
   and is retried by the next maintenance run of any worker (every
   WORKER_MAINTENANCE_INTERVAL seconds; idle workers wake up for it).
-Maintenance also drains the job outbox (jobs/outbox.py).
+Maintenance also drains the job outbox (jobs/outbox.py). An outage of the queue's Redis
+pauses the worker instead of ending it (jobs/outage.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import db
 from jobs.audit import prune_audit_events, store_audit_events
 from jobs.batch import PERSIST_USER, BatchingWorker
+from jobs.outage import OutageTolerantWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
 from jobs.users import persist_users
@@ -53,8 +55,12 @@ class UnsafeQueueRedis(click.ClickException):
     """The queue's Redis could silently drop jobs, or cannot be checked."""
 
 
-class AppWorker(BatchingWorker):
-    """An RQ worker whose work horses run each job (or batch of jobs) inside the Flask app's context."""
+class AppWorker(OutageTolerantWorker, BatchingWorker):
+    """An RQ worker whose work horses run each job (or batch of jobs) inside the Flask app's context.
+
+    It outlives an outage of the queue's Redis (jobs/outage.py) and runs ready persist_user
+    jobs in batches (jobs/batch.py).
+    """
 
     app: Flask
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
@@ -79,7 +85,7 @@ class AppWorker(BatchingWorker):
 
     def run_maintenance_tasks(self) -> None:
         """RQ's registry cleanup (which retries abandoned jobs), then drain the job outbox."""
-        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
+        super().run_maintenance_tasks()
         self.drain_outbox()
         self.prune_audit()
 

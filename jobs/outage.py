@@ -5,8 +5,9 @@ retries with backoff. Anywhere else (at the end of a job or batch, between two j
 maintenance) the error reaches the loop's catch-all, and the worker quits. Here those places
 log and carry on instead. The wait for the next job then retries until Redis is back, and
 RQ's own recovery takes care of the jobs that were running: a job left "started" is retried
-once its heartbeat lapses, one left in the intermediate queue is put back by its cleanup, and
-the upsert is idempotent, so a job that did its work but could not say so runs again harmlessly.
+once its heartbeat lapses, one left in the intermediate queue is put back by its cleanup. Every
+Gatehouse job is idempotent (versioned upserts, audit events stored once by their id), so a job
+that did its work but could not say so runs again harmlessly.
 """
 
 from __future__ import annotations

@@ -187,4 +187,10 @@ def worker_command(burst: bool, name: str | None) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = build_worker(app, name=name)
     check_eviction_policy(worker.connection)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    except RedisError:
+        # RQ's own bookkeeping failed at start or stop (registering the worker's birth or death).
+        # Logged, not left to Python's raw traceback, so LOG_FORMAT=json stays one object per line.
+        log.exception("Worker %s: stopped on a queue Redis error", worker.name)
+        raise SystemExit(1) from None

@@ -1,20 +1,25 @@
 """OutageTolerantWorker: where RQ's loop would quit on a lost queue Redis, the worker carries on.
 
 An in-memory Redis whose server is switched off stands in for the outage; the real one, mid-job,
-is in tests/reliability/test_queue_outage_mid_job.py.
+is in tests/reliability/test_queue_outage_mid_job.py. Last, `flask --app app worker` itself, when
+RQ's own start or stop bookkeeping fails.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import fakeredis
 import pytest
+from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from rq import Queue, Worker
 from rq.job import Job
 
+from jobs import worker as worker_module
 from jobs.outage import OutageTolerantWorker
 from jobs.queues import DEFAULT_QUEUE, SERIALIZER
 
@@ -101,3 +106,29 @@ def test_other_errors_still_reach_rq(
     monkeypatch.setattr(Worker, "execute_job", broken)
     with pytest.raises(ValueError):
         worker.execute_job(job, outage.queue)
+
+
+@pytest.mark.parametrize(
+    "error", [WatchError("Watched variable changed."), RedisConnectionError("gone")], ids=["watch", "lost"]
+)
+def test_a_redis_error_at_start_or_stop_is_logged_and_exits_1(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    """RQ registers the worker's birth and death itself; a failure there is one log record, not a raw traceback."""
+
+    class Failing:
+        name = "stopping-worker"
+        connection = None
+
+        def work(self, **options: object) -> None:
+            raise error
+
+    monkeypatch.setattr(worker_module, "build_worker", lambda app, name=None: Failing())
+    monkeypatch.setattr(worker_module, "check_eviction_policy", lambda connection: None)
+    with caplog.at_level(logging.ERROR, logger="jobs.worker"):
+        result = app.test_cli_runner().invoke(args=["worker"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    [record] = [record for record in caplog.records if record.name == "jobs.worker"]
+    assert record.getMessage() == "Worker stopping-worker: stopped on a queue Redis error"
+    assert record.exc_info is not None and record.exc_info[1] is error

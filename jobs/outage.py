@@ -12,9 +12,7 @@ that did its work but could not say so runs again harmlessly.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,8 +45,7 @@ class OutageTolerantWorker(Worker):
     def reap_horse(self) -> None:
         """Wait for a work horse whose watch broke off, so no two horses ever run at once."""
         if self._horse_pid:
-            with contextlib.suppress(ChildProcessError):  # already waited for
-                os.waitpid(self._horse_pid, 0)
+            self.wait_for_horse()  # RQ's wait: a horse already waited for is no error
             self._horse_pid = 0
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:

@@ -112,6 +112,8 @@ def test_enable_lets_a_disabled_user_sign_in_again(stack: Stack, browser: reques
 
 
 def test_disabling_an_unknown_user_fails_and_changes_nothing(stack: Stack, subject: str) -> None:
+    # The stack is shared: an earlier test's sign-in may still have its job on the queue.
+    stack.wait_for_jobs()
     users_before = stack.users()
 
     result = stack.flask("users", "disable", subject, "--issuer", stack.provider_url, check=False)

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from sessions import keys
-from tests.reliability.helpers import registry_counts, start_reliability_stack
+from tests.reliability.helpers import start_reliability_stack
 from tests.support.browserless import SESSION_COOKIE, csrf_token, sign_in
 from tests.support.downstream_api import DownstreamApi
 from tests.support.polling import wait_until
@@ -243,7 +243,7 @@ def test_unchanged_sessions_are_read_once_and_never_rewritten(stack: Stack) -> N
     user_key = keys.user_key(keys.user_tag(stack.provider_url, "reader"))
     with stack.sessions.client() as client:
         wait_until(lambda: client.hget(user_key, "ok") == b"1", timeout=30, what="the sign-in job to finish")
-    wait_until(lambda: registry_counts(stack)["queued"] + registry_counts(stack)["started"] == 0, timeout=30)
+    stack.wait_for_jobs()
 
     pages = ("/profile", "/", "/profile", "/") * 5
     for path in pages:  # each web process loads its scripts on first use (SCRIPT LOAD)

@@ -201,6 +201,20 @@ class Stack:
         """Wait until `count` workers are up and idle."""
         wait_until(lambda: self.idle_workers() >= count, timeout=timeout, what=f"{count} idle worker(s)")
 
+    def jobs_in_flight(self) -> int:
+        """Jobs queued (as `jobs status` counts them) or started, on the stack's queue."""
+        from rq.registry import StartedJobRegistry
+
+        from jobs.queues import job_queue, waiting_count
+
+        with self.context():
+            queue = job_queue()
+            return waiting_count(queue) + StartedJobRegistry(queue=queue).get_job_count(cleanup=False)
+
+    def wait_for_jobs(self, timeout: float = 30.0) -> None:
+        """Wait until no job is queued or running: every earlier request's jobs have ended."""
+        wait_until(lambda: self.jobs_in_flight() == 0, timeout=timeout, what="every queued job to end")
+
     def log_file(self, name: str) -> BinaryIO:
         """The log file of one process, under the stack's logs folder."""
         return open(Path(self.env["GATEHOUSE_TEST_LOGS"]) / f"{name}.log", "ab")

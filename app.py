@@ -16,6 +16,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables for Flask-Migrate)
+from accounts.jobs import ACCOUNT_JOBS
+from audit.jobs import AUDIT_JOBS, AUDIT_PERIODIC_TASKS
 from blueprints.account.routes import bp as account_bp
 from blueprints.auth.routes import bp as auth_bp
 from blueprints.dashboard.routes import bp as dashboard_bp
@@ -28,13 +30,14 @@ from clients.downstream import init_downstream
 from commands.audit import audit_cli
 from commands.jobs import jobs_cli
 from commands.users import users_cli
+from commands.worker import worker_command
 from config import ConfigError, load_settings
 from connections import init_connections, session_redis
 from devstack.settings_file import running_settings
 from errors import register_error_handlers
 from extensions import csrf, db, migrate
 from jobs.queues import init_queue
-from jobs.worker import worker_command
+from jobs.registry import init_jobs
 from logs import init_logging
 from metrics.hosts import init_scrape_hosts
 from oidc.provider import init_oidc
@@ -42,6 +45,7 @@ from security import init_security
 from sessions.hooks import init_session_hooks
 from sessions.store import init_session_store
 from sessions.user import init_current_user
+from signin.setup import init_sign_in
 from web import init_response_policies
 
 
@@ -60,14 +64,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_connections(app)
     init_session_store(app, session_redis(app))
     init_queue(app)
+    init_jobs(app, [*ACCOUNT_JOBS, *AUDIT_JOBS], AUDIT_PERIODIC_TASKS)
     init_session_hooks(app)
     init_current_user(app)
+    init_sign_in(app)
     init_oidc(app)
     init_downstream(app)
     csrf.init_app(app)
     init_response_policies(app)
     register_blueprints(app)
-    init_security(app)
+    init_security(app, session_redis(app).connection_pool)
     register_error_handlers(app)
     register_commands(app)
     return app

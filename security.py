@@ -24,6 +24,7 @@ from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import csrf_meta_tag, generate_csrf
+from redis import ConnectionPool
 from secure import (
     ContentSecurityPolicy,
     CrossOriginOpenerPolicy,
@@ -36,7 +37,6 @@ from secure import (
     XFrameOptions,
 )
 
-from connections import session_redis
 from errors import render_error
 from extensions import csrf
 from web import AppHooks
@@ -181,13 +181,13 @@ def limits_storage_uri(redis_url: str) -> str:
     return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
 
 
-def init_rate_limits(app: Flask) -> Limiter:
-    """Limit the sign-in endpoints per client address, counting in the app's Redis."""
+def init_rate_limits(app: Flask, redis_pool: ConnectionPool) -> Limiter:
+    """Limit the sign-in endpoints per client address, counting in the app's Redis (through `redis_pool`)."""
     limiter = Limiter(
         client_network,
         storage_uri=limits_storage_uri(app.config["REDIS_URL"]),
         # Passed to the storage's constructor as keyword arguments; Flask-Limiter types them as str | int only.
-        storage_options={"connection_pool": session_redis(app).connection_pool},  # type: ignore[dict-item]
+        storage_options={"connection_pool": redis_pool},  # type: ignore[dict-item]
         key_prefix="gatehouse-limits",
         strategy="moving-window",
         headers_enabled=True,
@@ -247,8 +247,12 @@ def use_cached_csrf_token(app: Flask) -> None:
         processors.append(ours)
 
 
-def init_security(app: Flask) -> None:
-    """Install headers, the CSRF and cross-site checks and rate limits (after the blueprints are registered)."""
+def init_security(app: Flask, redis_pool: ConnectionPool) -> None:
+    """Install headers, the CSRF and cross-site checks and rate limits (after the blueprints are registered).
+
+    The rate limits count in the session store's Redis, through its pool (`redis_pool`): same
+    server, same short timeouts.
+    """
     headers = security_headers(app.config["OIDC_ISSUER"])
     app.extensions[_HEADERS] = headers
     pairs, hsts = header_list(headers), hsts_header()
@@ -257,4 +261,4 @@ def init_security(app: Flask) -> None:
     app.after_request(lambda response: add_security_headers(response, pairs, hsts))
     if app.config["WTF_CSRF_TIME_LIMIT"] is None:
         use_cached_csrf_token(app)
-    init_rate_limits(app)
+    init_rate_limits(app, redis_pool)

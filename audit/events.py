@@ -18,7 +18,7 @@ from flask import has_request_context, request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs.audit import store_audit_event
+from audit.jobs import store_audit_event
 from jobs.queues import enqueue
 from logs import current_request_id
 from models import audit as limits

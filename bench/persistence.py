@@ -6,10 +6,10 @@ For SQLite and for PostgreSQL (the throwaway cluster the tests use, tests/suppor
 like the tests' clusters it runs with fsync off), it starts its own deployment through
 tests/support/stack.py (redis-server, migrations, no worker yet) and measures:
 
-1. Raw upserts: the job's own statement (`jobs.users._upsert`) for one new user per
+1. Raw upserts: the job's own statement (`accounts.upsert.upsert_users`) for one new user per
    transaction, RAW rows, from this process: single-row upsert transactions per second.
 2. One worker: SIGN_INS realistic sign-in records queued through the app's real enqueue path
-   (`users.persistence.enqueue_persistence`), each followed by the audit event a sign-in queues
+   (`accounts.persistence.enqueue_persistence`), each followed by the audit event a sign-in queues
    (`audit.events.record`), as a login storm fills the queue, then ONE `flask --app app worker --burst`
    process. Persisted sign-ins per second = jobs / (last job's end - first job's start), from
    RQ's own timestamps, so the worker's start-up is left out (its whole wall time is printed
@@ -47,18 +47,18 @@ import requests
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
+from accounts.persistence import enqueue_persistence, user_record
+from accounts.upsert import upsert_users
 from audit import events as audit
 from config import BaseConfig
 from extensions import db
 from jobs.queues import job_queue
-from jobs.users import _upsert
 from models.audit import AuditEvent
 from tests.reliability.helpers import start_reliability_stack
 from tests.support.browserless import sign_in
 from tests.support.faults import sqlite_locked
 from tests.support.postgres import PostgresCluster, start_cluster
 from tests.support.stack import Stack
-from users.persistence import enqueue_persistence, user_record
 
 ISSUER = "https://login.example.com/realms/staff"
 SIGN_INS = 5_000
@@ -101,7 +101,7 @@ def raw_upserts(stack: Stack, prefix: str) -> float:
     with stack.context():
         started = time.perf_counter()
         for record in records:
-            _upsert([record])
+            upsert_users([record])
             db.session.commit()
         elapsed = time.perf_counter() - started
         db.session.remove()

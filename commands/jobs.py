@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,12 +11,12 @@ from flask.cli import AppGroup
 from redis.exceptions import RedisError
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry
 from rq.results import Result
-from sqlalchemy.exc import SQLAlchemyError
 
 from jobs.outbox import drain_outbox, outbox_count
-from jobs.queues import job_queue, put_on_queue, retry_intervals, waiting_count
+from jobs.queues import job_queue, put_on_queue, retry_intervals
+from jobs.status import job_counts
 
 jobs_cli = AppGroup("jobs", help="Inspect the job queue and outbox; drain the outbox; retry failed jobs.")
 
@@ -29,30 +28,6 @@ COUNTS = {
     "failed": "out of retries: see below, then `jobs requeue-failed`",
     "outbox": "refused by the queue, kept in the database until drained",
 }
-
-
-def job_counts() -> dict[str, int | None]:
-    """Jobs per state; None where the store holding that state cannot be reached."""
-    queue = job_queue()
-    registries: dict[str, Callable[[], int]] = {
-        "queued": lambda: waiting_count(queue),
-        # cleanup=False: looking must not change anything (cleanup retries abandoned jobs).
-        "started": lambda: StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
-        # RQ leaves ScheduledJobRegistry.__init__ unannotated.
-        "scheduled": lambda: ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False),  # type: ignore[no-untyped-call]
-        "failed": lambda: FailedJobRegistry(queue=queue).get_job_count(cleanup=False),
-    }
-    counts: dict[str, int | None] = {}
-    for state, count in registries.items():
-        try:
-            counts[state] = count()
-        except RedisError:
-            counts[state] = None
-    try:
-        counts["outbox"] = outbox_count()
-    except SQLAlchemyError:
-        counts["outbox"] = None
-    return counts
 
 
 # The line of a traceback that names the exception: "package.module.SomeError: message".

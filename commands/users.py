@@ -10,9 +10,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from accounts.admin import UnknownUser, set_disabled
 from extensions import db
 from models.user import User
-from users.admin import UnknownUser, set_disabled
 
 users_cli = AppGroup("users", help="Inspect persisted users; disable or enable one.")
 

@@ -4,9 +4,10 @@ Every sign-in stays its own RQ job, so status, retries and failures stay per job
 batch saves is the cost around each job: a fork, a database connection, a transaction and
 a dozen Redis round trips of bookkeeping.
 
-1. After RQ dequeues a persist_user job, the worker moves up to WORKER_BATCH_SIZE - 1 more
-   ready jobs from the queue to RQ's intermediate queue (one pipeline of LMOVEs, never
-   blocking). Jobs of any other function go back to the front of the queue, in order.
+1. After RQ dequeues a job of a batchable function (jobs/registry.py: persisting users, storing
+   audit events), the worker moves up to WORKER_BATCH_SIZE - 1 more ready jobs from the queue
+   to RQ's intermediate queue (one pipeline of LMOVEs, never blocking). Jobs of any other
+   function go back to the front of the queue, in order.
 2. One transaction (MULTI) marks every job of the batch started, as RQ does for one job:
    an execution with a heartbeat in the started registry, status "started", and out of the
    intermediate queue.
@@ -53,12 +54,10 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 import metrics
+from jobs.registry import JobRegistry
 
 log = logging.getLogger(__name__)
 
-PERSIST_USER = "jobs.users.persist_user"
-# The job functions a batch may hold: a sign-in queues one of each, so a login storm is both.
-BATCHED_FUNCTIONS = frozenset({PERSIST_USER, "jobs.audit.store_audit_event"})
 # Errors that say nothing about the records: the database or a Redis is away, or the batch
 # ran out of time. Every job of the batch is then retried; running them one by one would only
 # meet the same outage once per job.
@@ -75,26 +74,27 @@ Batch = list[tuple[Job, Execution]]
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 
-def batchable(job: Job) -> bool:
-    """True for a well-formed batchable job (one plain argument); False for anything else."""
-    try:
-        return job.func_name in BATCHED_FUNCTIONS and len(job.args) == 1 and not job.kwargs
-    except Exception:  # a payload that fails to load runs (and fails) the normal way
-        return False
-
-
 class BatchingWorker(Worker):
-    """An RQ worker that runs ready persist_user jobs in batches (see the module docstring)."""
+    """An RQ worker that runs ready jobs of batchable functions in batches (see the module docstring)."""
 
     batch_size: int = 1
+    # The app's job functions: which may be batched, and how (jobs/registry.py).
+    registry: JobRegistry
+
+    def batchable(self, job: Job) -> bool:
+        """True for a well-formed job of a batchable function (one plain argument); False for anything else."""
+        try:
+            return self.registry.batchable(job.func_name) and len(job.args) == 1 and not job.kwargs
+        except Exception:  # a payload that fails to load runs (and fails) the normal way
+            return False
 
     def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
-        """Run the (job function, argument) pairs of a batch in one go (in the work horse); raise on any failure."""
+        """Run the (job name, argument) pairs of a batch in one go (in the work horse); raise on any failure."""
         raise NotImplementedError
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run a dequeued job, with more ready persist_user jobs if there are some."""
-        if self.batch_size > 1 and batchable(job) and self._uses_intermediate_queue():
+        """Run a dequeued job, with more ready batchable jobs if there are some."""
+        if self.batch_size > 1 and self.batchable(job) and self._uses_intermediate_queue():
             jobs = [job, *self.take_more(queue, self.batch_size - 1)]
             if len(jobs) > 1:
                 self.execute_batch(self.mark_started(jobs, queue), queue)
@@ -107,7 +107,7 @@ class BatchingWorker(Worker):
         return len(self.queues) == 1 and self.get_redis_server_version() >= (6, 2, 0)  # type: ignore[no-untyped-call]
 
     def take_more(self, queue: Queue, count: int) -> list[Job]:
-        """Move up to `count` more ready persist_user jobs to the intermediate queue, without waiting."""
+        """Move up to `count` more ready batchable jobs to the intermediate queue, without waiting."""
         with self.connection.pipeline(transaction=False) as pipe:
             for _ in range(count):
                 pipe.lmove(queue.key, queue.intermediate_queue_key)
@@ -115,9 +115,9 @@ class BatchingWorker(Worker):
         if not ids:
             return []
         fetched = self.job_class.fetch_many(ids, connection=self.connection, serializer=self.serializer)
-        taken = [job for job in fetched if job is not None and batchable(job)]
+        taken = [job for job in fetched if job is not None and self.batchable(job)]
         missing = [job_id for job_id, job in zip(ids, fetched, strict=True) if job is None]
-        others = [job.id for job in fetched if job is not None and not batchable(job)]
+        others = [job.id for job in fetched if job is not None and not self.batchable(job)]
         if missing or others:
             with self.connection.pipeline() as pipe:
                 for job_id in missing:
@@ -255,8 +255,12 @@ class BatchingWorker(Worker):
             for job, execution in batch:
                 self.perform_job(job, queue, execution)
             return
-        metrics.persisted_jobs(job for job, _ in batch if job.func_name == PERSIST_USER)
+        metrics.persisted_jobs(job for job, _ in batch if self._measured(job))
         self.finish_batch(batch, queue)
+
+    def _measured(self, job: Job) -> bool:
+        spec = self.registry.spec(job.func_name)
+        return spec is not None and spec.measured
 
     def finish_batch(self, batch: Batch, queue: Queue) -> None:
         """Mark every job of the batch finished, in one transaction (RQ's handle_job_success for each)."""

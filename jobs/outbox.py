@@ -11,7 +11,6 @@ in its meta as if the queue had taken it at once.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -20,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select
 
 from extensions import db
-from jobs.registry import JOB_FUNCTIONS
+from jobs.registry import job_registry
 from logs import current_request_id, request_id_context, safe_request_id
 from models.outbox import OutboxJob
 
@@ -37,15 +36,9 @@ def job_name(function: Callable[..., Any]) -> str:
 
 
 def resolve_job(name: str) -> Callable[..., Any]:
-    """The job function a row names; ValueError for anything but Gatehouse's job functions."""
+    """The job function a row names ("module:function", current or former); ValueError for any other."""
     module_name, _, attribute = name.partition(":")
-    if f"{module_name}.{attribute}" not in JOB_FUNCTIONS:
-        raise ValueError(f"{name!r} is not a Gatehouse job")
-    function = getattr(importlib.import_module(module_name), attribute, None)
-    if not callable(function):
-        raise ValueError(f"{name!r} is not a Gatehouse job")
-    job: Callable[..., Any] = function
-    return job
+    return job_registry().function(f"{module_name}.{attribute}")
 
 
 def save_to_outbox(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> None:
@@ -104,7 +97,7 @@ def _drain_batch(put_on_queue: PutOnQueue, size: int, skipped: set[int]) -> tupl
         for row_id, name, args, request_id in rows:
             try:
                 function = resolve_job(name)
-            except (ValueError, ImportError) as error:
+            except ValueError as error:
                 log.error("outbox row %s left in place: %s", row_id, error)
                 skipped.add(row_id)
                 continue

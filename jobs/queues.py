@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 
 from connections import queue_redis
 from jobs.outbox import save_to_outbox
-from jobs.registry import JOB_FUNCTIONS
+from jobs.registry import job_registry
 from logs import current_request_id, request_id_context, safe_request_id
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,10 @@ class GatehouseJob(Job):
 
     @property
     def func(self) -> Callable[..., Any] | None:
-        """The job function, only if it is one of JOB_FUNCTIONS."""
-        if self.instance is not None or self.func_name not in JOB_FUNCTIONS:
-            raise ValueError(f"{self.func_name!r} is not a Gatehouse job function; refusing to run it")
-        func: Callable[..., Any] | None = super().func
-        return func
+        """The job function, only if the app's job registry knows its name (current or former)."""
+        if self.instance is not None:
+            raise ValueError(f"{self.func_name!r} is a method, not a Gatehouse job function; refusing to run it")
+        return job_registry().function(self.func_name)
 
     @property
     def request_id(self) -> str | None:
@@ -120,3 +119,11 @@ def enqueue(func: Callable[..., Any], *args: Any) -> Job | None:
         log.warning("queue unavailable (%s); keeping %s in the outbox", type(error).__name__, func.__qualname__)
         save_to_outbox(func, args, error)
         return None
+
+
+def queue_answers(app: Flask | None = None) -> bool:
+    """True when the queue's Redis answers (the readiness check asks this)."""
+    try:
+        return bool(job_queue(app).connection.ping())
+    except RedisError:
+        return False

@@ -1,8 +1,9 @@
 """The RQ worker process: `flask --app app worker`.
 
 The app is built by `create_app` (through the Flask CLI) before the worker starts,
-never at import. Each job, or batch of up to WORKER_BATCH_SIZE persist_user jobs
-(jobs/batch.py), runs in a forked work horse inside a fresh app context.
+never at import. Each job, or batch of up to WORKER_BATCH_SIZE batchable jobs
+(jobs/batch.py), runs in a forked work horse inside a fresh app context. Which functions
+it runs, batches and runs periodically comes from the app's job registry (jobs/registry.py).
 
 Recovery times are bounded by settings rather than RQ's defaults (a dead worker's
 job would otherwise stay "started" for up to ten minutes):
@@ -24,8 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -34,12 +34,11 @@ from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
-from jobs.audit import prune_audit_events, store_audit_events
-from jobs.batch import PERSIST_USER, BatchingWorker
+from jobs.batch import BatchingWorker
 from jobs.outage import OutageTolerantWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
-from jobs.users import persist_users
+from jobs.registry import job_registry
 from logs import request_id_context
 from metrics.process import enter_work_horse
 
@@ -47,8 +46,6 @@ log = logging.getLogger(__name__)
 
 # The only maxmemory-policy under which Redis never drops a queued job to free memory.
 SAFE_EVICTION_POLICY = "noeviction"
-# Seconds between two prunings of old audit events by one worker (AUDIT_RETENTION_DAYS).
-AUDIT_PRUNE_INTERVAL = 3600
 
 
 class UnsafeQueueRedis(click.ClickException):
@@ -58,18 +55,21 @@ class UnsafeQueueRedis(click.ClickException):
 class AppWorker(OutageTolerantWorker, BatchingWorker):
     """An RQ worker whose work horses run each job (or batch of jobs) inside the Flask app's context.
 
-    It outlives an outage of the queue's Redis (jobs/outage.py) and runs ready persist_user
-    jobs in batches (jobs/batch.py).
+    It outlives an outage of the queue's Redis (jobs/outage.py) and runs ready jobs of batchable
+    functions in batches (jobs/batch.py).
     """
 
     app: Flask
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
     abandon_grace: int = 10
-    # When this worker next prunes old audit events (monotonic clock; 0: at its first maintenance run).
-    next_audit_prune: float = 0.0
     # RQ backs off up to 60 s between reconnection attempts while Redis is down;
     # a few seconds keeps the delay after Redis returns short (an attempt is cheap).
     max_connection_wait_time = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # When this worker next runs each periodic task, by name (monotonic clock; absent: at its first maintenance).
+        self.next_periodic: dict[str, float] = {}
 
     @property
     def dequeue_timeout(self) -> int:
@@ -84,22 +84,24 @@ class AppWorker(OutageTolerantWorker, BatchingWorker):
         return max(1, int(until_next)) + self.abandon_grace
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's registry cleanup (which retries abandoned jobs), then drain the job outbox."""
+        """RQ's registry cleanup (which retries abandoned jobs), drain the job outbox, then the periodic tasks."""
         super().run_maintenance_tasks()
         self.drain_outbox()
-        self.prune_audit()
+        self.run_periodic_tasks()
 
-    def prune_audit(self) -> None:
-        """Delete audit events past AUDIT_RETENTION_DAYS: at the first maintenance run, then hourly."""
-        if time.monotonic() < self.next_audit_prune:
-            return
-        with self.app.app_context():
-            try:
-                prune_audit_events()
-            except SQLAlchemyError as error:
-                log.warning("audit events not pruned: %s", type(error).__name__)
-                return
-        self.next_audit_prune = time.monotonic() + AUDIT_PRUNE_INTERVAL
+    def run_periodic_tasks(self) -> None:
+        """Each of the registry's periodic tasks that is due (the first maintenance run does them all)."""
+        for task in self.registry.periodic:
+            if time.monotonic() < self.next_periodic.get(task.name, 0.0):
+                continue
+            with self.app.app_context():
+                try:
+                    task.run()
+                except (SQLAlchemyError, RedisError) as error:
+                    # Tried again at the next maintenance run.
+                    log.warning("%s not done: %s", task.name, type(error).__name__)
+                    continue
+            self.next_periodic[task.name] = time.monotonic() + task.every_seconds
 
     def drain_outbox(self) -> int:
         """Move jobs the web could not enqueue from the SQL outbox onto the queue."""
@@ -121,16 +123,15 @@ class AppWorker(OutageTolerantWorker, BatchingWorker):
             return super().perform_job(job, queue, execution)
 
     def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
-        """Persist a batch of users, then store its audit events, in the work horse inside an app context."""
+        """Run a batch in the work horse inside an app context: each function's arguments in one go, in
+        the order the registry lists the functions (users are persisted before their audit events)."""
         enter_work_horse(self)
         with self.app.app_context():
             db.engine.dispose(close=False)
-            records = [argument for function, argument in work if function == PERSIST_USER]
-            events = [argument for function, argument in work if function != PERSIST_USER]
-            if records:
-                persist_users(records)
-            if events:
-                store_audit_events(events)
+            for spec in self.registry.specs:
+                arguments = [argument for name, argument in work if self.registry.spec(name) is spec]
+                if arguments and spec.batch is not None:
+                    spec.batch(arguments)
 
     def batch_finished(self, jobs: list[Job]) -> None:
         """Each job of a batch gets the line a single job logs, with the id of the request that queued it."""
@@ -173,24 +174,7 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
         maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
     )
     worker.abandon_grace = app.config["WORKER_ABANDON_GRACE"]
+    worker.registry = job_registry(app)
     worker.batch_size = app.config["WORKER_BATCH_SIZE"]
     worker.app = app
     return worker
-
-
-@click.command("worker")
-@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
-@click.option("--name", default=None, help="Worker name (default: a random id).")
-@with_appcontext
-def worker_command(burst: bool, name: str | None) -> None:
-    """Run a job worker (with RQ's scheduler, which retries need)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = build_worker(app, name=name)
-    check_eviction_policy(worker.connection)
-    try:
-        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-    except RedisError:
-        # RQ's own bookkeeping failed at start or stop (registering the worker's birth or death).
-        # Logged, not left to Python's raw traceback, so LOG_FORMAT=json stays one object per line.
-        log.exception("Worker %s: stopped on a queue Redis error", worker.name)
-        raise SystemExit(1) from None

@@ -35,7 +35,6 @@ REFRESH_RESULTS = ("success", "refused", "race_lost", "unreachable", "rejected")
 # Why the API's refusal ended a session (clients.downstream.AuthenticationLost.reason).
 API_SIGN_OUT_REASONS = ("api_refused", "refresh_failed", "no_token")
 OUTBOUND_TARGETS = ("provider", "api")
-OUTBOUND_OUTCOMES = ("answered", "failed")
 SESSION_STORE_OPERATIONS = ("read", "write")
 PERSIST_JOBS = ("persist_user",)
 
@@ -83,12 +82,20 @@ def one_of(value: str, allowed: tuple[str, ...], other: str) -> str:
     return value if value in allowed else other
 
 
-def sign_in_results() -> tuple[str, ...]:
-    """The values of a sign-in's `result`: "success", or a kind of failure (the kinds live with the sign-in code)."""
-    # Imported here, not at the top: the sign-in code imports the session store, which imports this module.
-    from blueprints.auth.services import FAILURE_MESSAGES
+# The values of a sign-in's `result`: "success" and the kinds of failure, which the sign-in flow
+# registers at app start (signin/setup.py): metrics, the lowest layer, knows none of them itself.
+_sign_in_results: tuple[str, ...] = ("success", "failed")
 
-    return ("success", *FAILURE_MESSAGES)
+
+def register_sign_in_results(kinds: Iterable[str]) -> None:
+    """Add the kinds of sign-in failure `result` may take (each app registers the same fixed set)."""
+    global _sign_in_results
+    _sign_in_results = tuple(dict.fromkeys((*_sign_in_results, *kinds)))
+
+
+def sign_in_results() -> tuple[str, ...]:
+    """The values of a sign-in's `result`: "success", or a registered kind of failure."""
+    return _sign_in_results
 
 
 @never_fails

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from authlib.integrations.requests_client import OAuth2Session
-from flask import Flask, current_app, session
+from flask import Flask, current_app
 
 from clients.outbound import bound, stateless_session
-from oidc.id_token import allowed_algorithms
+from oidc.id_token import allowed_algorithms, validate_id_token
 from oidc.keys import JwksCache
+from oidc.logout_token import LogoutRequest, validate_logout_token
 
 _EXTENSION = "gatehouse.oidc"
-_STATE_PREFIX = "_login_state_"
-LOGIN_STATE_TTL = 10 * 60
-# Sign-ins one browser may have in progress at once (tabs); starting another drops the oldest.
-MAX_PENDING_SIGN_INS = 10
 
 
 # The discovery fields Authlib's client may see: the endpoints OpenID Connect defines, nothing else.
@@ -110,6 +106,29 @@ class Provider:
         """ID token algorithms accepted from this provider."""
         return allowed_algorithms(self.metadata().get("id_token_signing_alg_values_supported"))
 
+    # Every token the provider signs is checked here, against this provider's issuer, client id,
+    # keys and algorithms: the callback's and a refresh's ID tokens, and back-channel logout tokens.
+
+    def validate_id_token(self, id_token: str, *, nonce: str | None) -> dict[str, Any]:
+        """The claims of an ID token from this provider (`nonce`: the sign-in's; None on refresh).
+
+        Raises IdTokenError for a token that fails any check, ProviderError when the provider cannot be used.
+        """
+        return validate_id_token(
+            id_token,
+            keys=self.keys,
+            issuer=self.issuer,
+            client_id=self.client_id,
+            algorithms=self.algorithms(),
+            nonce=nonce,
+        )
+
+    def validate_logout_token(self, logout_token: Any) -> LogoutRequest:
+        """What a back-channel logout token from this provider asks; raises LogoutTokenError or ProviderError."""
+        return validate_logout_token(
+            logout_token, keys=self.keys, issuer=self.issuer, client_id=self.client_id, algorithms=self.algorithms()
+        )
+
     def _fetch_jwks(self) -> dict[str, Any]:
         jwks_uri = self.metadata().get("jwks_uri")
         if not jwks_uri:
@@ -132,34 +151,3 @@ def oidc_provider(app: Flask | None = None) -> Provider:
     """The current app's provider."""
     provider: Provider = (app or current_app).extensions[_EXTENSION]
     return provider
-
-
-def store_login_state(state: str, data: dict[str, Any]) -> None:
-    """Keep one sign-in attempt's secrets (PKCE verifier, nonce, next) in the session.
-
-    One browser holds at most MAX_PENDING_SIGN_INS attempts: expired ones and then
-    the oldest make room, so a client that starts sign-ins in a loop cannot grow its
-    session (anonymous sessions also expire after ANONYMOUS_SESSION_TTL).
-    """
-    now = time.time()
-    pending = sorted(
-        (entry.get("exp", 0) if isinstance(entry, dict) else 0, key)
-        for key, entry in session.items()
-        if key.startswith(_STATE_PREFIX)
-    )
-    for expires_at, key in pending:
-        if expires_at < now or len(pending) >= MAX_PENDING_SIGN_INS:
-            del session[key]
-            pending = [item for item in pending if item[1] != key]
-    session[_STATE_PREFIX + state] = {"data": data, "exp": now + LOGIN_STATE_TTL}
-
-
-def pop_login_state(state: str | None) -> dict[str, Any] | None:
-    """Take a sign-in attempt's secrets out of the session: usable once, for ten minutes."""
-    if not state:
-        return None
-    entry = session.pop(_STATE_PREFIX + state, None)
-    if not entry or entry.get("exp", 0) < time.time():
-        return None
-    data: dict[str, Any] = entry["data"]
-    return data

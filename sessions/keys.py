@@ -23,14 +23,15 @@ and subject, and the handle shown on /sessions is unrelated random data.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
 
+# A user's keys carry their opaque id (users/tags.py) as hash tag.
+from users.tags import user_tag as user_tag
+
 PREFIX = "gh:"
 RANDOM_BYTES = 32
-USER_TAG_BYTES = 15
 
 _B64 = r"[A-Za-z0-9_-]"
 _RANDOM = rf"{_B64}{{43}}"
@@ -39,15 +40,6 @@ _USER_TAG = rf"{_B64}{{20}}"
 SIGNED_IN_SID = re.compile(rf"^(?P<user>{_USER_TAG})\.(?P<random>{_RANDOM})\Z")
 ANONYMOUS_SID = re.compile(rf"^(?P<random>{_RANDOM})\Z")
 HANDLE = re.compile(rf"^{_B64}{{22}}\Z")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def user_tag(issuer: str, subject: str) -> str:
-    """The opaque id of a user (their hash tag): the same for all their sessions and every process."""
-    return _b64(hashlib.sha256(f"{issuer}\n{subject}".encode()).digest()[:USER_TAG_BYTES])
 
 
 def new_random() -> str:

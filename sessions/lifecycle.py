@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, current_app, request
 
@@ -27,27 +27,6 @@ log = logging.getLogger(__name__)
 
 class AccountDisabled(Exception):
     """The user is disabled: no session may start."""
-
-
-@dataclass(frozen=True)
-class UserState:
-    """What Redis holds for a user before they sign in: their shared profile and flags."""
-
-    profile: Profile | None
-    profile_version: int
-    disabled: bool
-
-
-def read_user_state(user: str) -> UserState:
-    """A user's shared state (one round trip)."""
-    # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
-    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off"))
-    raw_profile, version, disabled = reply
-    return UserState(
-        profile=decode_profile(raw_profile) if raw_profile else None,
-        profile_version=int(version or 0),
-        disabled=disabled == b"1",
-    )
 
 
 def start_user_session(
@@ -106,6 +85,19 @@ def start_user_session(
     stored.modified = False
     stored.identity_version = int(result[4])
     return stored
+
+
+def record_auth_time(stored: StoredSession, auth_time: int) -> bool:
+    """Store the session's new auth time, after a re-authentication (False if the session no longer exists)."""
+    if stored.user is None or stored.member is None:
+        return False
+    # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
+    scripts = session_store(current_app).scripts
+    done = scripts.set_auth_time(keys=[keys.session_key(stored.user, stored.member)], args=[auth_time])
+    if done != 1:
+        return False
+    stored.auth_time = auth_time
+    return True
 
 
 def end_user_session() -> None:
@@ -172,9 +164,3 @@ def revoke_other_sessions() -> int:
     if stored.user is None:
         return 0
     return end_sessions(stored.user, "all", keep=stored.member or "")
-
-
-def user_for_provider_session(issuer: str, provider_sid: str) -> str | None:
-    """The user whose sessions a provider session started (None if unknown or expired)."""
-    value = cast(bytes | None, session_redis().get(keys.provider_session_key(issuer, provider_sid)))
-    return value.decode() if value else None

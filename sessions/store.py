@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from flask import Flask, Request, Response, abort, request, session
+from flask import Flask, Request, Response, abort, current_app, request, session
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis import Redis
 from redis.exceptions import RedisError
@@ -358,3 +358,11 @@ def reject_when_store_unavailable() -> None:
     """Answer 503 when the session store could not be read (health checks excepted)."""
     if getattr(session, "unavailable", False) and request.endpoint not in SESSIONLESS_ENDPOINTS:
         abort(503)
+
+
+def store_answers(app: Flask | None = None) -> bool:
+    """True when the session store's Redis answers (the readiness check asks this)."""
+    try:
+        return bool(session_store(app or current_app).client.ping())
+    except RedisError:
+        return False

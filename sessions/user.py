@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 import flask_login
 from flask import Flask, current_app, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager, user_accessed, user_logged_out
+from flask_login import LoginManager, user_accessed
 
 from sessions.store import StoredSession
 from users.schema import Identity, Profile, identity_dict, profile_dict
@@ -133,25 +133,6 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Any]:
     return flask_login.login_required(view)
 
 
-def end_session_on_logout(sender: Flask, **extra: Any) -> None:
-    """`flask_login.logout_user()` ends this session, as POST /logout does (without the provider's sign-out).
-
-    It records its own `sign_out` event (outcome "app": the app's code signed the user out, not the
-    user's sign-out button), before the session ends so the event still names its user and session.
-    POST /logout ends the session itself and never comes through here, so it records one event.
-    """
-    # Imported here: both modules import this one.
-    from audit.events import record_for_session
-    from sessions.lifecycle import end_user_session
-
-    stored = current_session()
-    # logout_user leaves a note here for Flask-Login's remember-me cookie hook, which Gatehouse does not run.
-    stored.pop("_remember", None)
-    if stored.signed_in:
-        record_for_session("sign_out", "app")
-        end_user_session()
-
-
 def current_session() -> StoredSession:
     """The request's session object."""
     stored = session._get_current_object()  # type: ignore[attr-defined]
@@ -168,23 +149,12 @@ def current_identity() -> dict[str, Any] | None:
     return identity_dict(stored.identity)
 
 
-# The former name of current_identity, kept for its callers. Views and templates use
-# Flask-Login's `current_user` (a CurrentUser) instead.
-current_user = current_identity
-
-
 def current_profile() -> dict[str, Any]:
     """The signed-in user's profile fields with their version ({} when signed out)."""
     stored = current_session()
     if not stored.signed_in or stored.profile is None:
         return {}
     return profile_dict(stored.profile, stored.profile_version)
-
-
-def current_user_tag() -> str | None:
-    """The signed-in user's opaque id (the only way logs name a user)."""
-    stored = current_session()
-    return stored.user if stored.signed_in else None
 
 
 def session_view() -> dict[str, Any]:
@@ -199,5 +169,4 @@ def init_current_user(app: Flask) -> SessionLoginManager:
     manager.init_app(app)
     # Flask-Login's one after_request hook writes or clears remember-me cookies; Gatehouse never sets one.
     app.after_request_funcs[None].remove(manager._update_remember_cookie)
-    user_logged_out.connect(end_session_on_logout, sender=app)
     return manager

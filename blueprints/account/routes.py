@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from blueprints.account.services import delete_current_account
-from sessions.reauth import recent_sign_in_required
+from accounts.deletion import delete_current_account
 from sessions.user import login_required
+from signin.reauth import recent_sign_in_required
 
 bp = Blueprint("account", __name__)
 

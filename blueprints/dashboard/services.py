@@ -9,7 +9,7 @@ from flask import current_app
 
 from clients.downstream import ApiResult, downstream_api
 from oidc.provider import ProviderError, oidc_provider
-from oidc.tokens import SessionTokens
+from sessions.refresh import SessionTokens
 
 # Keys that must never reach a page, whatever the API sends back (compared without case, "_" or "-").
 SECRET_KEYS = frozenset(

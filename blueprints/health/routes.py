@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from connections import queue_redis, session_redis
 from extensions import db
+from jobs.queues import queue_answers
+from sessions.store import store_answers
 
 bp = Blueprint("health", __name__)
 
@@ -24,20 +23,13 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Redis (sessions and queue) and the database answer; names whichever does not."""
     checks = {
-        "redis": _redis_ok(session_redis()),
-        "queue": _redis_ok(queue_redis()),
+        "redis": store_answers(),
+        "queue": queue_answers(),
         "database": _database_ok(),
     }
     ready = all(checks.values())
     body = {name: "ok" if ok else "down" for name, ok in checks.items()}
     return jsonify(status="ok" if ready else "unavailable", checks=body), 200 if ready else 503
-
-
-def _redis_ok(client: Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except RedisError:
-        return False
 
 
 def _database_ok() -> bool:

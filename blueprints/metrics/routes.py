@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, request
 
 import metrics
-from commands.jobs import job_counts
 from extensions import csrf
+from jobs.status import job_counts
 from metrics.exposition import CONTENT_TYPE, address_allowed, render
 
 bp = Blueprint("metrics", __name__)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from audit import events as audit
-from blueprints.profile.forms import ProfileForm
-from blueprints.profile.services import (
+from accounts.profile import (
     ProfileChangedElsewhere,
     ProfileUnavailable,
     save_profile,
 )
+from audit import events as audit
+from blueprints.profile.forms import ProfileForm
 from sessions.hooks import SessionChangeRefused
 from sessions.user import current_profile, login_required
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from accounts.persistence import persist_user
 from extensions import db
 from jobs.queues import put_on_queue
-from jobs.users import persist_user
 from models.user import User
 from sessions import keys
 from tests.integration.pages import form_values, is_signed_out

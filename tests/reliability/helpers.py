@@ -13,8 +13,8 @@ import requests
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from accounts.persistence import persist_user
 from jobs.queues import job_queue, put_on_queue, waiting_count
-from jobs.users import persist_user
 from tests.support.browserless import csrf_token
 from tests.support.stack import FAST_WORKER, Stack, start_stack
 

@@ -14,10 +14,10 @@ import pytest
 from rq.job import JobStatus
 from rq.queue import Queue
 
+from accounts.persistence import persist_user
 from audit.events import build_event
-from jobs.audit import store_audit_event
+from audit.jobs import store_audit_event
 from jobs.queues import DEFAULT_QUEUE, SERIALIZER, put_on_queue
-from jobs.users import persist_user
 from tests.reliability.helpers import (
     ISSUER,
     StartStack,

@@ -72,12 +72,12 @@ def test_failed_jobs_keep_their_error_and_requeue_failed_runs_them_again(
     assert shown["counts"] == {"queued": 0, "started": 0, "scheduled": 0, "failed": FAILING, "outbox": 0}
     assert len(shown["failures"]) == 5
     for failure in shown["failures"]:
-        assert failure["function"] == "jobs.users.persist_user"
+        assert failure["function"] == "accounts.persistence.persist_user"
         assert "OperationalError" in failure["error"]
         assert "Connection refused" in failure["error"] or "connection failed" in failure["error"]
     text = stack.flask("jobs", "status").stdout
     assert text.splitlines()[3].split()[:2] == ["failed", str(FAILING)]
-    assert "jobs.users.persist_user" in text
+    assert "accounts.persistence.persist_user" in text
     assert "OperationalError" in text
 
     requeued = stack.flask("jobs", "requeue-failed")

@@ -287,7 +287,9 @@ def test_the_database_only_ever_receives_valid_profiles(stack: Stack, browser, a
         job_ids = FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False)
         jobs = Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer)
         # The persistence jobs' records (each accepted edit also queued its audit event).
-        records = [job.args[0] for job in jobs if job is not None and job.func_name == "jobs.users.persist_user"]
+        records = [
+            job.args[0] for job in jobs if job is not None and job.func_name == "accounts.persistence.persist_user"
+        ]
     fields = ("display_name", "locale", "timezone", "website", "bio")
     assert sorted(data["profile_version"] for data in records) == sorted(accepted)
     assert all(valid_profile({name: data[name] for name in fields}) for data in records)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 LOGIN_STATE_PREFIX = "_login_state_"
 PARALLEL = 50
-# Below MAX_PENDING_SIGN_INS (oidc/provider.py), the bound on sign-ins one browser has in progress.
+# Below MAX_PENDING_SIGN_INS (signin/login_state.py), the bound on sign-ins one browser has in progress.
 SIGN_IN_STARTS = 8
 
 

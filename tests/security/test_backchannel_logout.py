@@ -22,8 +22,8 @@ import redis
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blueprints.auth import backchannel
 from devstack.processes import free_port
+from signin import backchannel
 from tests.security.browser import Browser
 from tests.security.harness import Gatehouse, LogCapture
 from tests.security.hostile_provider import BACKCHANNEL_LOGOUT_EVENT, CLIENT_ID, DROP, HostileProvider, Recorder

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 import app as gatehouse
-from sessions.reauth import recent_sign_in_required
 from sessions.user import current_session
+from signin.reauth import recent_sign_in_required
 
 MAX_AGE = 60
 

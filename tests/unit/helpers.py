@@ -106,12 +106,12 @@ def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
 
 def queued_records(app: Flask) -> list[dict[str, Any]]:
     """The records of the persistence jobs waiting on the app's queue, oldest first."""
-    return [job.args[0] for job in queued_jobs(app, "jobs.users.persist_user")]
+    return [job.args[0] for job in queued_jobs(app, "accounts.persistence.persist_user")]
 
 
 def queued_audit_events(app: Flask) -> list[dict[str, Any]]:
     """The audit events waiting on the app's queue, oldest first."""
-    return [job.args[0] for job in queued_jobs(app, "jobs.audit.store_audit_event")]
+    return [job.args[0] for job in queued_jobs(app, "audit.jobs.store_audit_event")]
 
 
 def queued_jobs(app: Flask, function: str) -> list[Job]:

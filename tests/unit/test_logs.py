@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from accounts.persistence import persist_user
 from jobs.queues import REQUEST_ID_META, SERIALIZER, GatehouseJob, job_queue
-from jobs.users import persist_user
 from logs import JsonFormatter, RequestIdFilter, request_id_context, safe_request_id
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import job_record, sign_in
@@ -114,8 +114,8 @@ def test_the_sign_in_s_job_carries_the_request_id(app: Flask, provider: MockProv
     landed = sign_in(client, provider, "alice", worker=False)
     with app.app_context():
         jobs = job_queue().get_jobs()
-    assert {job.func_name for job in jobs} == {"jobs.users.persist_user", "jobs.audit.store_audit_event"}
-    [job] = [job for job in jobs if job.func_name == "jobs.users.persist_user"]
+    assert {job.func_name for job in jobs} == {"accounts.persistence.persist_user", "audit.jobs.store_audit_event"}
+    [job] = [job for job in jobs if job.func_name == "accounts.persistence.persist_user"]
     assert job.meta[REQUEST_ID_META] == landed.headers["X-Request-ID"]
     assert len(job.args) == 1 and not job.kwargs, "the id is job meta, never an argument of the job function"
 

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from audit.events import build_event, record
+from audit.jobs import prune_audit_events, store_audit_event
 from extensions import db
-from jobs.audit import prune_audit_events, store_audit_event
-from jobs.users import PermanentJobFailure
+from jobs.failures import PermanentJobFailure
 from models.audit import AuditEvent
 from models.outbox import OutboxJob
 from tests.unit.conftest import AppFactory
@@ -179,7 +179,7 @@ def test_with_the_queue_down_the_event_waits_in_the_outbox(app: Flask, redis_ser
         redis_server.connected = True
     with app.app_context():
         [row] = db.session.execute(select(OutboxJob)).scalars().all()
-    assert row.func == "jobs.audit:store_audit_event"
+    assert row.func == "audit.jobs:store_audit_event"
     assert (row.args[0]["kind"], row.args[0]["subject"]) == ("sign_out", "alice")
 
 

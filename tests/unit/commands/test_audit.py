@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 
 from audit.events import build_event
-from jobs.audit import store_audit_event
+from audit.jobs import store_audit_event
 from tests.unit.mock_provider import ISSUER
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 
-from jobs.users import persist_user
+from accounts.persistence import persist_user
 from tests.unit.helpers import job_record
 from tests.unit.mock_provider import ISSUER
 

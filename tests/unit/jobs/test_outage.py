@@ -19,7 +19,7 @@ from redis.exceptions import WatchError
 from rq import Queue, Worker
 from rq.job import Job
 
-from jobs import worker as worker_module
+from commands import worker as worker_module
 from jobs.outage import OutageTolerantWorker
 from jobs.queues import DEFAULT_QUEUE, SERIALIZER
 
@@ -79,7 +79,7 @@ def test_a_job_cut_off_by_the_outage_waits_for_its_horse_and_returns(
     outage: Outage, worker: OutageTolerantWorker, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     """The horse is waited for (never two at once); the job itself is left to RQ's recovery."""
-    job = outage.queue.enqueue("jobs.users.persist_user", {"subject": "cut-off"})
+    job = outage.queue.enqueue("accounts.persistence.persist_user", {"subject": "cut-off"})
     horse = os.fork()
     if horse == 0:
         os._exit(0)
@@ -98,7 +98,7 @@ def test_a_job_cut_off_by_the_outage_waits_for_its_horse_and_returns(
 def test_other_errors_still_reach_rq(
     outage: Outage, worker: OutageTolerantWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = outage.queue.enqueue("jobs.users.persist_user", {"subject": "bug"})
+    job = outage.queue.enqueue("accounts.persistence.persist_user", {"subject": "bug"})
 
     def broken(self: Worker, job: Job, queue: Queue) -> None:
         raise ValueError("a bug, not an outage")
@@ -125,10 +125,10 @@ def test_a_redis_error_at_start_or_stop_is_logged_and_exits_1(
 
     monkeypatch.setattr(worker_module, "build_worker", lambda app, name=None: Failing())
     monkeypatch.setattr(worker_module, "check_eviction_policy", lambda connection: None)
-    with caplog.at_level(logging.ERROR, logger="jobs.worker"):
+    with caplog.at_level(logging.ERROR, logger="commands.worker"):
         result = app.test_cli_runner().invoke(args=["worker"])
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)  # the command ended itself, nothing escaped it
-    [record] = [record for record in caplog.records if record.name == "jobs.worker"]
+    [record] = [record for record in caplog.records if record.name == "commands.worker"]
     assert record.getMessage() == "Worker stopping-worker: stopped on a queue Redis error"
     assert record.exc_info is not None and record.exc_info[1] is error

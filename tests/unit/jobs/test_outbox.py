@@ -15,8 +15,8 @@ from flask import Flask, g
 from sqlalchemy import insert, select
 
 from audit.events import build_event
+from audit.jobs import store_audit_event
 from extensions import db
-from jobs.audit import store_audit_event
 from jobs.outbox import drain_outbox, outbox_count
 from jobs.queues import REQUEST_ID_META, GatehouseJob, enqueue, job_queue, put_on_queue
 from logs import current_request_id
@@ -24,7 +24,7 @@ from models.audit import AuditEvent
 from models.outbox import OutboxJob
 from tests.unit.mock_provider import ISSUER
 
-AUDIT_JOB = "jobs.audit:store_audit_event"
+AUDIT_JOB = "audit.jobs:store_audit_event"
 
 
 def an_event(app: Flask) -> dict[str, Any]:

@@ -14,7 +14,7 @@ def queue() -> Queue:
     """A Gatehouse queue on an in-memory Redis, holding three jobs."""
     queue = Queue(DEFAULT_QUEUE, connection=fakeredis.FakeRedis(), serializer=SERIALIZER)
     for index in range(3):
-        queue.enqueue("jobs.users.persist_user", {"subject": f"user-{index}"})
+        queue.enqueue("accounts.persistence.persist_user", {"subject": f"user-{index}"})
     return queue
 
 

@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from accounts.persistence import persist_user, persist_users
 from connections import session_redis
 from extensions import db
-from jobs.users import persist_user, persist_users
 from models.user import User
 from tests.support.session_records import shared_profile
 from tests.unit.helpers import job_record
@@ -109,7 +109,7 @@ def test_a_newer_identity_updates_claims_but_keeps_a_newer_profile(app: Flask) -
 def test_a_database_failure_is_logged_and_raised_for_a_retry(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     with app.app_context():
         db.drop_all()
-    with caplog.at_level(logging.ERROR, logger="jobs.users"), pytest.raises(OperationalError):
+    with caplog.at_level(logging.ERROR, logger="accounts.persistence"), pytest.raises(OperationalError):
         run(app, job_record())
     assert "persist_user failed" in caplog.text
 

@@ -9,7 +9,7 @@ import time
 from flask import Flask
 from flask.testing import FlaskClient
 
-from jobs.users import persist_user
+from accounts.persistence import persist_user
 from sessions import keys
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (

@@ -18,12 +18,12 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from blueprints.auth.routes import record_reauthentication
-from blueprints.auth.services import LoginResult
-from sessions import reauth
-from sessions.reauth import is_recent, recent_sign_in_required, record_auth_time
+from sessions.lifecycle import record_auth_time
 from sessions.store import StoredSession, session_store
 from sessions.user import current_session, login_required
+from signin import reauth
+from signin.callback import LoginResult
+from signin.reauth import is_recent, recent_sign_in_required, record_reauthentication
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,

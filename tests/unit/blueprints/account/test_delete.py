@@ -124,7 +124,7 @@ def test_a_persistence_job_still_queued_for_the_user_does_not_bring_them_back(
     assert list(user_state(fake_redis)) == [b"gone"]
 
     with app.app_context():
-        from jobs.users import persist_user
+        from accounts.persistence import persist_user
 
         persist_user(queued[0])  # run once more, as a retry would
     assert row(app) is None
@@ -145,8 +145,8 @@ def test_a_new_sign_in_after_deletion_starts_a_new_account(
     delete_account(client)
     sign_in(client, provider, "alice", worker=False, auth_time=int(time.time()))
 
-    [deletion] = queued_jobs(app, "jobs.accounts.delete_user_row")
-    [new_sign_in] = [job for job in queued_jobs(app, "jobs.users.persist_user") if job.id not in ran(app)]
+    [deletion] = queued_jobs(app, "accounts.deletion.delete_user_row")
+    [new_sign_in] = [job for job in queued_jobs(app, "accounts.persistence.persist_user") if job.id not in ran(app)]
     with app.app_context():
         for job in (deletion, new_sign_in) if deletion_job_first else (new_sign_in, deletion):
             job.perform()

@@ -19,9 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from blueprints.auth.services import with_auth_time_request
 from oidc.id_token import usable_auth_time
 from sessions import keys
+from signin.authorize import with_auth_time_request
 from tests.unit.helpers import RecordingRedis, session_id, sign_in, signed_in_page_token, start_login
 from tests.unit.mock_provider import DROP, ISSUER, MockProvider, authorize_params
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blueprints.auth.redirects import safe_next
+from signin.redirects import safe_next
 
 
 @pytest.mark.parametrize(

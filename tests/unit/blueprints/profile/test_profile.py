@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from accounts.persistence import persist_user
 from connections import session_redis
 from extensions import db
-from jobs.users import persist_user
 from models.user import User
 from tests.integration.pages import form_values
 from tests.support.session_records import seed_profile, shared_profile

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from redis.exceptions import RedisError
 
 from audit import events as audit
-from connections import session_redis
 from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
-from oidc.logout_token import LogoutRequest, LogoutTokenError, validate_logout_token
+from oidc.logout_token import LogoutRequest, LogoutTokenError
 from oidc.provider import ProviderError, oidc_provider
-from sessions import keys
-from sessions.lifecycle import end_sessions, user_for_provider_session
+from sessions.lifecycle import end_sessions
+from sessions.provider_sessions import mark_logout_token_used, unmark_logout_token, user_for_provider_session
+from users.tags import user_tag
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,8 @@ class LogoutRefused(Exception):
 
 def handle_logout_token(form: Mapping[str, str]) -> int:
     """Validate the posted logout token, refuse replays, and end the sessions it names; returns how many."""
-    provider = oidc_provider()
     try:
-        request = validate_logout_token(
-            form.get("logout_token"),
-            keys=provider.keys,
-            issuer=provider.issuer,
-            client_id=provider.client_id,
-            algorithms=provider.algorithms(),
-        )
+        request = oidc_provider().validate_logout_token(form.get("logout_token"))
     except (LogoutTokenError, ProviderError) as error:
         raise LogoutRefused("invalid_request", str(error)) from error
     remember_token(request)
@@ -52,15 +45,14 @@ def handle_logout_token(form: Mapping[str, str]) -> int:
 def remember_token(request: LogoutRequest) -> None:
     """Mark the token's jti as used for as long as the token could be accepted; a second use is refused."""
     seconds = int(MAX_TOKEN_AGE_SECONDS + 2 * LEEWAY_SECONDS)
-    first = session_redis().set(keys.logout_token_key(request.issuer, request.jti), 1, nx=True, ex=seconds)
-    if not first:
+    if not mark_logout_token_used(request.issuer, request.jti, seconds):
         raise LogoutRefused("invalid_request", "logout token already used")
 
 
 def forget_token(request: LogoutRequest) -> None:
     """Unmark a token whose sessions could not be ended (best effort: Redis may be down)."""
     try:
-        session_redis().delete(keys.logout_token_key(request.issuer, request.jti))
+        unmark_logout_token(request.issuer, request.jti)
     except RedisError:
         log.warning("could not unmark a logout token; the provider's retry will be refused")
 
@@ -69,14 +61,14 @@ def end_named_sessions(request: LogoutRequest) -> int:
     """A `sid` ends the sessions that provider session started; a `sub` alone, those started before `iat`."""
     if request.provider_sid:
         user = (
-            keys.user_tag(request.issuer, request.subject)
+            user_tag(request.issuer, request.subject)
             if request.subject
             else user_for_provider_session(request.issuer, request.provider_sid)
         )
         ended = end_sessions(user, "provider_sid", request.provider_sid) if user else 0
     else:
         # validate_logout_token guarantees a `sub` whenever there is no `sid`.
-        user = keys.user_tag(request.issuer, request.subject or "")
+        user = user_tag(request.issuer, request.subject or "")
         # Not "all": a sign-in newer than the token must survive a late or replayed delivery.
         ended = end_sessions(user, "before", request.issued_at)
     log.info("back-channel logout ended %d session(s) of user %s", ended, user or "unknown")

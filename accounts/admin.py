@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import current_app
 from sqlalchemy import select
 
+from accounts.persistence import persist_user_status
 from audit import events as audit
 from extensions import db
 from jobs.queues import enqueue
-from jobs.users import persist_user_status
 from models.user import User
-from sessions import keys
-from sessions.store import session_store
+from sessions.user_state import set_disabled as set_disabled_in_store
+from users.tags import user_tag
 
 
 class UnknownUser(LookupError):
@@ -31,19 +28,8 @@ def set_disabled(issuer: str, subject: str, disabled: bool) -> int:
     db.session.remove()
     if not exists:
         raise UnknownUser(f"no user with subject {subject!r} at issuer {issuer!r}")
-    user = keys.user_tag(issuer, subject)
-    store = session_store(current_app)
-    version, ended = store.scripts.set_disabled(
-        keys=[keys.user_key(user), keys.index_key(user)],
-        args=[
-            "1" if disabled else "0",
-            current_app.config["USER_STATE_TTL"],
-            keys.session_key(user, ""),
-            keys.tokens_key(user, ""),
-            time.time(),
-        ],
-    )
-    enqueue(persist_user_status, issuer, subject, disabled, int(version))
+    version, ended = set_disabled_in_store(user_tag(issuer, subject), disabled)
+    enqueue(persist_user_status, issuer, subject, disabled, version)
     kind = "account_disabled" if disabled else "account_enabled"
-    audit.record(kind, "operator", issuer=issuer, subject=subject, detail=f"{int(ended)} sessions ended")
-    return int(ended)
+    audit.record(kind, "operator", issuer=issuer, subject=subject, detail=f"{ended} sessions ended")
+    return ended

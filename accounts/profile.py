@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from flask import current_app, session
 
-from sessions import keys
+from accounts.persistence import enqueue_persistence, user_record
 from sessions.hooks import propose_refresh
-from sessions.store import session_store
 from sessions.user import current_profile, current_session
-from users.persistence import enqueue_persistence, user_record
-from users.schema import PROFILE_FIELDS, decode_profile, encode, profile_from
+from sessions.user_state import commit_profile, read_saved_profile, reserve_profile_version
+from users.schema import PROFILE_FIELDS, profile_from
 
 
 class ProfileUnavailable(Exception):
@@ -42,18 +41,13 @@ def wait_until_loaded() -> bool:
         return True
     if stored.user is None:
         raise ProfileUnavailable("not signed in")
-    client = session_store(current_app).client
     deadline = time.monotonic() + float(current_app.config["PROFILE_LOAD_WAIT"])
     while True:
-        # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
-        reply = cast(list[bytes | None], client.hmget(keys.user_key(stored.user), "ok", "p", "pv"))
-        confirmed, raw_profile, version = reply
-        if raw_profile is None:
+        saved = read_saved_profile(stored.user)
+        if saved is None:
             raise ProfileUnavailable(stored.user)
-        if confirmed == b"1":
-            if version is None:  # written with the profile; int(None) would raise this
-                raise TypeError("the user's profile has no version")
-            stored.profile, stored.profile_version, stored.confirmed = decode_profile(raw_profile), int(version), True
+        if saved.confirmed:
+            stored.profile, stored.profile_version, stored.confirmed = saved.profile, saved.version, True
             return True
         if time.monotonic() >= deadline:
             return False
@@ -80,13 +74,10 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
         # The form showed older values than the user's saved ones: saving it would overwrite
         # fields the user never touched.
         raise ProfileChangedElsewhere(stored.user)
-    store = session_store(current_app)
-    user_key = keys.user_key(stored.user)
     proposed = propose_refresh("update", {"profile": {**current_profile(), **fields}})
-    version = store.scripts.profile_reserve(keys=[user_key])
+    version = reserve_profile_version(stored.user)
     if version is None:
         raise ProfileUnavailable(stored.user)
-    version = int(version)
     profile = {**proposed["profile"], "version": version}
     record = user_record(proposed["user"], profile, identity_version=0, profile_version=version)
     if not loaded:
@@ -96,7 +87,7 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
         record["only"] = [field for field in PROFILE_FIELDS if profile.get(field) != shown.get(field)]
     # identity_version 0: an edit never changes the identity claims of an existing row.
     enqueue_persistence(record)
-    store.scripts.profile_commit(keys=[user_key], args=[version, encode(profile_from(profile))])
+    commit_profile(stored.user, version, profile_from(profile))
     # Keys a hook derived besides the profile belong to this session.
     for key, value in proposed.items():
         if key not in ("created_at", "user", "profile") and session.get(key) != value:

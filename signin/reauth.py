@@ -23,14 +23,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from flask import current_app, jsonify, redirect, render_template, request, url_for
+from flask import jsonify, redirect, render_template, request, url_for
 
-from blueprints.auth.redirects import safe_next
-from blueprints.auth.services import LoginFailed, LoginResult, reauthentication_url
+from audit import events as audit
 from oidc.id_token import LEEWAY_SECONDS, is_number
-from sessions import keys
-from sessions.store import StoredSession, session_store
+from oidc.provider import oidc_provider
+from sessions.lifecycle import record_auth_time
+from sessions.store import StoredSession
 from sessions.user import current_session, login_required
+from signin.authorize import reauthentication_url
+from signin.callback import LoginResult
+from signin.failures import LoginFailed
+from signin.redirects import safe_next
+from users.tags import user_tag
 from web import external_url, wants_json
 
 log = logging.getLogger(__name__)
@@ -108,7 +113,7 @@ def confirm_reauthentication(result: LoginResult, now: float | None = None) -> N
     stored = current_session()
     if not stored.signed_in or stored.user is None or stored.user != asked.get("user"):
         raise LoginFailed("reauth_signed_out", "the session ended or changed during re-authentication")
-    if keys.user_tag(result.claims["iss"], result.claims["sub"]) != stored.user:
+    if user_tag(result.claims["iss"], result.claims["sub"]) != stored.user:
         raise LoginFailed("reauth_other_user", "re-authentication returned another user")
     auth_time = result.claims.get("auth_time")
     if auth_time is None:
@@ -119,14 +124,12 @@ def confirm_reauthentication(result: LoginResult, now: float | None = None) -> N
         raise LoginFailed("reauth_signed_out", "the session ended during re-authentication")
 
 
-def record_auth_time(stored: StoredSession, auth_time: int) -> bool:
-    """Store the session's new auth time (False if the session no longer exists)."""
-    if stored.user is None or stored.member is None:
-        return False
-    # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
-    scripts = session_store(current_app).scripts
-    done = scripts.set_auth_time(keys=[keys.session_key(stored.user, stored.member)], args=[auth_time])
-    if done != 1:
-        return False
-    stored.auth_time = auth_time
-    return True
+def record_reauthentication(result: LoginResult, outcome: str) -> None:
+    """The `reauthenticated` event, in the trail of the user who asked for it while their session is this one."""
+    stored = current_session()
+    asked = result.reauthentication or {}
+    if stored.signed_in and stored.user == asked.get("user"):
+        audit.record_for_session("reauthenticated", outcome)
+    else:
+        # Signed out meanwhile, or this browser now holds someone else's session: name no one.
+        audit.record("reauthenticated", outcome, issuer=oidc_provider().issuer)

@@ -1,4 +1,4 @@
-"""Storing audit events, and pruning the old ones (AUDIT_RETENTION_DAYS)."""
+"""The audit trail's jobs: storing events (one or a batch), and pruning the old ones (AUDIT_RETENTION_DAYS)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import DataError, IntegrityError
 
 from audit.store import prune_events, store_events
 from extensions import db
-from jobs.users import give_up
+from jobs.failures import PERMANENT_FAILURES, give_up
+from jobs.registry import JobSpec, PeriodicTask
 
 log = logging.getLogger(__name__)
 
-PERMANENT_FAILURES = (DataError, IntegrityError, KeyError, TypeError, ValueError)
+# Seconds between two prunings of old audit events by one worker.
+PRUNE_INTERVAL = 3600
 
 
 def store_audit_event(event: dict[str, Any]) -> None:
@@ -51,3 +52,8 @@ def prune_audit_events(now: datetime | None = None) -> int:
     if pruned:
         log.info("pruned %d audit events older than %d days", pruned, days)
     return pruned
+
+
+# The audit trail's jobs (jobs/registry.py). Storing events was `jobs.audit.store_audit_event` until 2026-12.
+AUDIT_JOBS = (JobSpec(store_audit_event, batch=store_audit_events, former_names=("jobs.audit.store_audit_event",)),)
+AUDIT_PERIODIC_TASKS = (PeriodicTask("pruning old audit events", prune_audit_events, PRUNE_INTERVAL),)

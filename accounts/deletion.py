@@ -8,28 +8,49 @@ being retried carries older versions, so the tombstone makes it a no-op (`withou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+from audit import events as audit
 from extensions import db
+from jobs.failures import job_transaction
+from jobs.queues import enqueue
 from models.deleted_user import DeletedUser
 from models.user import User, utcnow
-from sessions import keys
-from sessions.store import session_store
+from sessions.lifecycle import end_user_session
+from sessions.user import current_session
+from sessions.user_state import delete_user_state
+from users.tags import user_tag
+
+log = logging.getLogger(__name__)
+
+
+def delete_current_account() -> int:
+    """End every session now, queue the row's deletion, record it; returns how many sessions ended."""
+    identity = current_session().identity
+    if identity is None:
+        raise LookupError("no signed-in user")
+    # Recorded first, while the session (and its handle) still exists.
+    audit.record_for_session("account_deleted", "user")
+    version, ended = end_account(identity.issuer, identity.subject)
+    enqueue(delete_user_row, identity.issuer, identity.subject, version)
+    end_user_session()
+    return ended
 
 
 def end_account(issuer: str, subject: str) -> tuple[int, int]:
     """Delete the user's state and sessions from Redis now; returns (deletion version, sessions ended)."""
-    user = keys.user_tag(issuer, subject)
-    version, ended = session_store(current_app).scripts.delete_user(
-        keys=[keys.user_key(user), keys.index_key(user)],
-        args=[keys.session_key(user, ""), keys.tokens_key(user, ""), current_app.config["USER_STATE_TTL"]],
-    )
-    return int(version), int(ended)
+    return delete_user_state(user_tag(issuer, subject))
+
+
+def delete_user_row(issuer: str, subject: str, version: int) -> None:
+    """Delete the user's row and keep their tombstone; a row a newer sign-in wrote stays."""
+    with job_transaction(log, "delete_user_row failed for user %s", user_tag(issuer, subject)):
+        bury(issuer, subject, int(version))
 
 
 def bury(issuer: str, subject: str, version: int) -> None:

@@ -1,0 +1,1 @@
+"""The accounts flows: persisting users, profile edits, deletion, disable and enable."""

@@ -1,0 +1,79 @@
+"""The users table's upsert: idempotent and order-safe, each group of columns guarded by its version.
+
+A job run twice, or a late job, never undoes newer data: the identity claims change only with
+a newer identity version, the profile fields only with a newer profile version. A record older
+than its user's deletion changes nothing (accounts/deletion.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Insert, case, or_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from accounts.deletion import without_deleted
+from extensions import db
+from models.user import User, utcnow
+from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS
+
+
+def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE for each record, in the current transaction.
+
+    Rows are written in (issuer, subject) order, so two workers' transactions lock rows in
+    the same order and cannot deadlock on PostgreSQL. Each row is its own statement
+    (executemany), so several records of one user in a batch are applied one after another
+    and the version guards leave the newest of each, as separate jobs would.
+    """
+    now = utcnow()
+    live = without_deleted(records)  # a record queued before its user deleted the account changes nothing
+    ordered = sorted(live, key=lambda record: (record["issuer"], record["subject"]))
+    connection = db.session.connection()
+    # Consecutive records with the same changed-fields set share one statement.
+    for only, group in groupby(ordered, key=_changed_fields):
+        connection.execute(_upsert_statement(only), [_row(record, now) for record in group])
+
+
+def _changed_fields(record: Mapping[str, Any]) -> tuple[str, ...] | None:
+    # An edit made before the user's saved profile could be loaded carries the fields the user
+    # changed ("only"); the others keep what the row holds.
+    changed = record.get("only")
+    return None if changed is None else tuple(sorted(changed))
+
+
+def _row(record: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    """The column values one record gives its row."""
+    return {
+        "issuer": record["issuer"],
+        "subject": record["subject"],
+        **{field: record.get(field) for field in IDENTITY_CLAIMS},
+        "identity_version": int(record["identity_version"]),
+        **{field: record.get(field) for field in PROFILE_FIELDS},
+        "profile_version": int(record["profile_version"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _upsert_statement(only: tuple[str, ...] | None) -> Insert:
+    """The upsert, each group of columns guarded by its version (`only`: the profile fields it may change)."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(User)
+    excluded = insert.excluded
+    columns = User.__table__.c
+    newer_identity = excluded.identity_version > columns.identity_version
+    newer_profile = excluded.profile_version > columns.profile_version
+
+    def take_if(newer: Any, name: str) -> Any:
+        # On UPDATE both SQLite and PostgreSQL read column names as the old row's values.
+        return case((newer, excluded[name]), else_=columns[name])
+
+    updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_CLAIMS, "identity_version")}
+    profile_columns = [name for name in PROFILE_FIELDS if only is None or name in only]
+    updates |= {name: take_if(newer_profile, name) for name in (*profile_columns, "profile_version")}
+    updates["updated_at"] = case((or_(newer_identity, newer_profile), excluded.updated_at), else_=columns.updated_at)
+    statement: Insert = insert.on_conflict_do_update(index_elements=["issuer", "subject"], set_=updates)
+    return statement

@@ -1,0 +1,144 @@
+"""The state every session of a user shares (sessions/keys.py `gh:{U}:u`), behind typed functions.
+
+The accounts flows (profile edits, persistence, disable, deletion) change a user's shared state
+only through these functions; the keys, hash fields and scripts stay inside this package. Each
+function is one round trip, and each script touches one user's keys only (one Cluster slot).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from flask import current_app
+from redis.client import Pipeline
+
+from connections import session_redis
+from sessions import keys
+from sessions.scripts import SessionScripts
+from sessions.store import session_store
+from users.schema import Profile, decode_profile, encode
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What Redis holds for a user before they sign in: their shared profile and flags."""
+
+    profile: Profile | None
+    profile_version: int
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class SavedProfile:
+    """The shared profile, and whether the worker has confirmed it against the database (after a sign-in)."""
+
+    profile: Profile
+    version: int
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class PersistedUser:
+    """What the database now holds for a user, as the worker hands it back to their sessions."""
+
+    user: str
+    profile: Profile
+    profile_version: int
+    disabled: bool
+    # The row's newest version (identity or profile): a row no newer than a deletion changes nothing.
+    newest_version: int
+
+
+def _scripts() -> SessionScripts:
+    return session_store(current_app).scripts
+
+
+def _ending_arguments(user: str) -> list[str]:
+    """The key prefixes a script that ends sessions needs: the user's session records and their tokens."""
+    return [keys.session_key(user, ""), keys.tokens_key(user, "")]
+
+
+def read_user_state(user: str) -> UserState:
+    """A user's shared state (one round trip)."""
+    # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
+    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off"))
+    raw_profile, version, disabled = reply
+    return UserState(
+        profile=decode_profile(raw_profile) if raw_profile else None,
+        profile_version=int(version or 0),
+        disabled=disabled == b"1",
+    )
+
+
+def read_saved_profile(user: str) -> SavedProfile | None:
+    """The user's shared profile with its version and confirmation (None: the user's state is gone)."""
+    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "ok", "p", "pv"))
+    confirmed, raw_profile, version = reply
+    if raw_profile is None:
+        return None
+    if confirmed == b"1" and version is None:  # written with the profile; int(None) would raise this
+        raise TypeError("the user's profile has no version")
+    return SavedProfile(decode_profile(raw_profile), int(version or 0), confirmed == b"1")
+
+
+def reserve_profile_version(user: str) -> int | None:
+    """A version for a profile edit, newer than every stored or reserved one (None: the user's state is gone)."""
+    version = _scripts().profile_reserve(keys=[keys.user_key(user)])
+    return None if version is None else int(version)
+
+
+def commit_profile(user: str, version: int, profile: Profile) -> bool:
+    """Store the profile at its reserved version; False if a newer one is there or the state is gone."""
+    stored = _scripts().profile_commit(keys=[keys.user_key(user)], args=[version, encode(profile)])
+    return int(stored) == 1
+
+
+def set_disabled(user: str, disabled: bool) -> tuple[int, int]:
+    """Disable (every session ends now) or enable a user; returns (the change's version, sessions ended)."""
+    version, ended = _scripts().set_disabled(
+        keys=[keys.user_key(user), keys.index_key(user)],
+        args=["1" if disabled else "0", current_app.config["USER_STATE_TTL"], *_ending_arguments(user), time.time()],
+    )
+    return int(version), int(ended)
+
+
+def delete_user_state(user: str) -> tuple[int, int]:
+    """End every session and drop the shared state, leaving a tombstone; returns (deletion version, sessions ended).
+
+    The version is above every version the user's data had, so no late job can bring them back.
+    """
+    version, ended = _scripts().delete_user(
+        keys=[keys.user_key(user), keys.index_key(user)],
+        args=[*_ending_arguments(user), current_app.config["USER_STATE_TTL"]],
+    )
+    return int(version), int(ended)
+
+
+def publish_persisted(users: Sequence[PersistedUser]) -> None:
+    """Give every session of each user what the database now holds (persisted.lua), in one round trip."""
+    if len(users) == 1:
+        _publish(users[0], client=None)
+        return
+    with session_redis().pipeline(transaction=False) as pipe:
+        for row in users:
+            _publish(row, client=pipe)
+        pipe.execute()
+
+
+def _publish(row: PersistedUser, *, client: Pipeline | None) -> None:
+    _scripts().persisted(
+        keys=[keys.user_key(row.user), keys.index_key(row.user)],
+        args=[
+            encode(row.profile),
+            row.profile_version,
+            "1" if row.disabled else "0",
+            current_app.config["USER_STATE_TTL"],
+            *_ending_arguments(row.user),
+            time.time(),
+            row.newest_version,
+        ],
+        client=client,
+    )

@@ -1,0 +1,1 @@
+"""The sign-in flow: start, callback, re-authentication, back-channel logout and sign-out."""

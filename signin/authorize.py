@@ -1,0 +1,69 @@
+"""Starting a sign-in (or a re-authentication): the provider's authorization URL, with its secrets kept."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from authlib.common.security import generate_token
+
+from oidc.provider import ProviderError, oidc_provider
+from signin.failures import LoginFailed
+from signin.login_state import store_login_state
+
+# OpenID Connect Core 5.5: ask for `auth_time` as an essential ID token claim, so that a fresh sign-in
+# records when the user authenticated and a sensitive action soon after needs no trip to the provider
+# (some providers, oidc-provider among them, send `auth_time` only when asked).
+AUTH_TIME_REQUEST = {"auth_time": {"essential": True}}
+
+
+def authorization_url(redirect_uri: str, next_path: str) -> str:
+    """Start a sign-in: remember state, nonce and PKCE verifier, return the provider URL."""
+    return _start_authorization(redirect_uri, {"next": next_path})
+
+
+def reauthentication_url(redirect_uri: str, resume_path: str, user: str, max_age: int, prompt_login: bool) -> str:
+    """Start a re-authentication of the signed-in `user`: the provider must authenticate them within `max_age` s.
+
+    `resume_path` is where the callback sends them once it is done; it is kept with the state, server side.
+    """
+    reauthentication = {"user": user, "max_age": max_age}
+    params = {"max_age": str(max_age), **({"prompt": "login"} if prompt_login else {})}
+    return _start_authorization(redirect_uri, {"next": resume_path, "reauthentication": reauthentication}, params)
+
+
+def _start_authorization(redirect_uri: str, kept: dict[str, Any], params: Mapping[str, str] | None = None) -> str:
+    """Remember a new state with its nonce, PKCE verifier and `kept`; return the provider's authorization URL."""
+    provider = oidc_provider()
+    try:
+        metadata = provider.metadata()
+        authorization = provider.client.create_authorization_url(
+            redirect_uri, nonce=generate_token(32), **with_auth_time_request(metadata, params or {})
+        )
+    except ProviderError as error:
+        raise LoginFailed("unavailable", str(error)) from error
+    store_login_state(
+        authorization["state"],
+        {
+            "redirect_uri": redirect_uri,
+            "code_verifier": authorization["code_verifier"],
+            "nonce": authorization["nonce"],
+            **kept,
+        },
+    )
+    url: str = authorization["url"]
+    return url
+
+
+def with_auth_time_request(metadata: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, str]:
+    """`params` with `auth_time` added to its `claims` request (JSON), if the provider supports the parameter.
+
+    Only a discovery document saying `claims_parameter_supported: true` (the JSON boolean) gets one: the
+    default is false, and a provider that does not know the parameter may refuse the whole request.
+    """
+    if metadata.get("claims_parameter_supported") is not True:
+        return dict(params)
+    requested: dict[str, Any] = json.loads(params["claims"]) if "claims" in params else {}
+    requested["id_token"] = {**requested.get("id_token", {}), **AUTH_TIME_REQUEST}
+    return {**params, "claims": json.dumps(requested, separators=(",", ":"))}

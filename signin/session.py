@@ -1,0 +1,100 @@
+"""A validated sign-in becomes a session: the sign-in hooks, a new session id, and the user's persistence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import available_timezones
+
+import msgspec
+
+from accounts.persistence import persist_signed_in_user
+from oidc.id_token import usable_auth_time
+from sessions.hooks import session_hooks
+from sessions.lifecycle import AccountDisabled, start_user_session
+from sessions.user_state import read_user_state
+from signin.callback import LoginResult
+from signin.failures import LoginFailed
+from users.choices import LOCALE_CODES
+from users.schema import (
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    NAME_MAX,
+    PICTURE_MAX,
+    Identity,
+    clean_text,
+    identity_dict,
+    profile_dict,
+    profile_from,
+)
+from users.tags import user_tag
+
+# The identity claims a sign-in keeps besides issuer and subject, with their limits.
+IDENTITY_LIMITS = {"email": EMAIL_MAX, "name": NAME_MAX, "picture": PICTURE_MAX}
+
+
+def identity_from(claims: Mapping[str, Any]) -> Identity:
+    """Who signed in, as the provider vouches, with every claim made storable (no control characters, capped)."""
+    storable = {claim: clean_text(claims.get(claim), limit) for claim, limit in IDENTITY_LIMITS.items()}
+    return Identity(issuer=claims["iss"], subject=claims["sub"], **storable)
+
+
+def with_hook_changes(identity: Identity, user: Any) -> Identity:
+    """The identity with the claims a sign-in hook changed in "user" (never issuer or subject), made storable."""
+    if not isinstance(user, Mapping):
+        return identity
+    changes = {claim: clean_text(user[claim], limit) for claim, limit in IDENTITY_LIMITS.items() if claim in user}
+    return msgspec.structs.replace(identity, **changes)
+
+
+def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A first-time user's profile, from what the provider says about them."""
+    display_name = (
+        clean_text(claims.get("name"), DISPLAY_NAME_MAX)
+        or clean_text(claims.get("preferred_username"), DISPLAY_NAME_MAX)
+        or clean_text(claims["sub"], DISPLAY_NAME_MAX)
+    )
+    locale = _text(claims.get("locale"))
+    zone = _text(claims.get("zoneinfo"))
+    return {
+        "display_name": display_name or "New user",
+        "locale": locale if locale in LOCALE_CODES else "en",
+        "timezone": zone if zone in available_timezones() else "UTC",
+        "website": None,
+        "bio": None,
+        "version": 0,
+    }
+
+
+def sign_in(result: LoginResult) -> None:
+    """Run the sign-in hooks, start the user's session under a new id, then queue their persistence.
+
+    Raises LoginFailed("disabled") for a disabled account. The hooks see the
+    profile every session of the user shares (or, the first time, the provider's
+    defaults); the database is never touched here.
+    """
+    identity = identity_from(result.claims)
+    state = read_user_state(user_tag(identity.issuer, identity.subject))
+    if state.disabled:
+        raise LoginFailed("disabled", "account disabled")
+    profile = profile_dict(state.profile, state.profile_version) if state.profile else default_profile(result.claims)
+    proposed = {"created_at": time.time(), "user": identity_dict(identity), "profile": profile, "tokens": result.tokens}
+    data = session_hooks().run_before_session_saved(proposed, result.claims)
+    own = {key: value for key, value in data.items() if key not in ("created_at", "user", "profile", "tokens")}
+    try:
+        start_user_session(
+            identity=with_hook_changes(identity, data.get("user")),
+            profile=profile_from(data.get("profile") or profile),
+            tokens=data.get("tokens") or result.tokens,
+            data=own,
+            provider_sid=_text(result.claims.get("sid")),
+            auth_time=usable_auth_time(result.claims.get("auth_time")),
+        )
+    except AccountDisabled as error:
+        raise LoginFailed("disabled", "account disabled") from error
+    persist_signed_in_user()
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 # Every kind of event, with the outcomes it may carry (None: any short word the code chooses).
 KINDS: Mapping[str, frozenset[str] | None] = {
-    "sign_in": None,  # "success", or the failure kind shown to the user (blueprints/auth/services.py)
-    # "user": POST /logout; "app": the app's own code called flask_login.logout_user() (sessions/user.py).
+    "sign_in": None,  # "success", or the failure kind shown to the user (signin/failures.py)
+    # "user": POST /logout; "app": the app's own code called flask_login.logout_user() (signin/signout.py).
     "sign_out": frozenset({"user", "app"}),
-    # A signed-in user confirmed it is them at the provider (sessions/reauth.py): "success", or the refusal's kind.
+    # A signed-in user confirmed it is them at the provider (signin/reauth.py): "success", or the refusal's kind.
     "reauthenticated": frozenset({"success", "reauth_stale", "reauth_other_user", "reauth_signed_out"}),
     "profile_changed": frozenset({"saved"}),
     # An operator's `users disable` is the account_disabled event (it ends every session of the user).

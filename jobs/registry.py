@@ -32,7 +32,8 @@ class JobSpec:
     batch: Callable[[Sequence[Any]], None] | None = None
     # Dotted paths this function was queued under before it moved.
     former_names: tuple[str, ...] = ()
-    # Observe each run's enqueue-to-persisted time (gatehouse_enqueue_to_persisted_seconds).
+    # The worker observes each batched run's enqueue-to-persisted time (gatehouse_enqueue_to_persisted_seconds);
+    # a job run alone observes its own.
     measured: bool = False
 
     @property

@@ -1,1 +1,1 @@
-"""The OpenID Connect relying party: provider discovery, ID token validation, token refresh."""
+"""The OpenID Connect relying party protocol: provider discovery, the Authlib client, ID and logout token validation."""

@@ -36,7 +36,7 @@ class CurrentUser:
 
     It follows Flask-Login's user protocol (is_authenticated, is_active, is_anonymous,
     get_id); an anonymous visitor is `CurrentUser()`. `get_id()` is the user's opaque tag
-    (sessions/keys.py), never the provider's subject or e-mail address.
+    (users/tags.py), never the provider's subject or e-mail address.
     """
 
     identity: Identity | None = None

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from oidc.tokens import REFRESH_AHEAD_SECONDS
+from sessions.refresh import REFRESH_AHEAD_SECONDS
 from tests.e2e.http_sign_in import sign_in
 from tests.support.certified_provider import CertifiedProvider
 from tests.support.polling import wait_until

@@ -1,4 +1,4 @@
-"""oidc/tokens.py through the app: an expired access token is refreshed (once, however many requests want it)
+"""sessions/refresh.py through the app: an expired access token is refreshed (once, however many requests want it)
 and stored through the refresh hook."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""jobs/users.persist_user against SQLite: insert, idempotent repeats, late jobs never undo newer data."""
+"""accounts/persistence.persist_user against SQLite: insert, idempotent repeats, late jobs never undo newer data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""blueprints/auth/redirects.safe_next: local paths pass, everything that could leave the site becomes "/"."""
+"""signin/redirects.safe_next: local paths pass, everything that could leave the site becomes "/"."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ small machine behind a TLS-terminating proxy (see docs/production.md):
 
 Each worker process builds its own app, so its own Redis pool (REDIS_MAX_CONNECTIONS) and
 database pool (DB_POOL_SIZE + DB_MAX_OVERFLOW), shared by its GUNICORN_THREADS threads.
+They are validated by server_settings.py, which names every bad value at start.
 """
 
 from __future__ import annotations
@@ -33,54 +34,50 @@ import shutil
 import tempfile
 from typing import Any
 
+from config import ConfigError
+from server_settings import load_server_settings
 
-def _int(name: str, default: int) -> int:
-    """An integer setting from the environment, with a clear error when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number (got {raw!r})") from None
+try:
+    _server = load_server_settings()
+except ConfigError as error:
+    raise SystemExit(str(error)) from None
 
-
-bind = [os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_int('PORT', 8000)}"]
-workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
+bind = [_server.bind]
+workers = _server.workers
 # Threads, not more processes: requests mostly wait on Redis, the provider and the API.
 worker_class = "gthread"
-threads = _int("GUNICORN_THREADS", 4)
-timeout = _int("GUNICORN_TIMEOUT", 30)
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-keepalive = _int("GUNICORN_KEEPALIVE", 5)
+threads = _server.threads
+timeout = _server.timeout
+graceful_timeout = _server.graceful_timeout
+keepalive = _server.keepalive
 # Off by default: recycling rebuilds the app in a new worker (about 0.6 s of CPU each time), which
 # bench/pages.py measured as about half of all CPU per page at 2,000 requests (docs/performance.md).
-max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests = _server.max_requests
 max_requests_jitter = max_requests // 10
 
 # Only the proxy in front may say the original request was https (X-Forwarded-Proto).
 # Host and client address are rewritten by the app's ProxyFix (PROXY_FIX_HOPS).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = _server.forwarded_allow_ips
 
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+accesslog = _server.access_log
 # The path without its query string: /auth/callback carries the authorization code and
 # state, which do not belong in logs. Referer is left out for the same reason.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+loglevel = _server.log_level
 
 # LOG_FORMAT=json (the app's setting): gunicorn's error and access lines become JSON too, and each
 # access line carries the request id the app answered with (logs.py). The app validates the value.
-if os.environ.get("LOG_FORMAT") == "json":
+if _server.json_logs:
     from logs import gunicorn_json_logger
 
     logger_class = gunicorn_json_logger()
 
 # Gunicorn 25+ opens a control socket at one fixed path per user by default, so two
 # servers on one machine would fight over it; opt in by naming a path.
-control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
-if not control_socket_disable:
-    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+control_socket_disable = _server.control_socket is None
+if _server.control_socket is not None:
+    control_socket = _server.control_socket
 
 # Heartbeat files on a RAM disk where there is one (containers often mount /tmp on overlayfs);
 # gunicorn creates them with unique names and unlinks them at once.

@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from redis_targets import SCHEMES as REDIS_SCHEMES
+from redis_targets import parse_redis_url
+
 ENVIRONMENTS = ("development", "testing", "production")
 
 
@@ -63,6 +66,13 @@ class BaseConfig:
     API_MAX_RESPONSE_BYTES = 1024 * 1024
     OIDC_MAX_RESPONSE_BYTES = 1024 * 1024
     REDIS_SOCKET_TIMEOUT = 0.5
+    # Acknowledged writes (sign-in, sign-out and revocations, disable, deletion, a saved profile) wait until this
+    # many replicas have them (Redis WAIT), at most REDIS_WAIT_TIMEOUT_MS, so a failover cannot undo them; 0 waits
+    # for none (one server, or replicas you accept losing the last writes of). Page views never wait.
+    REDIS_WAIT_REPLICAS = 0
+    REDIS_WAIT_TIMEOUT_MS = 250
+    # The Sentinels' own password (REDIS_URL's password is the data nodes'); empty: they have none.
+    REDIS_SENTINEL_PASSWORD = ""
     REDIS_MAX_CONNECTIONS = 50
     DB_POOL_SIZE = 5
     DB_MAX_OVERFLOW = 5
@@ -165,6 +175,9 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "ANONYMOUS_SESSION_TTL": int,
     "SESSION_LAST_SEEN_INTERVAL": int,
     "REDIS_SOCKET_TIMEOUT": float,
+    "REDIS_SENTINEL_PASSWORD": str,
+    "REDIS_WAIT_REPLICAS": int,
+    "REDIS_WAIT_TIMEOUT_MS": int,
     "REDIS_MAX_CONNECTIONS": int,
     "DB_POOL_SIZE": int,
     "DB_MAX_OVERFLOW": int,
@@ -319,11 +332,7 @@ def _production_problems(settings: Mapping[str, Any]) -> list[str]:
 
 def _url_problems(settings: Mapping[str, Any]) -> list[str]:
     """Each URL setting has a scheme it can be used with."""
-    problems = []
-    for name in ("REDIS_URL", "QUEUE_REDIS_URL"):
-        value = settings.get(name)
-        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            problems.append(f"{name} must be a redis://, rediss:// or unix:// URL")
+    problems = _redis_url_problems(settings)
     for name in ("OIDC_ISSUER", "API_BASE_URL", "PUBLIC_URL"):
         value = settings.get(name)
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
@@ -337,6 +346,36 @@ def _url_problems(settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# What each Redis setting may name (redis_targets.py). RQ cannot run on a Redis Cluster (rq/rq#732).
+_REDIS_KINDS = {"REDIS_URL": ("standalone", "sentinel"), "QUEUE_REDIS_URL": ("standalone", "sentinel")}
+_REDIS_FORMS = "a redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel:// URL"
+
+
+def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Each Redis URL parses, and names a kind of Redis its user can run on."""
+    problems = []
+    for name, kinds in _REDIS_KINDS.items():
+        value = settings.get(name)
+        if not value:
+            continue
+        if urlsplit(value).scheme not in REDIS_SCHEMES:
+            problems.append(f"{name} must be {_REDIS_FORMS}")
+            continue
+        try:
+            target = parse_redis_url(value)
+        except ValueError as error:
+            problems.append(f"{name} is not a usable URL: {error}")
+            continue
+        if target.kind == "cluster" and name == "QUEUE_REDIS_URL":
+            problems.append(
+                "QUEUE_REDIS_URL cannot name a Redis Cluster: RQ cannot run on one. "
+                "Point it at one Redis server or a Sentinel-watched primary"
+            )
+        elif target.kind not in kinds:
+            problems.append(f"{name} cannot name a Redis Cluster yet: use one server or Sentinel (docs/production.md)")
+    return problems
+
+
 def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     """Counts, timeouts, rate limits and retry delays are in range."""
     problems = []
@@ -346,6 +385,9 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
+    replicas = settings.get("REDIS_WAIT_REPLICAS")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 10:
+        problems.append("REDIS_WAIT_REPLICAS must be a whole number between 0 and 10")
     batch = settings.get("WORKER_BATCH_SIZE")
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 1000:
         problems.append("WORKER_BATCH_SIZE must be a whole number between 1 and 1000")
@@ -373,6 +415,7 @@ def _timing_problems(settings: Mapping[str, Any]) -> list[str]:
 
 
 _POSITIVE_WHOLE = (
+    "REDIS_WAIT_TIMEOUT_MS",
     "API_MAX_RESPONSE_BYTES",
     "OIDC_MAX_RESPONSE_BYTES",
     "SESSION_IDLE_TIMEOUT",

@@ -2,20 +2,33 @@
 
 They live in `app.extensions` and are reached through the tiny accessors below,
 so nothing is connected at import and every process builds its own.
+
+A URL may name one server, or a primary that Sentinel watches (redis_targets.py). A Sentinel
+client asks the Sentinels which server is the primary when it connects, and again whenever
+that server fails or answers READONLY (it was demoted): after a failover the next command
+goes to the new primary. Scripts are reloaded there on NOSCRIPT (a new primary's script cache
+is empty) by redis-py's Script, which every session script goes through.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask, current_app
 from redis import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from redis_targets import RedisTarget, parse_redis_url
 
 _SESSION_REDIS = "gatehouse.session_redis"
 _QUEUE_REDIS = "gatehouse.queue_redis"
 
 
-def make_redis(url: str, *, socket_timeout: float | None, max_connections: int) -> Redis:
+def make_redis(
+    url: str, *, socket_timeout: float | None, max_connections: int, sentinel_password: str | None = None
+) -> Redis:
     """Build a Redis client that fails fast instead of stalling requests.
 
     redis-py retries failed commands with backoff by default, which turns a Redis
@@ -23,29 +36,67 @@ def make_redis(url: str, *, socket_timeout: float | None, max_connections: int) 
     a 503 instead, so retries are off and socket timeouts are short. The pool is
     bounded and blocks briefly for a free connection rather than opening more.
     """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=socket_timeout,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 30,
+    }
+    target = parse_redis_url(url)
+    if target.kind == "sentinel":
+        return sentinel_primary(target, sentinel_password, max_connections=max_connections, **options)
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=socket_timeout, **options)
     return Redis(connection_pool=pool)
+
+
+def sentinel_primary(target: RedisTarget, sentinel_password: str | None, **options: Any) -> Redis:
+    """A client of the primary Sentinel names for `target.service` (nothing is connected yet)."""
+    tls = {"ssl": True} if target.tls else {}
+    # The Sentinels' own connections: the same timeouts and TLS, and Sentinel's password if it has one.
+    sentinel_options = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options}
+    if sentinel_password:
+        sentinel_options["password"] = sentinel_password
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel unannotated
+        list(target.hosts),
+        sentinel_kwargs={**sentinel_options, **tls},
+        username=target.username,
+        password=target.password,
+        db=target.db,
+        **tls,
+        **options,
+    )
+    client: Redis = sentinel.master_for(target.service)  # type: ignore[no-untyped-call]
+    return client
 
 
 def init_connections(app: Flask) -> None:
     """Build the Redis clients for this app (no connection is opened yet)."""
     timeout = app.config["REDIS_SOCKET_TIMEOUT"]
     size = app.config["REDIS_MAX_CONNECTIONS"]
-    sessions_client = make_redis(app.config["REDIS_URL"], socket_timeout=timeout, max_connections=size)
+    sentinel_password = app.config["REDIS_SENTINEL_PASSWORD"] or None
+    sessions_client = make_redis(
+        app.config["REDIS_URL"], socket_timeout=timeout, max_connections=size, sentinel_password=sentinel_password
+    )
     if app.config["QUEUE_REDIS_URL"] == app.config["REDIS_URL"]:
         queue_client = sessions_client
     else:
-        queue_client = make_redis(app.config["QUEUE_REDIS_URL"], socket_timeout=timeout, max_connections=size)
+        queue_client = make_redis(
+            app.config["QUEUE_REDIS_URL"],
+            socket_timeout=timeout,
+            max_connections=size,
+            sentinel_password=sentinel_password,
+        )
     app.extensions[_SESSION_REDIS] = sessions_client
     app.extensions[_QUEUE_REDIS] = queue_client
+
+
+def worker_redis(url: str, sentinel_password: str | None) -> Redis:
+    """The RQ worker's own client: no read timeout, since it blocks waiting for jobs; connects within 5 s."""
+    options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+    target = parse_redis_url(url)
+    if target.kind == "sentinel":
+        return sentinel_primary(target, sentinel_password, **options)
+    return Redis.from_url(url, **options)
 
 
 def session_redis(app: Flask | None = None) -> Redis:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, redirect, render_template, url_for
+from flask import Flask, Response, jsonify, make_response, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -22,11 +22,19 @@ log = logging.getLogger(__name__)
 PAGES = {400, 403, 404, 405, 413, 429, 500, 503}
 
 
+# A 503 (Redis or the database away, a Redis failover under way) tells clients when to try again.
+RETRY_AFTER_SECONDS = 2
+
+
 def render_error(code: int, message: str | None = None) -> tuple[Response | str, int]:
     """The error page for `code` (JSON for API callers)."""
     if wants_json():
-        return jsonify(error=message or f"HTTP {code}"), code
-    return render_template(f"errors/{code}.html", message=message), code
+        response = jsonify(error=message or f"HTTP {code}")
+    else:
+        response = make_response(render_template(f"errors/{code}.html", message=message))
+    if code == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, code
 
 
 def handle_http_error(error: HTTPException) -> tuple[Response | str, int] | HTTPException:

@@ -176,17 +176,14 @@ def client_network() -> str:
     return str(parsed)
 
 
-def limits_storage_uri(redis_url: str) -> str:
-    """The `limits` library spells Unix sockets redis+unix://; everything else is the same URL."""
-    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
-
-
 def init_rate_limits(app: Flask, redis_pool: ConnectionPool) -> Limiter:
     """Limit the sign-in endpoints per client address, counting in the app's Redis (through `redis_pool`)."""
     limiter = Limiter(
         client_network,
-        storage_uri=limits_storage_uri(app.config["REDIS_URL"]),
-        # Passed to the storage's constructor as keyword arguments; Flask-Limiter types them as str | int only.
+        # The `limits` storage runs on the given pool (one server's, or the Sentinel-managed primary's), so the
+        # URI only picks its Redis storage class. Passed to the storage's constructor as keyword arguments;
+        # Flask-Limiter types them as str | int only.
+        storage_uri="redis://",
         storage_options={"connection_pool": redis_pool},  # type: ignore[dict-item]
         key_prefix="gatehouse-limits",
         strategy="moving-window",

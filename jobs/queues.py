@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
@@ -90,11 +91,36 @@ def retry_intervals(app: Flask | None = None) -> list[int]:
     return list((app or current_app).config["JOB_RETRY_INTERVALS"])
 
 
+class JobNotReplicated(RedisError):
+    """The queue took a job, but fewer replicas than REDIS_WAIT_REPLICAS confirmed it in time."""
+
+
 def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
-    """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError."""
+    """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError.
+
+    With REDIS_WAIT_REPLICAS set, the job counts as queued only once that many replicas have it
+    (WAIT, on the connection that queued it): a failover to a replica cannot lose it. Otherwise
+    JobNotReplicated is raised, and `enqueue` keeps the job in the outbox as well (a job run
+    twice is harmless: every Gatehouse job is idempotent).
+    """
+    config = current_app.config
+    replicas = config["REDIS_WAIT_REPLICAS"]
+    queue = job_queue()
+    if not replicas:
+        return _put(queue, func, args)
+    # WAIT covers the writes of its own connection: queue the job and wait on one connection.
+    with Redis(connection_pool=queue.connection.connection_pool, single_connection_client=True) as connection:
+        job = _put(Queue(queue.name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob), func, args)
+        confirmed = int(connection.wait(replicas, config["REDIS_WAIT_TIMEOUT_MS"]))
+    if confirmed < replicas:
+        raise JobNotReplicated(f"{confirmed} of {replicas} replicas confirmed job {job.id} in time")
+    return job
+
+
+def _put(queue: Queue, func: Callable[..., Any], args: tuple[Any, ...]) -> Job:
     intervals = retry_intervals()
     request_id = current_request_id()
-    return job_queue().enqueue(
+    return queue.enqueue(
         func,
         *args,
         meta={REQUEST_ID_META: request_id} if request_id else None,

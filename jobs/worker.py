@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -29,10 +29,13 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
+from connections import worker_redis
 from extensions import db
 from jobs.batch import BatchingWorker
 from jobs.outage import OutageTolerantWorker
@@ -52,6 +55,24 @@ class UnsafeQueueRedis(click.ClickException):
     """The queue's Redis could silently drop jobs, or cannot be checked."""
 
 
+class AppScheduler(RQScheduler):
+    """RQ's scheduler (it puts retried jobs back on the queue), connecting as the worker does.
+
+    RQ rebuilds the scheduler's connection from the worker's pool settings, and a Sentinel-managed
+    connection cannot be rebuilt that way (it needs its pool, which asks Sentinel for the primary).
+    """
+
+    connect: Callable[[], Redis]
+
+    @property
+    def connection(self) -> Redis:
+        """The scheduler's own connection, made on first use (in its process, after the fork)."""
+        connection: Redis | None = self._connection
+        if connection is None:
+            connection = self._connection = self.connect()  # type: ignore[assignment]  # RQ types it as None
+        return connection
+
+
 class AppWorker(OutageTolerantWorker, BatchingWorker):
     """An RQ worker whose work horses run each job (or batch of jobs) inside the Flask app's context.
 
@@ -60,6 +81,8 @@ class AppWorker(OutageTolerantWorker, BatchingWorker):
     """
 
     app: Flask
+    # Makes another connection like the worker's own (for the scheduler's process).
+    connect: Callable[[], Redis]
     # Seconds a running job's heartbeat may be late before it counts as abandoned.
     abandon_grace: int = 10
     # RQ backs off up to 60 s between reconnection attempts while Redis is down;
@@ -82,6 +105,37 @@ class AppWorker(OutageTolerantWorker, BatchingWorker):
         if job.timeout and job.timeout > 0:
             until_next = min(job.timeout - working_time, until_next)
         return max(1, int(until_next)) + self.abandon_grace
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's own start of the scheduler, with an `AppScheduler` that connects as this worker does."""
+        scheduler = AppScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        scheduler.connect = self.connect
+        self.scheduler = scheduler
+        scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                scheduler.register_birth()
+                scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            finally:
+                scheduler.release_locks()  # type: ignore[no-untyped-call]
+                scheduler.register_death()
+        else:
+            scheduler.start()  # type: ignore[no-untyped-call]
 
     def run_maintenance_tasks(self) -> None:
         """RQ's registry cleanup (which retries abandoned jobs), drain the job outbox, then the periodic tasks."""
@@ -161,7 +215,12 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
     Blocking dequeues need a socket without the web's short timeout, so the worker
     does not share the web's Redis client.
     """
-    connection = Redis.from_url(app.config["QUEUE_REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
+    url, sentinel_password = app.config["QUEUE_REDIS_URL"], app.config["REDIS_SENTINEL_PASSWORD"] or None
+
+    def connect() -> Redis:
+        return worker_redis(url, sentinel_password)
+
+    connection = connect()
     worker = AppWorker(
         [Queue(name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob) for name in QUEUES],
         connection=connection,
@@ -175,6 +234,7 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
     )
     worker.abandon_grace = app.config["WORKER_ABANDON_GRACE"]
     worker.registry = job_registry(app)
+    worker.connect = connect
     worker.batch_size = app.config["WORKER_BATCH_SIZE"]
     worker.app = app
     return worker

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from connections import session_redis
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.store import StoredSession, empty, encode_data, session_store
@@ -47,7 +46,15 @@ def start_user_session(
     user, member, handle = keys.user_tag(identity.issuer, identity.subject), keys.new_random(), keys.new_handle()
     now = time.time()
     config = current_app.config
-    result = store.scripts.sign_in(
+    # Back-channel logout may name only the provider session: remember whose it is.
+    remember_sid = (
+        [("SET", keys.provider_session_key(identity.issuer, provider_sid), user, "EX", store.absolute_timeout)]
+        if provider_sid
+        else []
+    )
+    result = store.scripts.replicated(
+        store.scripts.sign_in,
+        then=remember_sid,
         keys=keys.signed_in_keys(user, member),
         args=[
             now,
@@ -72,9 +79,6 @@ def start_user_session(
     )
     if result[0] == b"disabled":
         raise AccountDisabled(user)
-    if provider_sid:
-        # Back-channel logout may name only the provider session: remember whose it is.
-        session_redis().set(keys.provider_session_key(identity.issuer, provider_sid), user, ex=store.absolute_timeout)
     stored.update(data)
     stored.sid, stored.user, stored.member = keys.signed_in_sid(user, member), user, member
     stored.handle = handle
@@ -108,7 +112,8 @@ def end_user_session() -> None:
 def end_sessions(user: str, mode: str, argument: str | float = "", *, keep: str = "", app: Flask | None = None) -> int:
     """End sessions of one user (modes of sessions/lua/end_sessions.lua); returns how many ended."""
     store = session_store(app or current_app)
-    ended = store.scripts.end_sessions(
+    ended = store.scripts.replicated(
+        store.scripts.end_sessions,
         keys=[keys.user_key(user), keys.index_key(user)],
         args=[keys.session_key(user, ""), keys.tokens_key(user, ""), mode, argument, keep, time.time()],
     )

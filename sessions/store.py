@@ -153,7 +153,9 @@ class RedisSessionStore(RedisSessionInterface):
         self.absolute_timeout: int = settings["SESSION_ABSOLUTE_TIMEOUT"]
         self.anonymous_ttl: int = settings["ANONYMOUS_SESSION_TTL"]
         self.seen_interval: int = settings["SESSION_LAST_SEEN_INTERVAL"]
-        self.scripts = SessionScripts(client)
+        self.scripts = SessionScripts(
+            client, wait_replicas=settings["REDIS_WAIT_REPLICAS"], wait_timeout_ms=settings["REDIS_WAIT_TIMEOUT_MS"]
+        )
 
     # Reading
 
@@ -314,7 +316,8 @@ class RedisSessionStore(RedisSessionInterface):
         if session.user is None:
             self.client.delete(keys.session_key(None, member))
             return
-        self.scripts.end_sessions(
+        self.scripts.replicated(
+            self.scripts.end_sessions,
             keys=[keys.user_key(session.user), keys.index_key(session.user)],
             args=[
                 keys.session_key(session.user, ""),

@@ -92,13 +92,16 @@ def reserve_profile_version(user: str) -> int | None:
 
 def commit_profile(user: str, version: int, profile: Profile) -> bool:
     """Store the profile at its reserved version; False if a newer one is there or the state is gone."""
-    stored = _scripts().profile_commit(keys=[keys.user_key(user)], args=[version, encode(profile)])
+    scripts = _scripts()
+    stored = scripts.replicated(scripts.profile_commit, keys=[keys.user_key(user)], args=[version, encode(profile)])
     return int(stored) == 1
 
 
 def set_disabled(user: str, disabled: bool) -> tuple[int, int]:
     """Disable (every session ends now) or enable a user; returns (the change's version, sessions ended)."""
-    version, ended = _scripts().set_disabled(
+    scripts = _scripts()
+    version, ended = scripts.replicated(
+        scripts.set_disabled,
         keys=[keys.user_key(user), keys.index_key(user)],
         args=["1" if disabled else "0", current_app.config["USER_STATE_TTL"], *_ending_arguments(user), time.time()],
     )
@@ -110,7 +113,9 @@ def delete_user_state(user: str) -> tuple[int, int]:
 
     The version is above every version the user's data had, so no late job can bring them back.
     """
-    version, ended = _scripts().delete_user(
+    scripts = _scripts()
+    version, ended = scripts.replicated(
+        scripts.delete_user,
         keys=[keys.user_key(user), keys.index_key(user)],
         args=[*_ending_arguments(user), current_app.config["USER_STATE_TTL"]],
     )

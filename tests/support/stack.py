@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +111,8 @@ class Stack:
     provider: CertifiedProvider | None = None
     web_urls: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Set when the stack runs on Redis it did not start (a Sentinel group): a client of its current primary.
+    redis_client: Callable[[], Redis] | None = field(default=None, repr=False)
     _app: Flask | None = field(default=None, repr=False)
 
     @property
@@ -256,6 +258,8 @@ class Stack:
 
     def redis(self) -> Redis:
         """A client of the sessions Redis, as the app sees it."""
+        if self.redis_client is not None:
+            return self.redis_client()
         return Redis(port=self.sessions.port, socket_timeout=5, password=self.sessions.password)
 
     def session_record(self, sid: str) -> dict[str, Any] | None:
@@ -342,6 +346,8 @@ def start_stack(
     settings: Mapping[str, Any] | None = None,
     extra_env: Mapping[str, str] | None = None,
     wait_for_workers: bool = False,
+    redis_url: str | None = None,
+    redis_client: Callable[[], Redis] | None = None,
 ) -> Stack:
     """Start Redis (one, or two with `separate_queue`), the provider, migrate, then workers and web processes.
 
@@ -350,6 +356,8 @@ def start_stack(
     `settings` (typed) reach every process and the in-process app; `extra_env` (strings) only the child
     processes. `redis_appendonly` keeps the sessions Redis's data across `stop_redis`/`start_redis`.
     `wait_for_workers`: return only once every worker is idle (has registered and run its maintenance).
+    `redis_url` (with `redis_client`, a client of its current primary): sessions and queue on Redis the caller
+    runs (a Sentinel group, tests/support/redis_topology.py); no redis-server of the stack's own is started.
     """
     if provider not in PROVIDER_KINDS:
         raise ValueError(f"provider must be one of {PROVIDER_KINDS} (got {provider!r})")
@@ -368,7 +376,8 @@ def start_stack(
     processes: dict[str, subprocess.Popen] = {}
     certified: CertifiedProvider | None = None
     try:
-        sessions.start()
+        if redis_url is None:
+            sessions.start()
         if queue is not sessions:
             queue.start()
         provider_url = "http://127.0.0.1:9"
@@ -388,8 +397,8 @@ def start_stack(
     typed: dict[str, Any] = {
         "GATEHOUSE_ENV": "development",
         "SECRET_KEY": "test-stack-secret-key-0123456789abcdef0123",
-        "REDIS_URL": sessions.url,
-        "QUEUE_REDIS_URL": queue.url,
+        "REDIS_URL": redis_url or sessions.url,
+        "QUEUE_REDIS_URL": redis_url or queue.url,
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'gatehouse.db'}",
         "OIDC_ISSUER": provider_url,
         "OIDC_CLIENT_ID": CLIENT_ID,
@@ -408,6 +417,7 @@ def start_stack(
         provider_url=provider_url,
         provider=certified,
         processes=processes,
+        redis_client=redis_client,
     )
     try:
         stack.flask("db", "upgrade")

@@ -73,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     init_response_policies(app)
     register_blueprints(app)
-    init_security(app, session_redis(app).connection_pool)
+    init_security(app, session_redis(app))
     register_error_handlers(app)
     register_commands(app)
     return app

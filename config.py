@@ -346,15 +346,13 @@ def _url_problems(settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-# What each Redis setting may name (redis_targets.py). RQ cannot run on a Redis Cluster (rq/rq#732).
-_REDIS_KINDS = {"REDIS_URL": ("standalone", "sentinel"), "QUEUE_REDIS_URL": ("standalone", "sentinel")}
-_REDIS_FORMS = "a redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel:// URL"
+_REDIS_FORMS = "a redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (or rediss+ for TLS) URL"
 
 
 def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
     """Each Redis URL parses, and names a kind of Redis its user can run on."""
     problems = []
-    for name, kinds in _REDIS_KINDS.items():
+    for name in ("REDIS_URL", "QUEUE_REDIS_URL"):
         value = settings.get(name)
         if not value:
             continue
@@ -366,13 +364,16 @@ def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
         except ValueError as error:
             problems.append(f"{name} is not a usable URL: {error}")
             continue
-        if target.kind == "cluster" and name == "QUEUE_REDIS_URL":
+        if target.kind != "cluster":
+            continue
+        if name == "QUEUE_REDIS_URL":
+            # RQ cannot run on a Redis Cluster (rq/rq#732); the queue defaults to REDIS_URL, hence the hint.
             problems.append(
                 "QUEUE_REDIS_URL cannot name a Redis Cluster: RQ cannot run on one. "
                 "Point it at one Redis server or a Sentinel-watched primary"
             )
-        elif target.kind not in kinds:
-            problems.append(f"{name} cannot name a Redis Cluster yet: use one server or Sentinel (docs/production.md)")
+        elif settings.get("REDIS_WAIT_REPLICAS"):
+            problems.append("REDIS_WAIT_REPLICAS is not supported on a Redis Cluster yet: set it to 0 there")
     return problems
 
 
@@ -388,6 +389,10 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     replicas = settings.get("REDIS_WAIT_REPLICAS")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 10:
         problems.append("REDIS_WAIT_REPLICAS must be a whole number between 0 and 10")
+    wait, socket_timeout = settings.get("REDIS_WAIT_TIMEOUT_MS"), settings.get("REDIS_SOCKET_TIMEOUT")
+    if replicas and isinstance(wait, int) and isinstance(socket_timeout, int | float) and wait >= socket_timeout * 1000:
+        # WAIT blocks its connection: past the socket timeout the client gives up first, and no answer is read.
+        problems.append("REDIS_WAIT_TIMEOUT_MS must be shorter than REDIS_SOCKET_TIMEOUT (in milliseconds)")
     batch = settings.get("WORKER_BATCH_SIZE")
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 1000:
         problems.append("WORKER_BATCH_SIZE must be a whole number between 1 and 1000")

@@ -3,24 +3,37 @@
 They live in `app.extensions` and are reached through the tiny accessors below,
 so nothing is connected at import and every process builds its own.
 
-A URL may name one server, or a primary that Sentinel watches (redis_targets.py). A Sentinel
-client asks the Sentinels which server is the primary when it connects, and again whenever
-that server fails or answers READONLY (it was demoted): after a failover the next command
-goes to the new primary. Scripts are reloaded there on NOSCRIPT (a new primary's script cache
-is empty) by redis-py's Script, which every session script goes through.
+A URL may name one server, a primary that Sentinel watches, or a Cluster (redis_targets.py).
+A Sentinel client asks the Sentinels which server is the primary when it connects, and again
+whenever that server fails or answers READONLY (it was demoted): after a failover the next
+command goes to the new primary. A Cluster client routes each command by its key's slot and
+follows MOVED and ASK redirects (a live resharding) by itself. Either way scripts are reloaded
+on NOSCRIPT (a new primary's script cache is empty) by redis-py's Script, which every session
+script goes through.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, cast
 
 from flask import Flask, current_app
 from redis import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from redis_targets import RedisTarget, parse_redis_url
+
+
+class WriteNotReplicated(RedisError):
+    """Redis took a write, but fewer replicas than REDIS_WAIT_REPLICAS confirmed it in time: not acknowledged.
+
+    The write may still be on the primary; a failover could undo it, so it is not reported done.
+    """
+
 
 _SESSION_REDIS = "gatehouse.session_redis"
 _QUEUE_REDIS = "gatehouse.queue_redis"
@@ -45,8 +58,51 @@ def make_redis(
     target = parse_redis_url(url)
     if target.kind == "sentinel":
         return sentinel_primary(target, sentinel_password, max_connections=max_connections, **options)
+    if target.kind == "cluster":
+        # One retry: after a failover or a moved slot the first attempt finds the old node gone, and the
+        # client retries on the new one once it has read the slot map again (every script is safe to repeat).
+        cluster = LazyRedisCluster(
+            target, **{**options, "retry": Retry(NoBackoff(), 1)}, max_connections=max_connections
+        )
+        # Duck-typed: the cluster client offers every command Gatehouse sends (all keyed, one slot each).
+        return cast(Redis, cluster)
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=socket_timeout, **options)
     return Redis(connection_pool=pool)
+
+
+class LazyRedisCluster(RedisCluster):
+    """A RedisCluster that reads the cluster's slot map on first use, not when it is built.
+
+    RedisCluster connects to a node as it is constructed; the factory must connect nowhere
+    (a cluster down at start must give 503s, not a process that cannot start). Until its first
+    use the instance holds only its settings: the first attribute that is missing (any command
+    needs the nodes manager) runs RedisCluster's own __init__.
+    """
+
+    def __init__(self, target: RedisTarget, **options: Any):
+        self.__dict__["_pending"] = {
+            "startup_nodes": [ClusterNode(host, port) for host, port in target.hosts],  # type: ignore[no-untyped-call]
+            "username": target.username,
+            "password": target.password,
+            **({"ssl": True} if target.tls else {}),
+            **options,
+        }
+        # Reentrant: RedisCluster's own __init__ may look for attributes it has not set yet.
+        self.__dict__["_starting"] = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet, that is, before RedisCluster.__init__ has run.
+        with self.__dict__["_starting"]:
+            pending = self.__dict__.pop("_pending", None)
+            if pending is not None:
+                RedisCluster.__init__(self, **pending)
+        if name in self.__dict__ or pending is not None:
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    def __del__(self) -> None:
+        if "_pending" not in self.__dict__:
+            super().__del__()  # type: ignore[no-untyped-call]
 
 
 def sentinel_primary(target: RedisTarget, sentinel_password: str | None, **options: Any) -> Redis:

@@ -24,7 +24,7 @@ from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import csrf_meta_tag, generate_csrf
-from redis import ConnectionPool
+from redis import Redis
 from secure import (
     ContentSecurityPolicy,
     CrossOriginOpenerPolicy,
@@ -37,6 +37,7 @@ from secure import (
     XFrameOptions,
 )
 
+import limits_storage  # noqa: F401  (registers the gatehouse+redis:// storage with `limits`)
 from errors import render_error
 from extensions import csrf
 from web import AppHooks
@@ -176,15 +177,14 @@ def client_network() -> str:
     return str(parsed)
 
 
-def init_rate_limits(app: Flask, redis_pool: ConnectionPool) -> Limiter:
-    """Limit the sign-in endpoints per client address, counting in the app's Redis (through `redis_pool`)."""
+def init_rate_limits(app: Flask, redis: Redis) -> Limiter:
+    """Limit the sign-in endpoints per client address, counting in the app's Redis (through its client `redis`)."""
     limiter = Limiter(
         client_network,
-        # The `limits` storage runs on the given pool (one server's, or the Sentinel-managed primary's), so the
-        # URI only picks its Redis storage class. Passed to the storage's constructor as keyword arguments;
-        # Flask-Limiter types them as str | int only.
-        storage_uri="redis://",
-        storage_options={"connection_pool": redis_pool},  # type: ignore[dict-item]
+        # limits_storage.py: the counts live on the session store's own client, whatever its topology.
+        # Passed to the storage's constructor as keyword arguments; Flask-Limiter types them as str | int only.
+        storage_uri="gatehouse+redis://",
+        storage_options={"client": redis},  # type: ignore[dict-item]
         key_prefix="gatehouse-limits",
         strategy="moving-window",
         headers_enabled=True,
@@ -244,10 +244,10 @@ def use_cached_csrf_token(app: Flask) -> None:
         processors.append(ours)
 
 
-def init_security(app: Flask, redis_pool: ConnectionPool) -> None:
+def init_security(app: Flask, redis: Redis) -> None:
     """Install headers, the CSRF and cross-site checks and rate limits (after the blueprints are registered).
 
-    The rate limits count in the session store's Redis, through its pool (`redis_pool`): same
+    The rate limits count in the session store's Redis, through its own client (`redis`): same
     server, same short timeouts.
     """
     headers = security_headers(app.config["OIDC_ISSUER"])
@@ -258,4 +258,4 @@ def init_security(app: Flask, redis_pool: ConnectionPool) -> None:
     app.after_request(lambda response: add_security_headers(response, pairs, hsts))
     if app.config["WTF_CSRF_TIME_LIMIT"] is None:
         use_cached_csrf_token(app)
-    init_rate_limits(app, redis_pool)
+    init_rate_limits(app, redis)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.admin import UnknownUser, set_disabled
+from connections import WriteNotReplicated
 from extensions import db
 from models.user import User
 
@@ -36,6 +37,10 @@ def _change(subject: str, issuer: str, disabled: bool) -> None:
         ended = set_disabled(issuer, subject, disabled)
     except UnknownUser as error:
         raise click.ClickException(f"{error}; nothing was changed (see `flask --app app users list`)") from error
+    except WriteNotReplicated as error:
+        raise click.ClickException(
+            f"Redis took the change but no replica confirmed it in time ({error}); run the command again"
+        ) from error
     except (RedisError, SQLAlchemyError) as error:
         raise click.ClickException(
             f"cannot reach Redis or the database ({type(error).__name__}); nothing was changed"

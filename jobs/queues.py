@@ -13,7 +13,7 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from connections import queue_redis
+from connections import WriteNotReplicated, queue_redis
 from jobs.outbox import save_to_outbox
 from jobs.registry import job_registry
 from logs import current_request_id, request_id_context, safe_request_id
@@ -91,16 +91,12 @@ def retry_intervals(app: Flask | None = None) -> list[int]:
     return list((app or current_app).config["JOB_RETRY_INTERVALS"])
 
 
-class JobNotReplicated(RedisError):
-    """The queue took a job, but fewer replicas than REDIS_WAIT_REPLICAS confirmed it in time."""
-
-
 def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
     """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError.
 
     With REDIS_WAIT_REPLICAS set, the job counts as queued only once that many replicas have it
     (WAIT, on the connection that queued it): a failover to a replica cannot lose it. Otherwise
-    JobNotReplicated is raised, and `enqueue` keeps the job in the outbox as well (a job run
+    WriteNotReplicated is raised, and `enqueue` keeps the job in the outbox as well (a job run
     twice is harmless: every Gatehouse job is idempotent).
     """
     config = current_app.config
@@ -113,7 +109,7 @@ def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
         job = _put(Queue(queue.name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob), func, args)
         confirmed = int(connection.wait(replicas, config["REDIS_WAIT_TIMEOUT_MS"]))
     if confirmed < replicas:
-        raise JobNotReplicated(f"{confirmed} of {replicas} replicas confirmed job {job.id} in time")
+        raise WriteNotReplicated(f"{confirmed} of {replicas} replicas confirmed job {job.id} in time")
     return job
 
 

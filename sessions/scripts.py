@@ -18,7 +18,8 @@ from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+
+from connections import WriteNotReplicated
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 NAMES = (
@@ -60,7 +61,8 @@ class SessionScripts:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         for name in NAMES:
-            setattr(self, name, client.register_script((LUA_DIR / f"{name}.lua").read_text()))
+            # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
+            setattr(self, name, client.register_script((LUA_DIR / f"{name}.lua").read_bytes()))
 
     def replicated(
         self, script: Script, *, keys: Sequence[str], args: Sequence[Any], then: Sequence[Sequence[Any]] = ()
@@ -87,7 +89,3 @@ class SessionScripts:
                 f"{confirmed} of {self.wait_replicas} replicas confirmed a write within {self.wait_timeout_ms} ms"
             )
         return replies[0]
-
-
-class WriteNotReplicated(RedisError):
-    """Redis took a write, but fewer replicas than REDIS_WAIT_REPLICAS confirmed it in time: not acknowledged."""

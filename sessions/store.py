@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 from flask import Flask, Request, Response, abort, current_app, request, session
+from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis import Redis
 from redis.exceptions import RedisError
@@ -140,15 +141,21 @@ class RedisSessionStore(RedisSessionInterface):
     session_class = StoredSession
 
     def __init__(self, app: Flask, client: Redis, settings: Mapping[str, Any]):
-        super().__init__(
-            app,
-            client=client,
-            key_prefix=keys.PREFIX,
-            use_signer=False,
-            permanent=False,
-            sid_length=keys.RANDOM_BYTES,
-            serialization_format="msgpack",
-        )
+        options: dict[str, Any] = {
+            "key_prefix": keys.PREFIX,
+            "use_signer": False,
+            "permanent": False,
+            "sid_length": keys.RANDOM_BYTES,
+            "serialization_format": "msgpack",
+        }
+        if isinstance(client, Redis):
+            super().__init__(app, client=client, **options)
+        else:
+            # A Redis Cluster client: Flask-Session's own __init__ takes a redis.Redis only (its Cluster support
+            # is an open pull request, pallets-eco/flask-session#263) and would put a localhost client in its
+            # place; every command this store sends is keyed to one slot, so the cluster client serves them.
+            ServerSideSessionInterface.__init__(self, app, **options)
+            self.client = client
         self.idle_timeout: int = settings["SESSION_IDLE_TIMEOUT"]
         self.absolute_timeout: int = settings["SESSION_ABSOLUTE_TIMEOUT"]
         self.anonymous_ttl: int = settings["ANONYMOUS_SESSION_TTL"]

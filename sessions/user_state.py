@@ -14,6 +14,7 @@ from typing import cast
 
 from flask import current_app
 from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from connections import session_redis
 from sessions import keys
@@ -127,10 +128,20 @@ def publish_persisted(users: Sequence[PersistedUser]) -> None:
     if len(users) == 1:
         _publish(users[0], client=None)
         return
-    with session_redis().pipeline(transaction=False) as pipe:
-        for row in users:
-            _publish(row, client=pipe)
-        pipe.execute()
+    for attempt in (1, 2):
+        with session_redis().pipeline(transaction=False) as pipe:
+            for row in users:
+                _publish(row, client=pipe)
+            try:
+                pipe.execute()
+                return
+            except NoScriptError:
+                # A Cluster pipeline does not load its scripts first, and a node promoted since has none:
+                # load it everywhere and publish again (persisted.lua is safe to repeat).
+                if attempt == 2:
+                    raise
+                script = _scripts().persisted
+                script.sha = session_redis().script_load(script.script)
 
 
 def _publish(row: PersistedUser, *, client: Pipeline | None) -> None:

@@ -348,6 +348,7 @@ def start_stack(
     wait_for_workers: bool = False,
     redis_url: str | None = None,
     redis_client: Callable[[], Redis] | None = None,
+    queue_on_own_redis: bool = False,
 ) -> Stack:
     """Start Redis (one, or two with `separate_queue`), the provider, migrate, then workers and web processes.
 
@@ -357,7 +358,8 @@ def start_stack(
     processes. `redis_appendonly` keeps the sessions Redis's data across `stop_redis`/`start_redis`.
     `wait_for_workers`: return only once every worker is idle (has registered and run its maintenance).
     `redis_url` (with `redis_client`, a client of its current primary): sessions and queue on Redis the caller
-    runs (a Sentinel group, tests/support/redis_topology.py); no redis-server of the stack's own is started.
+    runs (a Sentinel group, tests/support/redis_topology.py); no redis-server of the stack's own is started,
+    unless `queue_on_own_redis` puts the queue on one (a Redis Cluster holds sessions only).
     """
     if provider not in PROVIDER_KINDS:
         raise ValueError(f"provider must be one of {PROVIDER_KINDS} (got {provider!r})")
@@ -376,7 +378,7 @@ def start_stack(
     processes: dict[str, subprocess.Popen] = {}
     certified: CertifiedProvider | None = None
     try:
-        if redis_url is None:
+        if redis_url is None or queue_on_own_redis:
             sessions.start()
         if queue is not sessions:
             queue.start()
@@ -398,7 +400,7 @@ def start_stack(
         "GATEHOUSE_ENV": "development",
         "SECRET_KEY": "test-stack-secret-key-0123456789abcdef0123",
         "REDIS_URL": redis_url or sessions.url,
-        "QUEUE_REDIS_URL": redis_url or queue.url,
+        "QUEUE_REDIS_URL": queue.url if redis_url is None or queue_on_own_redis else redis_url,
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'gatehouse.db'}",
         "OIDC_ISSUER": provider_url,
         "OIDC_CLIENT_ID": CLIENT_ID,

@@ -192,7 +192,7 @@ def test_the_cli_runs_on_the_published_settings(folder: Path) -> None:
         ("none", "no `make run` is running"),
         ("stale", "left from a `make run` that is no longer running"),
         ("world-readable", "can be read or changed by other users"),
-        ("bad value", "REDIS_URL must be a redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel:// URL"),
+        ("bad value", "REDIS_URL must be a redis://, rediss://, unix://, redis+sentinel://, redis+cluster://"),
     ],
 )
 def test_the_cli_explains_an_unusable_file_without_a_traceback(folder: Path, setup: str, expected: str) -> None:

@@ -22,6 +22,7 @@ LAYERS = {
     "config": 1,
     "server_settings": 1,
     "redis_targets": 1,
+    "limits_storage": 1,
     "logs": 1,
     "web": 1,
     "extensions": 1,

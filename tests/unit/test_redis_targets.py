@@ -69,6 +69,14 @@ def test_a_malformed_url_says_what_is_wrong(url: str, problem: str) -> None:
         parse_redis_url(url)
 
 
+def test_the_session_store_may_run_on_a_cluster_with_the_queue_elsewhere() -> None:
+    loaded = settings(REDIS_URL="rediss+cluster://127.0.0.1:7000,127.0.0.1:7001", QUEUE_REDIS_URL="redis://q:6379")
+    assert (loaded["REDIS_URL"], loaded["QUEUE_REDIS_URL"]) == (
+        "rediss+cluster://127.0.0.1:7000,127.0.0.1:7001",
+        "redis://q:6379",
+    )
+
+
 def test_the_session_store_and_the_queue_may_run_on_sentinel() -> None:
     url = "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/gatehouse"
     loaded = settings(REDIS_URL=url, REDIS_SENTINEL_PASSWORD="sentinel-only")
@@ -86,7 +94,16 @@ def test_the_session_store_and_the_queue_may_run_on_sentinel() -> None:
             {"REDIS_URL": "redis://h:1", "QUEUE_REDIS_URL": "redis+cluster://h:7000"},
             "QUEUE_REDIS_URL cannot name a Redis Cluster: RQ cannot run on one",
         ),
-        ({"REDIS_URL": "redis+cluster://h:7000", "QUEUE_REDIS_URL": "redis://h:1"}, "REDIS_URL cannot name a Redis"),
+        # The queue follows REDIS_URL unless set: a Cluster there needs a queue Redis of its own.
+        ({"REDIS_URL": "redis+cluster://h:7000"}, "QUEUE_REDIS_URL cannot name a Redis Cluster"),
+        (
+            {"REDIS_URL": "redis+cluster://h:7000", "QUEUE_REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": 1},
+            "REDIS_WAIT_REPLICAS is not supported on a Redis Cluster yet",
+        ),
+        (
+            {"REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 500},
+            "REDIS_WAIT_TIMEOUT_MS must be shorter than REDIS_SOCKET_TIMEOUT",
+        ),
         ({"REDIS_URL": "bad value"}, "REDIS_URL must be a redis://, rediss://, unix://, redis+sentinel://"),
         ({"REDIS_URL": "redis+sentinel://h/gatehouse"}, "REDIS_URL is not a usable URL: 'h' is not host:port"),
         ({"REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": -1}, "REDIS_WAIT_REPLICAS must be a whole number"),

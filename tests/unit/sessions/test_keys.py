@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from redis.crc import key_slot
 
 from sessions import keys
 
@@ -68,3 +69,21 @@ def test_keys_of_one_user_share_its_hash_tag() -> None:
     assert all(key.startswith(f"{keys.PREFIX}{{{USER}}}:") for key in tagged)
     assert len(set(tagged)) == len(tagged)
     assert keys.session_key(None, RANDOM) == f"{keys.PREFIX}a:{RANDOM}"
+
+
+def test_every_key_of_a_user_hashes_to_one_cluster_slot() -> None:
+    member = keys.new_random()
+    user_keys = [*keys.signed_in_keys(USER, member), keys.lease_key(USER, member)]
+    assert len({key_slot(key.encode()) for key in user_keys}) == 1
+    # The scripts build session and token keys from these prefixes: the same slot too.
+    assert key_slot(keys.session_key(USER, "").encode()) == key_slot(keys.user_key(USER).encode())
+
+
+def test_ten_thousand_users_spread_evenly_over_three_primaries() -> None:
+    """A cluster of 3 primaries with equal slot ranges gets each third of the users within ±10 %."""
+    thirds = [0, 0, 0]
+    for index in range(10_000):
+        slot = key_slot(keys.user_key(keys.user_tag("https://idp.example.test", f"user-{index}")).encode())
+        thirds[slot * 3 // 16384] += 1
+    print(f"\nusers per primary (3 equal slot ranges): {thirds}")
+    assert all(abs(count - 10_000 / 3) <= 10_000 / 3 * 0.10 for count in thirds), thirds

@@ -12,103 +12,61 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.integration.pages import form_values, is_signed_in_as, is_signed_out
-from tests.integration.persisted import user_rows, wait_for_row
-from tests.support.browserless import TIMEOUT, csrf_token, sign_in
+from tests.integration.pages import is_signed_out
+from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
+    Topology,
+    provider_settings,
+    test_back_channel_logout_by_sid_ends_only_that_provider_session,
+    test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
+    test_disable_and_deletion,
+    test_parallel_requests_refresh_an_expired_token_once,
+    test_sign_in_profile_edits_and_revocation,
+)
+from tests.security.hostile_provider import HostileProvider
+from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.page_load import PageLoad
 from tests.support.polling import wait_until
 from tests.support.redis_topology import SentinelGroup
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class SentinelStack:
-    """The group and the Gatehouse deployment running on it."""
-
-    group: SentinelGroup
-    stack: Stack
+@pytest.fixture(scope="module")
+def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """One Sentinel group for this module's tests."""
+    group = SentinelGroup(tmp_path_factory.mktemp("sentinel-redis")).start()
+    try:
+        yield group
+    finally:
+        group.stop()
 
 
 @pytest.fixture(scope="module")
-def on_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelStack]:
-    """One Sentinel group and one stack on it (a web process and a worker), shared by this module's tests."""
-    workdir = tmp_path_factory.mktemp("sentinel")
-    group = SentinelGroup(workdir / "redis").start()
+def topology(tmp_path_factory: pytest.TempPathFactory, sentinel: SentinelGroup) -> Iterator[Topology]:
+    """A stack (a web process, a worker) on the group, signing in through a provider whose keys the tests hold."""
+    provider = HostileProvider().start()
     try:
         stack = start_stack(
-            workdir,
-            redis_url=group.url,
-            redis_client=lambda: group.client_for(group.primary()),
-            settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300},
+            tmp_path_factory.mktemp("sentinel"),
+            provider=None,
+            redis_url=sentinel.url,
+            redis_client=lambda: sentinel.client_for(sentinel.primary()),
+            settings={**provider_settings(provider), "REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300},
         )
     except BaseException:
-        group.stop()
+        provider.stop()
         raise
     try:
-        yield SentinelStack(group, stack)
+        yield Topology("sentinel", stack, provider)
     finally:
         stack.stop()
-        group.stop()
-
-
-def new_browser() -> requests.Session:
-    return requests.Session()
-
-
-def test_sign_in_profile_edits_and_revocation_work_through_sentinel(on_sentinel: SentinelStack, subject: str) -> None:
-    base = on_sentinel.stack.web_url
-    laptop, phone = new_browser(), new_browser()
-    page = sign_in(laptop, base, subject, next_path="/profile")
-    sign_in(phone, base, subject)
-
-    fields = form_values(page.text) | {"display_name": "Seen Everywhere"}
-    saved = laptop.post(f"{base}/profile", data=fields, allow_redirects=False, timeout=TIMEOUT)
-    assert saved.status_code == 302
-    assert is_signed_in_as(phone, base, "Seen Everywhere")
-
-    devices = laptop.get(f"{base}/sessions", timeout=TIMEOUT)
-    revoked = laptop.post(
-        f"{base}/sessions/revoke-others",
-        data={"csrf_token": csrf_token(devices.text)},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    assert revoked.status_code == 302
-    assert is_signed_out(phone, base)
-    assert is_signed_in_as(laptop, base, "Seen Everywhere")
-    wait_for_row(on_sentinel.stack, subject, display_name="Seen Everywhere")
-
-
-def test_disable_and_deletion_work_through_sentinel(on_sentinel: SentinelStack, subject: str) -> None:
-    stack = on_sentinel.stack
-    browser, other = new_browser(), new_browser()
-    sign_in(browser, stack.web_url, subject)
-    wait_for_row(stack, subject)
-
-    stack.flask("users", "disable", subject, "--issuer", stack.provider_url)
-    assert is_signed_out(browser, stack.web_url)
-    stack.flask("users", "enable", subject, "--issuer", stack.provider_url)
-    wait_for_row(stack, subject, disabled=False)
-
-    sign_in(other, stack.web_url, subject)
-    confirm = other.get(f"{stack.web_url}/account/delete", timeout=TIMEOUT)
-    deleted = other.post(
-        f"{stack.web_url}/account/delete",
-        data={"csrf_token": csrf_token(confirm.text)},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    assert deleted.status_code == 303
-    assert is_signed_out(other, stack.web_url)
-    wait_until(lambda: not user_rows(stack, subject), timeout=30, what="the deleted row gone")
+        provider.stop()
 
 
 @contextmanager
@@ -124,23 +82,25 @@ def replicas_frozen(group: SentinelGroup) -> Iterator[None]:
             os.kill(process.pid, signal.SIGCONT)
 
 
-def test_a_write_no_replica_confirms_is_not_acknowledged(on_sentinel: SentinelStack, subject: str) -> None:
-    base = on_sentinel.stack.web_url
-    laptop, phone, newcomer = new_browser(), new_browser(), new_browser()
-    sign_in(laptop, base, subject)
-    sign_in(phone, base, subject)
+def test_a_write_no_replica_confirms_is_not_acknowledged(
+    topology: Topology, sentinel: SentinelGroup, subject: str
+) -> None:
+    base = topology.stack.web_url
+    laptop, phone, newcomer = requests.Session(), requests.Session(), requests.Session()
+    topology.sign_in(laptop, subject)
+    topology.sign_in(phone, subject)
     devices = laptop.get(f"{base}/sessions", timeout=TIMEOUT)
     start = newcomer.get(f"{base}/login", allow_redirects=False, timeout=TIMEOUT)
 
-    with replicas_frozen(on_sentinel.group):
+    with replicas_frozen(sentinel):
         revoke = laptop.post(
             f"{base}/sessions/revoke-others",
             data={"csrf_token": csrf_token(devices.text)},
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        consent = newcomer.post(start.headers["Location"], data={"sub": f"{subject}-new"}, allow_redirects=False)
-        callback = newcomer.get(consent.headers["Location"], allow_redirects=False, timeout=TIMEOUT)
+        answer = newcomer.get(start.headers["Location"], params={"login_as": f"{subject}-new"}, allow_redirects=False)
+        callback = newcomer.get(answer.headers["Location"], allow_redirects=False, timeout=TIMEOUT)
 
     # Redis took both writes, but no replica confirmed them within REDIS_WAIT_TIMEOUT_MS: a failover now
     # could undo them, so neither is reported done.
@@ -149,26 +109,26 @@ def test_a_write_no_replica_confirms_is_not_acknowledged(on_sentinel: SentinelSt
     assert "gatehouse_session" not in callback.cookies
     assert is_signed_out(newcomer, base)
     # Refused by the replica count WAIT answered, not by a socket timeout.
-    assert "dependency unavailable: WriteNotReplicated" in on_sentinel.stack.log("web0")
+    assert "dependency unavailable: WriteNotReplicated" in topology.stack.log("web0")
 
 
 def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(
-    on_sentinel: SentinelStack, tmp_path: Path
+    topology: Topology, sentinel: SentinelGroup, tmp_path: Path
 ) -> None:
-    group, stack = on_sentinel.group, on_sentinel.stack
+    group, stack = sentinel, topology.stack
     base = stack.web_url
     subjects = [f"failover-{index}-{tmp_path.name[-6:]}" for index in range(4)]
-    browsers = {subject: [new_browser(), new_browser()] for subject in subjects}
+    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
     for subject, (first, second) in browsers.items():
-        sign_in(first, base, subject)
-        sign_in(second, base, subject)
+        topology.sign_in(first, subject)
+        topology.sign_in(second, subject)
     revoker, revoked = browsers[subjects[0]]
 
     with PageLoad(base, [browser for pair in browsers.values() for browser in pair if browser is not revoked]) as load:
         wait_until(lambda: load.answers["200"] >= 20, timeout=30, what="the page load to get going")
         # Acknowledged just before the kill: a new sign-in, and a revocation of another device.
-        late = new_browser()
-        sign_in(late, base, "failover-late-" + tmp_path.name[-6:])
+        late = requests.Session()
+        topology.sign_in(late, "failover-late-" + tmp_path.name[-6:])
         devices = revoker.get(f"{base}/sessions", timeout=TIMEOUT)
         answer = revoker.post(
             f"{base}/sessions/revoke-others",
@@ -198,5 +158,5 @@ def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(
                 assert not is_signed_out(browser, base), f"{subject} was signed out by the failover"
     assert not is_signed_out(late, base), "a sign-in acknowledged just before the failover was lost"
     for subject in subjects:
-        wait_for_row(stack, subject, timeout=60)
+        topology.row(subject)
     group.restart(old)

@@ -71,6 +71,9 @@ class BaseConfig:
     # for none (one server, or replicas you accept losing the last writes of). Page views never wait.
     REDIS_WAIT_REPLICAS = 0
     REDIS_WAIT_TIMEOUT_MS = 250
+    # The same for jobs on the queue's Redis; unset, it follows REDIS_WAIT_REPLICAS (a queue Redis without
+    # replicas, beside a replicated session store, needs 0 here).
+    QUEUE_REDIS_WAIT_REPLICAS: int | None = None
     # The Sentinels' own password (REDIS_URL's password is the data nodes'); empty: they have none.
     REDIS_SENTINEL_PASSWORD = ""
     REDIS_MAX_CONNECTIONS = 50
@@ -177,6 +180,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "REDIS_SOCKET_TIMEOUT": float,
     "REDIS_SENTINEL_PASSWORD": str,
     "REDIS_WAIT_REPLICAS": int,
+    "QUEUE_REDIS_WAIT_REPLICAS": int,
     "REDIS_WAIT_TIMEOUT_MS": int,
     "REDIS_MAX_CONNECTIONS": int,
     "DB_POOL_SIZE": int,
@@ -233,6 +237,8 @@ def load_settings(
         settings["DATABASE_URL"] = f"sqlite:///{os.path.join(instance_path, 'gatehouse.db')}"
     if not settings.get("QUEUE_REDIS_URL"):
         settings["QUEUE_REDIS_URL"] = settings.get("REDIS_URL")
+    if settings.get("QUEUE_REDIS_WAIT_REPLICAS") is None:
+        settings["QUEUE_REDIS_WAIT_REPLICAS"] = settings.get("REDIS_WAIT_REPLICAS")
 
     problems.extend(_validate(settings))
     problems.extend(_metrics_directory_problems(environ))
@@ -372,8 +378,6 @@ def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
                 "QUEUE_REDIS_URL cannot name a Redis Cluster: RQ cannot run on one. "
                 "Point it at one Redis server or a Sentinel-watched primary"
             )
-        elif settings.get("REDIS_WAIT_REPLICAS"):
-            problems.append("REDIS_WAIT_REPLICAS is not supported on a Redis Cluster yet: set it to 0 there")
     return problems
 
 
@@ -386,9 +390,11 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
-    replicas = settings.get("REDIS_WAIT_REPLICAS")
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 10:
-        problems.append("REDIS_WAIT_REPLICAS must be a whole number between 0 and 10")
+    for name in ("REDIS_WAIT_REPLICAS", "QUEUE_REDIS_WAIT_REPLICAS"):
+        count = settings.get(name)
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10:
+            problems.append(f"{name} must be a whole number between 0 and 10")
+    replicas = settings.get("REDIS_WAIT_REPLICAS") or settings.get("QUEUE_REDIS_WAIT_REPLICAS")
     wait, socket_timeout = settings.get("REDIS_WAIT_TIMEOUT_MS"), settings.get("REDIS_SOCKET_TIMEOUT")
     if replicas and isinstance(wait, int) and isinstance(socket_timeout, int | float) and wait >= socket_timeout * 1000:
         # WAIT blocks its connection: past the socket timeout the client gives up first, and no answer is read.

@@ -94,13 +94,13 @@ def retry_intervals(app: Flask | None = None) -> list[int]:
 def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
     """Put a job on the queue with Gatehouse's retry policy and timeouts; raises RedisError.
 
-    With REDIS_WAIT_REPLICAS set, the job counts as queued only once that many replicas have it
+    With QUEUE_REDIS_WAIT_REPLICAS set, the job counts as queued only once that many replicas have it
     (WAIT, on the connection that queued it): a failover to a replica cannot lose it. Otherwise
     WriteNotReplicated is raised, and `enqueue` keeps the job in the outbox as well (a job run
     twice is harmless: every Gatehouse job is idempotent).
     """
     config = current_app.config
-    replicas = config["REDIS_WAIT_REPLICAS"]
+    replicas = config["QUEUE_REDIS_WAIT_REPLICAS"]
     queue = job_queue()
     if not replicas:
         return _put(queue, func, args)

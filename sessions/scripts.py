@@ -12,16 +12,24 @@ failover to a replica cannot undo what was acknowledged. Too few replicas in tim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import AskError, MovedError, TryAgainError
 
 from connections import WriteNotReplicated
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
+# A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
+CLUSTER_ATTEMPTS = 5
+# How long a write caught in a slot's migration (TRYAGAIN) waits before it tries again.
+TRY_AGAIN_SECONDS = 0.05
 NAMES = (
     "read",
     "create",
@@ -77,15 +85,57 @@ class SessionScripts:
             for command in then:
                 self.client.execute_command(*command)  # type: ignore[no-untyped-call]
             return result
+        if isinstance(self.client, RedisCluster):
+            # Each call waits on the node that serves its key's slot (WAIT counts that node's replicas).
+            result = self._on_slot_node(self.client, keys[0], lambda pipe: script(keys=keys, args=args, client=pipe))
+            for command in then:
+                self._on_slot_node(
+                    self.client, command[1], lambda pipe, command=command: pipe.execute_command(*command)
+                )
+            return result
         with self.client.pipeline(transaction=False) as pipe:
             script(keys=keys, args=args, client=pipe)
             for command in then:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)  # type: ignore[no-untyped-call]
-            replies = pipe.execute()
+            return self._waited(pipe)[0]
+
+    def _waited(self, pipe: Pipeline) -> tuple[Any, ...]:
+        """Add WAIT to the pipeline and run it; its replies but WAIT's, or WriteNotReplicated."""
+        pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)  # type: ignore[no-untyped-call]
+        replies = pipe.execute()
         confirmed = int(replies[-1])
         if confirmed < self.wait_replicas:
             raise WriteNotReplicated(
                 f"{confirmed} of {self.wait_replicas} replicas confirmed a write within {self.wait_timeout_ms} ms"
             )
-        return replies[0]
+        return tuple(replies[:-1])
+
+    def _on_slot_node(self, cluster: RedisCluster, key: Any, call: Callable[[Pipeline], object]) -> Any:
+        """`call` and WAIT on one connection of the node serving `key`'s slot, following redirects.
+
+        A moved slot (MOVED) re-reads the slot map; a slot being migrated sends the call to the importing
+        node (ASK, after ASKING); keys caught between two nodes mid-migration (TRYAGAIN) are tried again.
+        """
+        node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        asking = False
+        for attempt in range(1, CLUSTER_ATTEMPTS + 1):
+            with cluster.get_redis_connection(node).pipeline(transaction=False) as pipe:
+                if asking:
+                    pipe.execute_command("ASKING")  # type: ignore[no-untyped-call]
+                call(pipe)
+                try:
+                    return self._waited(pipe)[-1]
+                except MovedError as moved:
+                    cluster.nodes_manager.initialize()
+                    node, asking = cluster.get_node_from_key(key), False  # type: ignore[no-untyped-call]
+                    if attempt == CLUSTER_ATTEMPTS:
+                        raise moved
+                except AskError as ask:
+                    node, asking = cluster.get_node(ask.host, ask.port), True  # type: ignore[no-untyped-call]
+                    if node is None or attempt == CLUSTER_ATTEMPTS:
+                        raise
+                except TryAgainError:
+                    if attempt == CLUSTER_ATTEMPTS:
+                        raise
+                    time.sleep(TRY_AGAIN_SECONDS)
+        raise AssertionError("unreachable")

@@ -7,6 +7,8 @@ primary's failover, are followed by the client.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +57,13 @@ def topology(tmp_path_factory: pytest.TempPathFactory, cluster: RedisClusterGrou
             provider=None,
             redis_url=cluster.url,
             queue_on_own_redis=True,
-            settings=provider_settings(provider),
+            # Acknowledged writes wait for the slot's replica; the queue's own Redis has none.
+            settings={
+                **provider_settings(provider),
+                "REDIS_WAIT_REPLICAS": 1,
+                "REDIS_WAIT_TIMEOUT_MS": 300,
+                "QUEUE_REDIS_WAIT_REPLICAS": 0,
+            },
         )
     except BaseException:
         provider.stop()
@@ -76,6 +84,34 @@ def test_every_key_of_a_user_lives_in_one_slot(topology: Topology, cluster: Redi
         found = list(client.scan_iter(match=f"gh:{{{user}}}:*", target_nodes=client.ALL_NODES))
         assert len(found) >= 3  # the session, its tokens, the user's index and state
         assert {client.keyslot(key) for key in found} == {client.keyslot(keys.user_key(user))}
+
+
+def test_a_write_no_replica_confirms_is_not_acknowledged_on_a_cluster(
+    topology: Topology, cluster: RedisClusterGroup, subject: str
+) -> None:
+    base = topology.stack.web_url
+    laptop, phone = requests.Session(), requests.Session()
+    topology.sign_in(laptop, subject)
+    topology.sign_in(phone, subject)
+    devices = laptop.get(f"{base}/sessions", timeout=TIMEOUT)
+    with cluster.client() as client:
+        slot = client.keyslot(keys.user_key(keys.user_tag(topology.provider.issuer, subject)))
+    owner = next(node for node in cluster.primaries() if slot in cluster.slots_of(node))
+    primary_of = {row.node_id: row.primary_id for row in cluster.view()}
+    replica = next(node for node in cluster.replicas() if primary_of[node.node_id] == owner.node_id)
+    assert replica.process is not None
+
+    os.kill(replica.process.pid, signal.SIGSTOP)
+    try:
+        revoke = laptop.post(
+            f"{base}/sessions/revoke-others", data={"csrf_token": csrf_token(devices.text)}, allow_redirects=False
+        )
+    finally:
+        os.kill(replica.process.pid, signal.SIGCONT)
+
+    # The user's slot took the revocation, but its replica did not confirm it: not reported done.
+    assert (revoke.status_code, revoke.headers.get("Retry-After")) == (503, "2")
+    assert "dependency unavailable: WriteNotReplicated" in topology.stack.log("web0")
 
 
 def test_a_live_resharding_and_a_failover_sign_no_one_out(
@@ -127,3 +163,48 @@ def test_a_live_resharding_and_a_failover_sign_no_one_out(
     assert not is_signed_out(late, base), "a sign-in during the resharding was lost"
     for subject in subjects:
         topology.row(subject)
+
+
+def test_a_sigkilled_primary_signs_no_one_out_on_a_cluster(
+    topology: Topology, cluster: RedisClusterGroup, tmp_path: Path
+) -> None:
+    base = topology.stack.web_url
+    subjects = [f"killed-{index}-{tmp_path.name[-6:]}" for index in range(6)]
+    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
+    for subject, (first, second) in browsers.items():
+        topology.sign_in(first, subject)
+        topology.sign_in(second, subject)
+    revoker, revoked = browsers[subjects[0]]
+    with cluster.client() as client:
+        slot = client.keyslot(keys.user_key(keys.user_tag(topology.provider.issuer, subjects[0])))
+    victim = next(node for node in cluster.primaries() if slot in cluster.slots_of(node))
+
+    with PageLoad(base, [browser for pair in browsers.values() for browser in pair if browser is not revoked]) as load:
+        wait_until(lambda: load.answers["200"] >= 20, timeout=30, what="the page load to get going")
+        # Acknowledged just before the kill, in the slot of the primary that dies.
+        devices = revoker.get(f"{base}/sessions", timeout=TIMEOUT)
+        answer = revoker.post(
+            f"{base}/sessions/revoke-others", data={"csrf_token": csrf_token(devices.text)}, allow_redirects=False
+        )
+        assert answer.status_code == 302
+        killed_at = time.monotonic()
+        cluster.kill(victim)
+        cluster.wait_until_healthy(timeout=60)
+        wait_until(
+            lambda: time.monotonic() - max(load.last_unserved, killed_at) > 3,
+            timeout=60,
+            what="pages served for 3 s after the replica took over",
+        )
+        back_after = max(load.last_unserved, killed_at) - killed_at
+
+    print(f"\nCluster primary SIGKILLed: pages served again {back_after:.1f} s after; {dict(load.answers)}")
+    assert set(load.answers) <= {"200", "503"}, load.answers
+    for subject, pair in browsers.items():
+        for browser in pair:
+            if browser is revoked:
+                assert is_signed_out(browser, base), "a revocation acknowledged before the kill was undone"
+            else:
+                assert not is_signed_out(browser, base), f"{subject} was signed out when a primary died"
+    for subject in subjects:
+        topology.row(subject)
+    cluster.restart(victim)

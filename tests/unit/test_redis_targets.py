@@ -77,6 +77,17 @@ def test_the_session_store_may_run_on_a_cluster_with_the_queue_elsewhere() -> No
     )
 
 
+def test_the_queue_waits_for_as_many_replicas_as_the_session_store_unless_told_otherwise() -> None:
+    assert settings(REDIS_URL="redis://h:1", REDIS_WAIT_REPLICAS=1)["QUEUE_REDIS_WAIT_REPLICAS"] == 1
+    own = settings(
+        REDIS_URL="redis+cluster://h:7000",
+        QUEUE_REDIS_URL="redis://q:1",
+        REDIS_WAIT_REPLICAS=1,
+        QUEUE_REDIS_WAIT_REPLICAS=0,
+    )
+    assert (own["REDIS_WAIT_REPLICAS"], own["QUEUE_REDIS_WAIT_REPLICAS"]) == (1, 0)
+
+
 def test_the_session_store_and_the_queue_may_run_on_sentinel() -> None:
     url = "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/gatehouse"
     loaded = settings(REDIS_URL=url, REDIS_SENTINEL_PASSWORD="sentinel-only")
@@ -97,8 +108,8 @@ def test_the_session_store_and_the_queue_may_run_on_sentinel() -> None:
         # The queue follows REDIS_URL unless set: a Cluster there needs a queue Redis of its own.
         ({"REDIS_URL": "redis+cluster://h:7000"}, "QUEUE_REDIS_URL cannot name a Redis Cluster"),
         (
-            {"REDIS_URL": "redis+cluster://h:7000", "QUEUE_REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": 1},
-            "REDIS_WAIT_REPLICAS is not supported on a Redis Cluster yet",
+            {"REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": 1, "QUEUE_REDIS_WAIT_REPLICAS": 11},
+            "QUEUE_REDIS_WAIT_REPLICAS must be a whole number between 0 and 10",
         ),
         (
             {"REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 500},

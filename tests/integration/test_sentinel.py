@@ -139,6 +139,8 @@ def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(
         assert answer.status_code == 302
         killed_at = time.monotonic()
         old = group.kill_primary()
+        # No primary yet: the readiness check says so (Sentinel still names the dead one).
+        not_ready = requests.get(f"{base}/readyz", timeout=TIMEOUT)
         group.wait_for_new_primary(old)
         # Served again: several seconds of nothing but 200s.
         wait_until(
@@ -150,6 +152,8 @@ def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(
 
     print(f"\nSentinel failover (down-after 1 s): served again {back_after:.1f} s after SIGKILL; {dict(load.answers)}")
     assert set(load.answers) <= {"200", "503"}, load.answers
+    assert (not_ready.status_code, not_ready.json()["checks"]["redis"]) == (503, "down")
+    assert requests.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
     for subject, pair in browsers.items():
         for browser in pair:
             if browser is revoked:

@@ -74,6 +74,8 @@ class BaseConfig:
     # The same for jobs on the queue's Redis; unset, it follows REDIS_WAIT_REPLICAS (a queue Redis without
     # replicas, beside a replicated session store, needs 0 here).
     QUEUE_REDIS_WAIT_REPLICAS: int | None = None
+    # The certificate authorities a rediss… URL's servers are checked against (a PEM file); empty: the system's.
+    REDIS_TLS_CA_FILE = ""
     # The Sentinels' own password (REDIS_URL's password is the data nodes'); empty: they have none.
     REDIS_SENTINEL_PASSWORD = ""
     REDIS_MAX_CONNECTIONS = 50
@@ -179,6 +181,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "SESSION_LAST_SEEN_INTERVAL": int,
     "REDIS_SOCKET_TIMEOUT": float,
     "REDIS_SENTINEL_PASSWORD": str,
+    "REDIS_TLS_CA_FILE": str,
     "REDIS_WAIT_REPLICAS": int,
     "QUEUE_REDIS_WAIT_REPLICAS": int,
     "REDIS_WAIT_TIMEOUT_MS": int,
@@ -358,6 +361,9 @@ _REDIS_FORMS = "a redis://, rediss://, unix://, redis+sentinel://, redis+cluster
 def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
     """Each Redis URL parses, and names a kind of Redis its user can run on."""
     problems = []
+    ca_file = settings.get("REDIS_TLS_CA_FILE")
+    if ca_file and not os.path.isfile(ca_file):
+        problems.append(f"REDIS_TLS_CA_FILE must name a readable PEM file (got {ca_file!r})")
     for name in ("REDIS_URL", "QUEUE_REDIS_URL"):
         value = settings.get(name)
         if not value:

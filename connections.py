@@ -40,7 +40,12 @@ _QUEUE_REDIS = "gatehouse.queue_redis"
 
 
 def make_redis(
-    url: str, *, socket_timeout: float | None, max_connections: int, sentinel_password: str | None = None
+    url: str,
+    *,
+    socket_timeout: float | None,
+    max_connections: int,
+    sentinel_password: str | None = None,
+    tls_ca_file: str | None = None,
 ) -> Redis:
     """Build a Redis client that fails fast instead of stalling requests.
 
@@ -49,13 +54,14 @@ def make_redis(
     a 503 instead, so retries are off and socket timeouts are short. The pool is
     bounded and blocks briefly for a free connection rather than opening more.
     """
+    target = parse_redis_url(url)
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 30,
+        **tls_options(target, tls_ca_file),
     }
-    target = parse_redis_url(url)
     if target.kind == "sentinel":
         return sentinel_primary(target, sentinel_password, max_connections=max_connections, **options)
     if target.kind == "cluster":
@@ -84,7 +90,6 @@ class LazyRedisCluster(RedisCluster):
             "startup_nodes": [ClusterNode(host, port) for host, port in target.hosts],  # type: ignore[no-untyped-call]
             "username": target.username,
             "password": target.password,
-            **({"ssl": True} if target.tls else {}),
             **options,
         }
         # Reentrant: RedisCluster's own __init__ may look for attributes it has not set yet.
@@ -105,20 +110,30 @@ class LazyRedisCluster(RedisCluster):
             super().__del__()  # type: ignore[no-untyped-call]
 
 
+def tls_options(target: RedisTarget, ca_file: str | None) -> dict[str, Any]:
+    """redis-py's TLS settings for a rediss… URL: certificates checked, against REDIS_TLS_CA_FILE if set.
+
+    A one-server rediss:// URL already picks redis-py's TLS connection; Sentinel and Cluster are told.
+    """
+    if not target.tls:
+        return {}
+    chosen: dict[str, Any] = {} if target.kind == "standalone" else {"ssl": True}
+    return {**chosen, "ssl_ca_certs": ca_file} if ca_file else chosen
+
+
 def sentinel_primary(target: RedisTarget, sentinel_password: str | None, **options: Any) -> Redis:
     """A client of the primary Sentinel names for `target.service` (nothing is connected yet)."""
-    tls = {"ssl": True} if target.tls else {}
     # The Sentinels' own connections: the same timeouts and TLS, and Sentinel's password if it has one.
-    sentinel_options = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options}
+    keep = ("socket_timeout", "socket_connect_timeout", "ssl", "ssl_ca_certs")
+    sentinel_options = {key: options[key] for key in keep if key in options}
     if sentinel_password:
         sentinel_options["password"] = sentinel_password
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel unannotated
         list(target.hosts),
-        sentinel_kwargs={**sentinel_options, **tls},
+        sentinel_kwargs=sentinel_options,
         username=target.username,
         password=target.password,
         db=target.db,
-        **tls,
         **options,
     )
     client: Redis = sentinel.master_for(target.service)  # type: ignore[no-untyped-call]
@@ -129,27 +144,29 @@ def init_connections(app: Flask) -> None:
     """Build the Redis clients for this app (no connection is opened yet)."""
     timeout = app.config["REDIS_SOCKET_TIMEOUT"]
     size = app.config["REDIS_MAX_CONNECTIONS"]
-    sentinel_password = app.config["REDIS_SENTINEL_PASSWORD"] or None
-    sessions_client = make_redis(
-        app.config["REDIS_URL"], socket_timeout=timeout, max_connections=size, sentinel_password=sentinel_password
-    )
+    secrets = {
+        "sentinel_password": app.config["REDIS_SENTINEL_PASSWORD"] or None,
+        "tls_ca_file": app.config["REDIS_TLS_CA_FILE"] or None,
+    }
+    sessions_client = make_redis(app.config["REDIS_URL"], socket_timeout=timeout, max_connections=size, **secrets)
     if app.config["QUEUE_REDIS_URL"] == app.config["REDIS_URL"]:
         queue_client = sessions_client
     else:
         queue_client = make_redis(
-            app.config["QUEUE_REDIS_URL"],
-            socket_timeout=timeout,
-            max_connections=size,
-            sentinel_password=sentinel_password,
+            app.config["QUEUE_REDIS_URL"], socket_timeout=timeout, max_connections=size, **secrets
         )
     app.extensions[_SESSION_REDIS] = sessions_client
     app.extensions[_QUEUE_REDIS] = queue_client
 
 
-def worker_redis(url: str, sentinel_password: str | None) -> Redis:
+def worker_redis(url: str, sentinel_password: str | None, tls_ca_file: str | None = None) -> Redis:
     """The RQ worker's own client: no read timeout, since it blocks waiting for jobs; connects within 5 s."""
-    options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
     target = parse_redis_url(url)
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        **tls_options(target, tls_ca_file),
+    }
     if target.kind == "sentinel":
         return sentinel_primary(target, sentinel_password, **options)
     return Redis.from_url(url, **options)

@@ -215,10 +215,12 @@ def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:
     Blocking dequeues need a socket without the web's short timeout, so the worker
     does not share the web's Redis client.
     """
-    url, sentinel_password = app.config["QUEUE_REDIS_URL"], app.config["REDIS_SENTINEL_PASSWORD"] or None
+    config = app.config
 
     def connect() -> Redis:
-        return worker_redis(url, sentinel_password)
+        return worker_redis(
+            config["QUEUE_REDIS_URL"], config["REDIS_SENTINEL_PASSWORD"] or None, config["REDIS_TLS_CA_FILE"] or None
+        )
 
     connection = connect()
     worker = AppWorker(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 from redis.exceptions import RedisError
@@ -69,8 +70,10 @@ def end_named_sessions(request: LogoutRequest) -> int:
     else:
         # validate_logout_token guarantees a `sub` whenever there is no `sid`.
         user = user_tag(request.issuer, request.subject or "")
-        # Not "all": a sign-in newer than the token must survive a late or replayed delivery.
-        ended = end_sessions(user, "before", request.issued_at)
+        # Not "all": a sign-in newer than the token must survive a late or replayed delivery. An `iat` ahead of
+        # our clock (a fast provider clock, inside the leeway) counts as now: "not valid before" in the future
+        # would silently end the user's next sign-ins too.
+        ended = end_sessions(user, "before", min(request.issued_at, time.time()))
     log.info("back-channel logout ended %d session(s) of user %s", ended, user or "unknown")
     audit.record(
         "session_revoked",

@@ -63,9 +63,21 @@ def web_address(form: FlaskForm, field: StringField) -> None:
         raise ValidationError(message)
 
 
+# The longest version we ever render: Redis's clock in milliseconds has 13 digits; 19 is a 64-bit integer.
+VERSION_DIGITS_MAX = 19
+
+
 def whole_number(form: FlaskForm, field: HiddenField) -> None:
-    """The hidden version must be what we rendered: digits only."""
-    if field.data not in (None, "") and not str(field.data).isdigit():
+    """The hidden version must be what we rendered: ASCII digits only, and not more of them than a version has.
+
+    `str.isdigit` also accepts "²" and other Unicode digits that `int()` refuses, and `int()` refuses
+    more than 4,300 digits: either would be a 500 instead of this message.
+    """
+    data = field.data
+    if data in (None, ""):
+        return
+    text = str(data)
+    if not (text.isascii() and text.isdigit() and len(text) <= VERSION_DIGITS_MAX):
         raise ValidationError("This form is out of date. Please reload the page.")
 
 

@@ -161,6 +161,21 @@ def test_a_sub_alone_ends_that_users_sessions_started_before_iat(
     assert again.browser.signed_in_as() == "Alice"
 
 
+def test_a_sub_alone_issued_ahead_of_our_clock_does_not_sign_out_the_next_sign_in(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """A provider clock 55 s fast (inside the leeway): "not valid before" is the receiving time, not its `iat`."""
+    older = sign_in(gatehouse, provider, "alice")
+    rewrite_session(gatehouse.redis, older.session_id, created_at=time.time() - 60)
+    token = provider.logout_token({"sub": "alice", "iat": int(time.time()) + 55, "exp": int(time.time()) + 175})
+
+    assert_done(post_token(gatehouse, token))
+
+    assert older.browser.signed_in_as() is None
+    again = sign_in(gatehouse, provider, "alice")
+    assert again.browser.signed_in_as() == "Alice", "the sign-in after the logout was signed out by a future iat"
+
+
 # ---- 3. refused tokens end nothing ------------------------------------------------------------------
 
 Make = Callable[[HostileProvider, dict[str, Any]], str]

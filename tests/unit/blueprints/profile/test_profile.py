@@ -258,8 +258,15 @@ def test_the_form_carries_the_version_it_shows(signed_in: FlaskClient) -> None:
     assert 'name="version"' in page
 
 
-def test_a_forged_version_is_a_form_error(signed_in: FlaskClient) -> None:
-    """Only digits are a version; anything else asks for a reload and changes nothing."""
-    response = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), version="1; DROP"))
+@pytest.mark.parametrize("version", ["1; DROP", "²", "١٢٣", "9" * 5000, "9" * 20, "-1", "1.0", " 1"])
+def test_a_forged_version_is_a_form_error(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis, version: str
+) -> None:
+    """Only a plain bounded number is a version; anything else asks for a reload and changes nothing."""
+    before = shared_profile(fake_redis, ISSUER, "alice")
+    queued = len(queued_records(app))
+    response = signed_in.post("/profile", data=valid_form(signed_in_page_token(signed_in), version=version))
     assert response.status_code == 400
     assert "This form is out of date" in response.get_data(as_text=True)
+    assert shared_profile(fake_redis, ISSUER, "alice") == before
+    assert len(queued_records(app)) == queued

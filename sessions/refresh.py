@@ -44,7 +44,8 @@ class TokenRefreshFailed(TokenUnavailable):
 
 
 def lease_seconds() -> float:
-    """How long one refresh may hold the lease: longer than the provider call can take."""
+    """How long a lease lasts unless renewed: longer than the provider call can take (its holder renews it
+    while the whole refresh runs, so a slow key fetch or hook does not let it lapse)."""
     return 2 * float(current_app.config["OIDC_TIMEOUT"]) + 2
 
 
@@ -132,7 +133,7 @@ class SessionTokens:
 
     def _redeem(self, read: StoredTokens, owner: str) -> str:
         """Trade the refresh token for new tokens, as the lease holder, and store them fenced."""
-        try:
+        with stored_tokens.held_lease(owner, lease_seconds()):
             tokens = self._read()
             if tokens is None:
                 raise TokenRefreshFailed("the session has ended", curable=False)
@@ -153,8 +154,6 @@ class SessionTokens:
                 if latest is not None and latest.access_token:
                     return latest.access_token
             return str(merged["access_token"])
-        finally:
-            stored_tokens.release_lease(owner)
 
     def _fetch(self, tokens: StoredTokens) -> dict[str, Any]:
         """One call to the provider's token endpoint with the refresh token."""

@@ -44,6 +44,7 @@ NAMES = (
     "tokens_commit",
     "delete_user",
     "set_auth_time",
+    "lease",
 )
 
 
@@ -63,6 +64,7 @@ class SessionScripts:
     tokens_commit: Script
     delete_user: Script
     set_auth_time: Script
+    lease: Script
 
     def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0):
         self.client = client

@@ -8,18 +8,23 @@ tokens' generation, so at most one redeem per rotation is ever committed.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import cast
 
 from flask import current_app
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from connections import session_redis
 from sessions import keys
 from sessions.store import StoredSession, session_store
 from sessions.token_record import StoredTokens, pack_tokens, unpack_tokens
 from sessions.user import current_session
+
+log = logging.getLogger(__name__)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -81,15 +86,44 @@ def lease_held() -> bool:
     return location is not None and bool(session_redis().exists(location[1]))
 
 
-def release_lease(owner: str) -> None:
-    """Give up the lease (only if still ours), so waiting requests stop waiting."""
+@contextmanager
+def held_lease(owner: str, seconds: float) -> Iterator[None]:
+    """Keep this session's lease ours while the block runs (renewed every third of `seconds`), then give it up.
+
+    The block (a redeem at the provider, the refreshed ID token's check with its key fetch, the "token"
+    hooks) may outlast any fixed lease; a lapsed lease would let a second request redeem the same refresh
+    token, which a provider with reuse detection answers by revoking the whole grant. A process that dies
+    stops renewing, and the lease lapses `seconds` later. Renewing and releasing touch the lease only
+    while it is still `owner`'s.
+    """
     location = tokens_location()
     if location is None:
+        yield
         return
-    client = session_redis()
-    # Best effort: the lease expires by itself anyway.
-    if client.get(location[1]) == owner.encode():
-        client.delete(location[1])
+    script, lease = session_store(current_app).scripts.lease, location[1]
+    milliseconds = max(1, int(seconds * 1000))
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            try:
+                if script(keys=[lease], args=[owner, "renew", milliseconds]) != 1:
+                    return  # lapsed already (Redis was away): nothing of ours left to keep
+            except RedisError:
+                log.warning("could not renew a refresh lease; it lapses by itself")
+                return
+
+    keeper = threading.Thread(target=renew, name="refresh-lease", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+        try:
+            script(keys=[lease], args=[owner, "release", 0])
+        except RedisError:
+            log.warning("could not release a refresh lease; it lapses by itself")
 
 
 def commit_tokens(generation: int, owner: str, tokens: Mapping[str, str | float | None]) -> int:

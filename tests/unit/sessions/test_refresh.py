@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sessions import keys
+from sessions import tokens as stored_tokens
 from sessions.hooks import session_hooks
 from sessions.token_record import pack_tokens, unpack_tokens
 from tests.unit.conftest import AppFactory
@@ -186,3 +187,55 @@ def test_a_lease_that_lapses_while_waiting_is_taken_over(
     fake_redis.set(lease, "a-request-that-died", px=300)
     assert signed_in.get("/dashboard").status_code == 200
     assert len(provider.refresh_grants()) == 1
+
+
+def test_a_refresh_outlasting_its_lease_keeps_it_and_no_one_redeems_twice(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """Third pass, item 6: a "token" hook slower than the lease (OIDC_TIMEOUT=0.2: 2.4 s) does not let a second
+    request take the lapsed lease and redeem the same refresh token again; the holder renews it."""
+    app = make_app(OIDC_TIMEOUT=0.2)
+    slow_once = threading.Event()
+
+    @session_hooks(app).on_refresh
+    def slow_hook(trigger: str, old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        if trigger == "token" and not slow_once.is_set():
+            slow_once.set()
+            time.sleep(2.8)
+        return new
+
+    first = app.test_client()
+    sign_in(first, provider)
+    expire_access_token(app, fake_redis, first)
+    second = app.test_client()
+    cookie = app.config["SESSION_COOKIE_NAME"]
+    second.set_cookie(cookie, session_id(app, first) or "")
+    answers: dict[str, int] = {}
+
+    def load(name: str, client: FlaskClient) -> None:
+        answers[name] = client.get("/dashboard").status_code
+
+    holder = threading.Thread(target=load, args=("first", first))
+    holder.start()
+    assert slow_once.wait(timeout=10), "the first request reached its refresh hook"
+    load("second", second)  # waits for the holder's tokens instead of taking a lapsed lease
+    holder.join(timeout=30)
+
+    assert answers == {"first": 200, "second": 200}
+    assert len(provider.refresh_grants()) == 1, "the refresh token was redeemed once"
+    lease, _ = lease_and_tokens_keys(app, first)
+    assert fake_redis.get(lease) is None  # given up by its holder
+
+
+def test_the_lease_is_given_up_only_by_its_owner(
+    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """A holder whose lease lapsed and was taken by another request leaves that request's lease alone."""
+    lease, _ = lease_and_tokens_keys(app, signed_in)
+    with app.test_request_context(
+        headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={session_id(app, signed_in)}"}
+    ):
+        app.preprocess_request()
+        with stored_tokens.held_lease("the-first-holder", 5):
+            fake_redis.set(lease, "another-request", px=5000)  # ours lapsed; another took it
+    assert fake_redis.get(lease) == b"another-request"

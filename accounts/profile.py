@@ -11,7 +11,7 @@ from flask import current_app, session
 from accounts.persistence import enqueue_persistence, user_record
 from sessions.hooks import propose_refresh
 from sessions.user import current_profile, current_session
-from sessions.user_state import commit_profile, read_saved_profile, reserve_profile_version
+from sessions.user_state import ProfileMovedOn, commit_profile, read_saved_profile, reserve_profile_version
 from users.schema import PROFILE_FIELDS, profile_from
 
 
@@ -54,11 +54,23 @@ def wait_until_loaded() -> bool:
         time.sleep(LOAD_POLL_SECONDS)
 
 
+def refresh_saved_profile() -> None:
+    """Show this request the profile saved now (after a refused save, the form shows what is kept)."""
+    stored = current_session()
+    saved = read_saved_profile(stored.user) if stored.user else None
+    if saved is not None:
+        stored.profile, stored.profile_version = saved.profile, saved.version
+
+
 def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None) -> dict[str, Any]:
     """Apply a validated edit to every session of the user; raises SessionChangeRefused if a hook vetoes it.
 
     `shown_version` is the profile version the form was rendered from; if the saved
-    profile has moved on since, nothing is saved (ProfileChangedElsewhere). If the
+    profile has moved on since, or another device is saving an edit of that same version
+    at this instant, nothing is saved (ProfileChangedElsewhere): checked in Redis atomically
+    with the version's reservation, so two saves can never both be told "saved" while one
+    edit is lost. An edit whose commit is refused (the account was deleted meanwhile, or a
+    newer edit won) is not reported saved either. If the
     saved profile cannot be loaded in time, the edit is kept and only its changed
     fields reach the row (they cannot overwrite saved fields the user left alone). The
     version comes from Redis and is reserved before the job is queued, and the
@@ -70,12 +82,14 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
     if stored.user is None:
         raise ProfileUnavailable("not signed in")
     loaded = wait_until_loaded()
-    if shown_version is not None and shown_version != stored.profile_version:
-        # The form showed older values than the user's saved ones: saving it would overwrite
-        # fields the user never touched.
-        raise ProfileChangedElsewhere(stored.user)
     proposed = propose_refresh("update", {"profile": {**current_profile(), **fields}})
-    version = reserve_profile_version(stored.user)
+    try:
+        # The form showed older values than the user's saved ones (or another device is saving the same
+        # ones this instant): saving it would overwrite fields the user never touched, or lose one edit.
+        version = reserve_profile_version(stored.user, shown_version)
+    except ProfileMovedOn as moved:
+        refresh_saved_profile()
+        raise ProfileChangedElsewhere(stored.user) from moved
     if version is None:
         raise ProfileUnavailable(stored.user)
     profile = {**proposed["profile"], "version": version}
@@ -87,7 +101,13 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
         record["only"] = [field for field in PROFILE_FIELDS if profile.get(field) != shown.get(field)]
     # identity_version 0: an edit never changes the identity claims of an existing row.
     enqueue_persistence(record)
-    commit_profile(stored.user, version, profile_from(profile))
+    if not commit_profile(stored.user, version, profile_from(profile)):
+        # Deleted meanwhile (the queued job is older than the deletion, so it writes nothing back), or a newer
+        # edit is saved already: this one is not kept, so it is not reported saved.
+        if read_saved_profile(stored.user) is None:
+            raise ProfileUnavailable(stored.user)
+        refresh_saved_profile()
+        raise ProfileChangedElsewhere(stored.user)
     # Keys a hook derived besides the profile belong to this session.
     for key, value in proposed.items():
         if key not in ("created_at", "user", "profile") and session.get(key) != value:

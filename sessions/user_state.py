@@ -85,10 +85,28 @@ def read_saved_profile(user: str) -> SavedProfile | None:
     return SavedProfile(decode_profile(raw_profile), int(version or 0), confirmed == b"1")
 
 
-def reserve_profile_version(user: str) -> int | None:
-    """A version for a profile edit, newer than every stored or reserved one (None: the user's state is gone)."""
-    version = _scripts().profile_reserve(keys=[keys.user_key(user)])
-    return None if version is None else int(version)
+class ProfileMovedOn(Exception):
+    """The profile changed since the edit's form was shown, or another edit of that version is being saved."""
+
+
+# How long an edit's reservation keeps another edit of the same shown version out: far longer than a save
+# takes from reserving to committing, short enough that a save that died half-way blocks no one for long.
+RESERVATION_HOLD_MS = 10_000
+
+
+def reserve_profile_version(user: str, shown_version: int | None = None) -> int | None:
+    """A version for a profile edit, newer than every stored or reserved one (None: the user's state is gone).
+
+    With `shown_version` (the version the edit's form showed), raises ProfileMovedOn unless that is still
+    the saved version and no other edit of it is under way: checked atomically with the reservation.
+    """
+    shown = "" if shown_version is None else str(shown_version)
+    version = _scripts().profile_reserve(keys=[keys.user_key(user)], args=[shown, RESERVATION_HOLD_MS])
+    if version is None:
+        return None
+    if version == b"changed":
+        raise ProfileMovedOn(user)
+    return int(version)
 
 
 def commit_profile(user: str, version: int, profile: Profile) -> bool:

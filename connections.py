@@ -21,11 +21,16 @@ from flask import Flask, current_app
 from redis import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from redis_targets import RedisTarget, parse_redis_url
+
+# What a Redis that cannot be used raises: a cluster client raises RedisClusterException (not a RedisError)
+# when no node answers while it re-reads the slot map.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 
 class WriteNotReplicated(RedisError):
@@ -82,7 +87,9 @@ class LazyRedisCluster(RedisCluster):
     RedisCluster connects to a node as it is constructed; the factory must connect nowhere
     (a cluster down at start must give 503s, not a process that cannot start). Until its first
     use the instance holds only its settings: the first attribute that is missing (any command
-    needs the nodes manager) runs RedisCluster's own __init__.
+    needs the nodes manager) runs RedisCluster's own __init__. If no node answers then, it stays
+    unstarted (the next use tries again) and raises redis' ConnectionError, a RedisError like any
+    other unavailable Redis.
     """
 
     def __init__(self, target: RedisTarget, **options: Any):
@@ -97,10 +104,21 @@ class LazyRedisCluster(RedisCluster):
 
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not set yet, that is, before RedisCluster.__init__ has run.
-        with self.__dict__["_starting"]:
+        starting = self.__dict__["_starting"]
+        with starting:
             pending = self.__dict__.pop("_pending", None)
             if pending is not None:
-                RedisCluster.__init__(self, **pending)
+                try:
+                    RedisCluster.__init__(self, **pending)
+                except Exception as error:
+                    # No startup node answered (down, or its certificate not trusted): unstarted again, so the
+                    # next use tries again, and an unavailable Redis (a 503) rather than a RedisClusterException
+                    # (not a RedisError: a 500).
+                    self.__dict__.clear()
+                    self.__dict__.update(_pending=pending, _starting=starting)
+                    if isinstance(error, RedisClusterException):
+                        raise RedisConnectionError(str(error)) from error
+                    raise
         if name in self.__dict__ or pending is not None:
             return getattr(self, name)
         raise AttributeError(name)
@@ -123,8 +141,9 @@ def tls_options(target: RedisTarget, ca_file: str | None) -> dict[str, Any]:
 
 def sentinel_primary(target: RedisTarget, sentinel_password: str | None, **options: Any) -> Redis:
     """A client of the primary Sentinel names for `target.service` (nothing is connected yet)."""
-    # The Sentinels' own connections: the same timeouts and TLS, and Sentinel's password if it has one.
-    keep = ("socket_timeout", "socket_connect_timeout", "ssl", "ssl_ca_certs")
+    # The Sentinels' own connections: the same timeouts, retries and TLS, and Sentinel's password if it has one
+    # (without `retry` each would retry with redis-py's default backoff: seconds per unreachable Sentinel).
+    keep = ("socket_timeout", "socket_connect_timeout", "retry", "ssl", "ssl_ca_certs")
     sentinel_options = {key: options[key] for key in keep if key in options}
     if sentinel_password:
         sentinel_options["password"] = sentinel_password

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify, make_response, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response as BaseResponse
@@ -60,7 +60,7 @@ def handle_unavailable(error: Exception) -> tuple[Response | str, int]:
 
 def handle_internal_error(error: InternalServerError) -> tuple[Response | str, int]:
     """Failures while opening or saving the session arrive here, wrapped; unwrap them."""
-    if isinstance(error.original_exception, RedisError | OperationalError):
+    if isinstance(error.original_exception, RedisError | RedisClusterException | OperationalError):
         return handle_unavailable(error.original_exception)
     return render_error(500)
 
@@ -81,6 +81,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(RedisError, handle_unavailable)
+    # A cluster client with no node answering while it re-reads the slot map (not a RedisError).
+    app.register_error_handler(RedisClusterException, handle_unavailable)
     app.register_error_handler(OperationalError, handle_unavailable)
     app.register_error_handler(InternalServerError, handle_internal_error)
     app.register_error_handler(AuthenticationLost, handle_authentication_lost)

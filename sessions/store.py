@@ -36,6 +36,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 import metrics
+from connections import REDIS_UNAVAILABLE
 from sessions import keys
 from sessions.scripts import SessionScripts
 from users.schema import Identity, Profile, decode_identity, decode_profile
@@ -169,7 +170,7 @@ class RedisSessionStore(RedisSessionInterface):
     def open_session(self, app: Flask, request: Request) -> StoredSession:
         try:
             return self._open(app, request)
-        except RedisError:
+        except REDIS_UNAVAILABLE:
             metrics.session_store_error("read")
             app.logger.warning("session store unreachable; answering 503")
             stand_in = self.new_session()
@@ -374,5 +375,5 @@ def store_answers(app: Flask | None = None) -> bool:
     """True when the session store's Redis answers (the readiness check asks this)."""
     try:
         return bool(session_store(app or current_app).client.ping())
-    except RedisError:
+    except REDIS_UNAVAILABLE:
         return False

@@ -6,6 +6,11 @@ name; `RedisClusterGroup` starts six cluster nodes and joins them with `redis-cl
 127.0.0.1 port, logging to `<workdir>/logs/<name>.log`. Both groups kill, restart and fail over nodes,
 and every wait polls the servers' own view (INFO, SENTINEL, CLUSTER, `redis-cli --cluster check`)
 instead of sleeping: failover times are what the tests measure.
+
+Given `tls` (a certificate, its key and the CA that signed it), a group speaks TLS only: every node and
+Sentinel listens on a TLS port (its plain port off), replication, Sentinel's own connections and the cluster
+bus run over TLS, redis-cli and the helpers' clients check the servers' certificate against the CA, and `url`
+is `rediss+sentinel://` or `rediss+cluster://`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,23 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # ---- processes ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only group: every server's certificate and key, and the CA clients check it against."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+    def client_options(self) -> dict[str, Any]:
+        """redis-py's options for a client checking the servers' certificate against the CA."""
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)}
+
+    def cli_options(self) -> list[str]:
+        """redis-cli's options for the same."""
+        return ["--tls", "--cacert", str(self.ca)]
+
+
 @dataclass(eq=False)
 class RedisProcess:
     """One redis-server child process (data node, Sentinel or cluster node), restartable with the same arguments."""
@@ -58,6 +80,8 @@ class RedisProcess:
     process: subprocess.Popen[bytes] | None = None
     # time.monotonic() of the last `kill`, so failover times count from the crash.
     killed_at: float | None = None
+    # Set: the process listens on TLS only (`port` is its TLS port); its clients check the certificate.
+    tls: TlsFiles | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -120,6 +144,7 @@ class RedisProcess:
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             decode_responses=decode_responses,
+            **(self.tls.client_options() if self.tls else {}),
         )
 
     def info(self, section: str) -> dict[str, Any] | None:
@@ -170,9 +195,35 @@ def data_node_settings(*, appendonly: bool, password: str | None) -> list[tuple[
     return settings
 
 
+def listen_settings(port: int, tls: TlsFiles | None, *, cluster: bool = False) -> list[tuple[str, str]]:
+    """Where a node or Sentinel listens: plain `port`, or with `tls` that port as its TLS port and the plain one
+    off, replication (and Sentinel's connections to data nodes and peers) over TLS, and with `cluster` the
+    cluster bus too (its port follows the TLS port then)."""
+    if tls is None:
+        return [("port", str(port))]
+    settings = [
+        ("port", "0"),
+        ("tls-port", str(port)),
+        ("tls-cert-file", str(tls.cert)),
+        ("tls-key-file", str(tls.key)),
+        ("tls-ca-cert-file", str(tls.ca)),
+        # Clients (the app, the helpers) check the server; the server asks for no client certificate.
+        ("tls-auth-clients", "no"),
+        ("tls-replication", "yes"),
+    ]
+    if cluster:
+        settings.append(("tls-cluster", "yes"))
+    return settings
+
+
 def config_lines(settings: Iterable[tuple[str, str]]) -> list[str]:
     """(name, value) pairs as redis.conf lines."""
     return [f"{name} {quoted(value)}" for name, value in settings]
+
+
+def listen_lines(port: int, tls: TlsFiles | None) -> list[str]:
+    """`listen_settings` as redis.conf lines (without TLS the single `port N` line, as before)."""
+    return [f"port {port}"] if tls is None else config_lines(listen_settings(port, tls))
 
 
 def command_line(settings: Iterable[tuple[str, str]]) -> list[str]:
@@ -225,6 +276,7 @@ class SentinelGroup:
     password: str | None = None
     sentinel_password: str | None = None
     quorum: int = 2
+    tls: TlsFiles | None = None
     data_nodes: list[RedisProcess] = field(default_factory=list, init=False)
     sentinels: list[RedisProcess] = field(default_factory=list, init=False)
 
@@ -257,14 +309,14 @@ class SentinelGroup:
         port = free_port()
         home = self.workdir / name
         settings = data_node_settings(appendonly=self.appendonly, password=self.password)
-        lines = [f"port {port}", f"dir {quoted(str(home))}", *config_lines(settings)]
+        lines = [*listen_lines(port, self.tls), f"dir {quoted(str(home))}", *config_lines(settings)]
         if replica_of is not None:
             # In the config file, not on the command line: Sentinel's CONFIG REWRITE (after each
             # promotion or reconfiguration) then keeps the node's current role for a restart,
             # as a production node's redis.conf does.
             lines.append(f"replicaof {HOST} {replica_of}")
         config = write_config(home / "redis.conf", lines)
-        node = RedisProcess(name, port, home, [str(config)], self._log(name), password=self.password)
+        node = RedisProcess(name, port, home, [str(config)], self._log(name), password=self.password, tls=self.tls)
         self.data_nodes.append(node)
         return node
 
@@ -273,7 +325,7 @@ class SentinelGroup:
         home = self.workdir / name
         service = self.service
         lines = [
-            f"port {port}",
+            *listen_lines(port, self.tls),
             f"bind {HOST}",
             f"dir {quoted(str(home))}",
             'logfile ""',
@@ -289,7 +341,8 @@ class SentinelGroup:
             lines.append(f"requirepass {quoted(self.sentinel_password)}")
         # Each Sentinel its own file: Sentinel rewrites it (its id, epochs, the replicas and peers it found).
         config = write_config(home / "sentinel.conf", lines)
-        sentinel = RedisProcess(name, port, home, [str(config), "--sentinel"], self._log(name), self.sentinel_password)
+        args = [str(config), "--sentinel"]
+        sentinel = RedisProcess(name, port, home, args, self._log(name), self.sentinel_password, tls=self.tls)
         self.sentinels.append(sentinel)
         return sentinel
 
@@ -304,7 +357,8 @@ class SentinelGroup:
 
     @property
     def url(self) -> str:
-        """`redis+sentinel://[:password@]host:port,…/service`, as the `limits` package parses it.
+        """`redis+sentinel://[:password@]host:port,…/service` (`rediss+sentinel://…` with TLS), as the `limits`
+        package parses it.
 
         limits sends the URL's password to the Sentinels and the data nodes alike; with a separate
         `sentinel_password`, pass `sentinel_kwargs={"password": …}` as a storage option too. It reads
@@ -312,17 +366,19 @@ class SentinelGroup:
         """
         credentials = url_credentials(self.password)
         locations = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
-        return f"redis+sentinel://{credentials}{locations}/{self.service}"
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
+        return f"{scheme}://{credentials}{locations}/{self.service}"
 
     @contextmanager
     def sentinel_client(self, **connection_kwargs: Any) -> Iterator[Sentinel]:
-        """A redis-py `Sentinel` for the group (passwords set); its Sentinel connections are closed afterwards."""
+        """A redis-py `Sentinel` for the group (passwords, TLS); its Sentinel connections are closed afterwards."""
+        tls = self.tls.client_options() if self.tls else {}
         client = Sentinel(
             self.sentinel_addresses,
-            sentinel_kwargs={"password": self.sentinel_password, "socket_timeout": 2},
+            sentinel_kwargs={"password": self.sentinel_password, "socket_timeout": 2, **tls},
             password=self.password,
             socket_timeout=5,
-            **connection_kwargs,
+            **{**tls, **connection_kwargs},
         )
         try:
             yield client
@@ -621,6 +677,7 @@ class RedisClusterGroup:
     appendonly: bool = True
     password: str | None = None
     size: int = 6
+    tls: TlsFiles | None = None
     nodes: list[ClusterNode] = field(default_factory=list, init=False)
     # The primaries right after create, in port order: the startup addresses `url` gives clients.
     initial_primaries: list[ClusterNode] = field(default_factory=list, init=False)
@@ -658,7 +715,7 @@ class RedisClusterGroup:
         port = free_cluster_port()
         home = self.workdir / name
         # Options on the command line (no config file to rewrite): the cluster's own state is in nodes.conf.
-        args = ["--port", str(port), "--dir", str(home)]
+        args = [*command_line(listen_settings(port, self.tls, cluster=True)), "--dir", str(home)]
         args += command_line(data_node_settings(appendonly=self.appendonly, password=self.password))
         args += [
             "--cluster-enabled",
@@ -668,14 +725,16 @@ class RedisClusterGroup:
             "--cluster-node-timeout",
             str(self.node_timeout_ms),
         ]
-        node = ClusterNode(name, port, home, args, self.workdir / "logs" / f"{name}.log", password=self.password)
+        log = self.workdir / "logs" / f"{name}.log"
+        node = ClusterNode(name, port, home, args, log, password=self.password, tls=self.tls)
         self.nodes.append(node)
         return node
 
     # ---- redis-cli ---------------------------------------------------------------------------
     def _cli_args(self, *args: str) -> list[str]:
         auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
-        return [redis_cli_binary(), *auth, *args]
+        tls = self.tls.cli_options() if self.tls else []
+        return [redis_cli_binary(), *tls, *auth, *args]
 
     def cli(self, *args: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run redis-cli ARGS (with the password), its output appended to logs/redis-cli.log."""
@@ -736,10 +795,11 @@ class RedisClusterGroup:
 
     @property
     def url(self) -> str:
-        """`redis+cluster://[:password@]host:port,…` with the primaries after create (any node would do as a
-        startup node; clients discover the rest), as the `limits` package parses it."""
+        """`redis+cluster://[:password@]host:port,…` (`rediss+cluster://…` with TLS) with the primaries after create
+        (any node would do as a startup node; clients discover the rest), as the `limits` package parses it."""
         credentials = url_credentials(self.password)
-        return "redis+cluster://" + credentials + ",".join(f"{HOST}:{node.port}" for node in self.initial_primaries)
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://{credentials}" + ",".join(f"{HOST}:{node.port}" for node in self.initial_primaries)
 
     def client(self, **kwargs: Any) -> RedisCluster:
         """A redis-py RedisCluster started from the initial primaries (close it after use)."""
@@ -747,7 +807,7 @@ class RedisClusterGroup:
             startup_nodes=[RedisClusterAddress(HOST, node.port) for node in self.initial_primaries],
             password=self.password,
             socket_timeout=5,
-            **kwargs,
+            **{**(self.tls.client_options() if self.tls else {}), **kwargs},
         )
 
     # ---- waiting -----------------------------------------------------------------------------

@@ -5,7 +5,10 @@ refetch of the key set, so key rotation just works, even right after a fetch.
 Those unknown-`kid` refetches are spaced at least `min_refetch_interval` apart,
 so a stream of made-up `kid`s cannot turn the app into a client that hammers the
 provider. The set is also reloaded on first use after `max_age`, so a key the
-provider withdrew stops being trusted.
+provider withdrew stops being trusted. A failed fetch is not tried again for
+`min_refetch_interval` either, whether or not keys were ever loaded: meanwhile the
+same failure is raised at once, so junk posted while the provider's JWKS is down
+cannot make every request hold the cache's lock for a whole fetch.
 """
 
 from __future__ import annotations
@@ -51,11 +54,17 @@ class JwksCache:
         # Only refetches forced by an unknown `kid` are rate limited: the first one
         # after a load must be allowed, or a rotation just after a fetch would fail.
         self._forced_at = float("-inf")
+        # The last failed fetch while no keys were loaded, and when it failed.
+        self._failure: Exception | None = None
+        self._failed_at = float("-inf")
 
     def _load(self, *, force: bool) -> KeySet:
         with self._lock:
             now = self._clock()
             keys = self._keys
+            if keys is None and self._failure is not None and now - self._failed_at < self._min_refetch_interval:
+                # The same kind of error the fetch raised (a new one: each caller gets its own traceback).
+                raise type(self._failure)(*self._failure.args)
             if keys is None or now - self._fetched_at >= self._max_age:
                 keys = self._reload(keys, now)
             elif force and now - self._forced_at >= self._min_refetch_interval:
@@ -69,6 +78,7 @@ class JwksCache:
             return self._store(self._fetch(), now)
         except Exception as error:
             if current is None:
+                self._failure, self._failed_at = error, now
                 raise
             # The provider's keys rarely change: a failed reload (outage, a broken answer) must not
             # stop every sign-in. The next attempt comes after min_refetch_interval, not per token.

@@ -19,6 +19,10 @@ from users.tags import user_tag
 log = logging.getLogger(__name__)
 
 
+class LogoutUnavailable(Exception):
+    """The provider's discovery document or keys cannot be had now: the token was not judged (answered 503)."""
+
+
 class LogoutRefused(Exception):
     """The request is not a valid, fresh logout token; `error` is the OAuth-style code answered."""
 
@@ -32,8 +36,11 @@ def handle_logout_token(form: Mapping[str, str]) -> int:
     """Validate the posted logout token, refuse replays, and end the sessions it names; returns how many."""
     try:
         request = oidc_provider().validate_logout_token(form.get("logout_token"))
-    except (LogoutTokenError, ProviderError) as error:
+    except LogoutTokenError as error:
         raise LogoutRefused("invalid_request", str(error)) from error
+    except ProviderError as error:
+        # Not the token's fault: a 400 is final for a provider, a 503 makes it deliver the token again.
+        raise LogoutUnavailable(str(error)) from error
     remember_token(request)
     try:
         return end_named_sessions(request)

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 import metrics
 from audit import events as audit
+from errors import RETRY_AFTER_SECONDS
 from extensions import csrf
 from oidc.provider import oidc_provider
 from signin import backchannel
@@ -109,6 +110,11 @@ def backchannel_logout() -> tuple[Response, int]:
     except backchannel.LogoutRefused as refusal:
         log.warning("back-channel logout refused: %s", refusal.description)
         return jsonify(error=refusal.error, error_description=refusal.description), 400
+    except backchannel.LogoutUnavailable as unavailable:
+        log.warning("back-channel logout not judged, the provider is unusable: %s", unavailable)
+        answer = jsonify(error="temporarily_unavailable", error_description="try again later")
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer, 503
     return jsonify({}), 200
 
 

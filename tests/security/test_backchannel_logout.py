@@ -513,6 +513,45 @@ def test_get_is_not_allowed(gatehouse: Gatehouse, provider: HostileProvider) -> 
     assert_nothing_ended(gatehouse, alice)
 
 
+# ---- 6b. the provider unusable (third pass, item 9) -------------------------------------------------------
+
+
+def broken_jwks() -> dict[str, Any]:
+    raise RuntimeError("the provider's key endpoint is failing")
+
+
+def assert_try_again(response: requests.Response) -> None:
+    """The token was not judged: 503 (a provider delivers it again; a 400 would be final), nothing private."""
+    assert response.status_code == 503, (response.status_code, response.text[:300])
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert_private(response)
+
+
+def test_junk_posted_while_the_jwks_fails_fetches_it_once_and_asks_to_try_again(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """Before any keys were loaded, a failing JWKS is fetched once per interval, not once per posted token."""
+    alice = sign_in(gatehouse, provider, "alice")
+    gatehouse.configure()  # a new process: no keys loaded yet
+    provider.behaviour.jwks = broken_jwks
+    before = provider.hits("/jwks")
+    for _ in range(20):
+        assert_try_again(post_token(gatehouse, provider.logout_token({"sub": "alice"})))
+    assert provider.hits("/jwks") - before == 1
+    assert_nothing_ended(gatehouse, alice)
+
+
+def test_a_logout_token_while_discovery_fails_is_answered_try_again(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    alice = sign_in(gatehouse, provider, "alice")
+    gatehouse.configure(OIDC_ISSUER=f"http://127.0.0.1:{free_port()}")  # the provider cannot be reached
+    assert_try_again(post_token(gatehouse, provider.logout_token({"sub": "alice"})))
+    gatehouse.configure()
+    assert_nothing_ended(gatehouse, alice)
+
+
 # ---- 7. Redis down --------------------------------------------------------------------------------------
 
 

@@ -44,10 +44,12 @@ lint: $(INSTALLED)
 # servers (redis-server, gunicorn) on free ports; not a test, so `make test` does not run it.
 # bench.pages loads the servers with wrk (a Debian package, from system-packages).
 # bench.persistence also starts a throwaway PostgreSQL cluster (tests/support/postgres.py).
+# bench.topologies starts a Redis Cluster and Sentinel groups (tests/support/redis_topology.py).
 bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
 	$(PY) -m bench.persistence
+	$(PY) -m bench.topologies
 
 install: $(INSTALLED)
 

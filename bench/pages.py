@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
@@ -133,13 +133,14 @@ class CpuReading:
     workers: frozenset[int]
 
     @classmethod
-    def take(cls, master: int, redis: int) -> CpuReading:
+    def take(cls, master: int, *redis: int) -> CpuReading:
+        """Read them now; `redis` is every redis-server process to count (one, or a whole cluster's)."""
         workers = children(master)
         web = cpu_seconds(master, reaped_children=True)
         for worker in workers:
             with suppress(OSError):  # a worker that exits right now is counted by its master next time
                 web += cpu_seconds(worker)
-        return cls(web, cpu_seconds(redis), frozenset(workers))
+        return cls(web, sum(cpu_seconds(pid) for pid in redis), frozenset(workers))
 
 
 # Starting and stopping gunicorn.
@@ -237,11 +238,21 @@ def wrk(url: str, cookie: str, seconds: int) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_REPORT)
         script.flush()
-        # --timeout: a request waiting on a busy shared machine is slow, not failed (default 2 s).
-        command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name]
-        command += ["-H", f"Cookie: {cookie}", "-H", f"User-Agent: {USER_AGENT}", url]
+        command = wrk_command(url, seconds, script.name, ["-H", f"Cookie: {cookie}"])
         finished = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30)  # noqa: S603
-    output = finished.stdout
+    return wrk_served(finished.stdout, url)
+
+
+def wrk_command(url: str, seconds: int, script: str, headers: list[str]) -> list[str]:
+    """wrk's command line: THREADS threads over CONNECTIONS connections for `seconds`, the Lua `script`
+    (ending with WRK_REPORT), the `headers` (-H options) and the User-Agent."""
+    # --timeout: a request waiting on a busy shared machine is slow, not failed (default 2 s).
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", script]
+    return [*command, *headers, "-H", f"User-Agent: {USER_AGENT}", url]
+
+
+def wrk_served(output: str, url: str) -> int:
+    """The requests wrk served, from WRK_REPORT's line at the end of its `output`; any failed request raises."""
     counts = json.loads(output.strip().splitlines()[-1])
     failed = {name: count for name, count in counts.items() if name != "requests" and count}
     # Gunicorn's sync worker closes each connection after its response; wrk counts the close
@@ -249,7 +260,7 @@ def wrk(url: str, cookie: str, seconds: int) -> int:
     failed.pop("read", None)
     if failed:
         raise RuntimeError(f"wrk against {url}: failed requests {failed}")
-    return counts["requests"]
+    return int(counts["requests"])
 
 
 def python_load(url: str, cookie: str, seconds: int) -> int:
@@ -331,10 +342,16 @@ def worker_boot_ms(master: int) -> float:
 def measure(process: subprocess.Popen, url: str, cookie: str, redis_pid: int, boot_ms: float) -> Run:
     """Warm the server up (not measured), then load it MEASURED_SECONDS with CPU readings either side."""
     load(url, cookie, WARM_UP_SECONDS)
-    before = CpuReading.take(process.pid, redis_pid)
-    with watching_workers(process.pid) as workers:
-        served = load(url, cookie, MEASURED_SECONDS)
-    after = CpuReading.take(process.pid, redis_pid)
+    return measured(process.pid, [redis_pid], boot_ms, lambda: load(url, cookie, MEASURED_SECONDS))
+
+
+def measured(master: int, redis_pids: Sequence[int], boot_ms: float, run_load: Callable[[], int]) -> Run:
+    """One load run (`run_load`, which returns the requests served) with CPU readings either side: of the
+    gunicorn whose master is `master`, and of every redis-server in `redis_pids`."""
+    before = CpuReading.take(master, *redis_pids)
+    with watching_workers(master) as workers:
+        served = run_load()
+    after = CpuReading.take(master, *redis_pids)
     return Run(
         requests=served,
         web_us=round((after.web - before.web) / served * 1e6, 1),
@@ -370,6 +387,17 @@ def gatehouse_settings(redis_port: int, workdir: Path) -> dict[str, str]:
     }
 
 
+def gunicorn_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a gunicorn server with these settings (its access log on, to stdout: thrown away)."""
+    return {**os.environ, **settings, "GUNICORN_ACCESS_LOG": "-"}
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`flask db upgrade` with this environment: the database the servers' settings name."""
+    flask = [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"]
+    subprocess.run(flask, cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)  # noqa: S603
+
+
 def plant_reader(app: Flask) -> str:
     """The reader signed in to Gatehouse (no provider involved); returns the cookie value."""
     profile = {"display_name": READER.display_name, "locale": READER.locale, "timezone": READER.timezone}
@@ -399,9 +427,8 @@ def run(workdir: Path) -> dict[str, Any]:
     redis = start_redis(redis_port, data_dir=workdir)
     try:
         settings = gatehouse_settings(redis_port, workdir)
-        env = {**os.environ, **settings, "GUNICORN_ACCESS_LOG": "-"}
-        flask = [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"]
-        subprocess.run(flask, cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)  # noqa: S603
+        env = gunicorn_env(settings)
+        migrate(env)
         gatehouse = create_app(settings)  # in-process, the same settings: to plant the session
         gatehouse_cookie = f"{gatehouse.config['SESSION_COOKIE_NAME']}={plant_reader(gatehouse)}"
         typical = typical_app.create_app(settings)

@@ -35,6 +35,7 @@ import tempfile
 from typing import Any
 
 from config import ConfigError
+from logs import gunicorn_logger
 from server_settings import load_server_settings
 
 try:
@@ -66,12 +67,10 @@ access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"
 errorlog = "-"
 loglevel = _server.log_level
 
-# LOG_FORMAT=json (the app's setting): gunicorn's error and access lines become JSON too, and each
-# access line carries the request id the app answered with (logs.py). The app validates the value.
-if _server.json_logs:
-    from logs import gunicorn_json_logger
-
-    logger_class = gunicorn_json_logger()
+# Every value of an access line is escaped (a path with CR LF cannot write a forged line). LOG_FORMAT=json
+# (the app's setting): gunicorn's error and access lines become JSON too, and each access line carries
+# the request id the app answered with (logs.py). The app validates the value.
+logger_class = gunicorn_logger(json_lines=_server.json_logs)
 
 # Gunicorn 25+ opens a control socket at one fixed path per user by default, so two
 # servers on one machine would fight over it; opt in by naming a path.

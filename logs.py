@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 import sys
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -125,6 +126,8 @@ def init_logging(app: Flask) -> None:
         use_json_logs()
         # Flask's own handler would write the app's lines a second time, as text.
         app.logger.removeHandler(default_handler)
+    elif not any(isinstance(found, EscapingFilter) for found in default_handler.filters):
+        default_handler.addFilter(EscapingFilter())
     app.logger.setLevel(logging.INFO)
     app.before_request(_start_request_id)
     app.after_request(_return_request_id)
@@ -153,19 +156,58 @@ def _end_request_id(error: BaseException | None) -> None:
         _current_request_id.reset(token)
 
 
-def gunicorn_json_logger() -> type:
-    """gunicorn's Logger with every handler writing JSON lines (imported only by gunicorn.conf.py)."""
+# Characters a log line must never carry as they are: control characters (a CR LF in a request path
+# would write a whole forged line; ESC sequences reach the terminal reading the log), and the
+# invisible format and separator characters (a right-to-left override turns text around).
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control or invisible character written as its escape (\\r, \\x1b, \\u202e)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES else char
+        for char in text
+    )
+
+
+class EscapingFilter(logging.Filter):
+    """Writes a record's message with its control characters escaped (text logs; JSON escapes them itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fold the arguments into the message, escaped; the traceback (exc_text) keeps its own lines."""
+        message = record.getMessage()
+        escaped = escape_control(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        return True
+
+
+def gunicorn_logger(*, json_lines: bool) -> type:
+    """gunicorn's Logger with every access-log value escaped, and, with `json_lines`, every line JSON.
+
+    Imported only by gunicorn.conf.py.
+    """
     from gunicorn.glogging import Logger  # type: ignore[import-untyped]  # gunicorn ships no types
 
-    class GunicornJsonLogger(Logger):  # type: ignore[misc]  # subclassing an untyped class
-        """gunicorn's error and access logs as JSON lines, carrying the request id."""
+    class GunicornLogger(Logger):  # type: ignore[misc]  # subclassing an untyped class
+        """gunicorn's error and access logs, their lines unforgeable, as JSON with the request id if asked."""
 
         def setup(self, cfg: Any) -> None:
-            """gunicorn's own set-up, then JSON formatting on each of its handlers."""
+            """gunicorn's own set-up, then each handler's formatting."""
             super().setup(cfg)
             for log in (self.error_log, self.access_log):
                 for handler in log.handlers:
-                    handler.setFormatter(JsonFormatter())
-                    handler.addFilter(RequestIdFilter())
+                    if json_lines:
+                        handler.setFormatter(JsonFormatter())
+                        handler.addFilter(RequestIdFilter())
+                    else:
+                        handler.addFilter(EscapingFilter())
 
-    return GunicornJsonLogger
+        def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+            """gunicorn's access-log values (path, user agent, headers…), each escaped: the client wrote them."""
+            found: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+            return {name: escape_control(value) if isinstance(value, str) else value for name, value in found.items()}
+
+    return GunicornLogger

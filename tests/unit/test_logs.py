@@ -13,7 +13,7 @@ from flask import Flask
 
 from accounts.persistence import persist_user
 from jobs.queues import REQUEST_ID_META, SERIALIZER, GatehouseJob, job_queue
-from logs import JsonFormatter, RequestIdFilter, request_id_context, safe_request_id
+from logs import EscapingFilter, JsonFormatter, RequestIdFilter, escape_control, request_id_context, safe_request_id
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import job_record, sign_in
 from tests.unit.mock_provider import MockProvider
@@ -182,3 +182,29 @@ def test_log_format_is_validated(make_app: AppFactory) -> None:
 
     with pytest.raises(ConfigError, match="LOG_FORMAT must be one of text, json"):
         make_app(LOG_FORMAT="xml")
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("plain text, é and 日本", "plain text, é and 日本"),
+        ("line\r\nforged", "line\\r\\nforged"),
+        ("\x1b[2Jcleared", "\\x1b[2Jcleared"),
+        ("abc\u202edef", "abc\\u202edef"),
+        ("nul\x00", "nul\\x00"),
+    ],
+)
+def test_control_and_invisible_characters_are_written_escaped(text: str, written: str) -> None:
+    assert escape_control(text) == written
+
+
+def test_a_text_log_line_with_a_line_break_in_its_values_stays_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(EscapingFilter())
+    logger = logging.getLogger("tests.escaping")
+    logger.addHandler(handler)
+    try:
+        logger.warning("refused %s", "/x\r\nFORGED 10.0.0.1 POST /account/delete")
+    finally:
+        logger.removeHandler(handler)
+    assert capsys.readouterr().err == "refused /x\\r\\nFORGED 10.0.0.1 POST /account/delete\n"

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables for Flask-Migrate)
 from accounts.jobs import ACCOUNT_JOBS
@@ -41,6 +40,7 @@ from jobs.registry import init_jobs
 from logs import init_logging
 from metrics.hosts import init_scrape_hosts
 from oidc.provider import init_oidc
+from proxies import TrustedProxyFix
 from security import init_security
 from sessions.hooks import init_session_hooks
 from sessions.store import init_session_store
@@ -112,10 +112,11 @@ def exit_cli_with(error: ConfigError) -> None:
 
 
 def init_proxy_fix(app: Flask) -> None:
-    """Trust X-Forwarded-* from this many proxies (0: none), for correct redirect URLs."""
+    """Trust X-Forwarded-* from this many proxies (0: none), and only from the peers FORWARDED_ALLOW_IPS names."""
     hops = app.config["PROXY_FIX_HOPS"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+        trusted = app.config["FORWARDED_ALLOW_IPS"]
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, hops=hops, trusted=trusted)  # type: ignore[method-assign]
 
 
 def init_database(app: Flask) -> None:

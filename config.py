@@ -97,6 +97,11 @@ class BaseConfig:
     # about half as fast again as 100 (docs/performance.md); a quiet queue still gives small batches.
     WORKER_BATCH_SIZE = 500
     PROXY_FIX_HOPS = 0
+    # The peers whose forwarded headers are believed (gunicorn's setting, same name): IPs or networks, or "*".
+    FORWARDED_ALLOW_IPS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | str = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
     # Client addresses `/metrics` answers (others get a 404): loopback only, unless set.
     METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
@@ -196,6 +201,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "WORKER_MAINTENANCE_INTERVAL": int,
     "WORKER_BATCH_SIZE": int,
     "PROXY_FIX_HOPS": int,
+    "FORWARDED_ALLOW_IPS": str,
     "METRICS_ALLOWED_NETWORKS": ip_networks,
     "LOGIN_RATE_LIMIT": str,
     "CALLBACK_RATE_LIMIT": str,
@@ -234,6 +240,7 @@ def load_settings(
     settings.update(overrides)
     problems += _read_retry_intervals(settings)
     problems += _read_networks(settings)
+    problems += _read_forwarded_allow_ips(settings)
 
     if not settings.get("DATABASE_URL") and env_name != "production":
         # The embedded default: SQLite in the instance folder, which git ignores.
@@ -286,6 +293,21 @@ def _read_networks(settings: dict[str, Any]) -> list[str]:
     except ValueError:
         settings["METRICS_ALLOWED_NETWORKS"] = BaseConfig.METRICS_ALLOWED_NETWORKS
         return [f"METRICS_ALLOWED_NETWORKS must be a {_KINDS[ip_networks]}"]
+    return []
+
+
+def _read_forwarded_allow_ips(settings: dict[str, Any]) -> list[str]:
+    """FORWARDED_ALLOW_IPS as gunicorn spells it ("127.0.0.1,10.0.0.0/8", or "*"), read as networks."""
+    raw = settings.get("FORWARDED_ALLOW_IPS")
+    if not isinstance(raw, str) or raw.strip() == "*":
+        if isinstance(raw, str):
+            settings["FORWARDED_ALLOW_IPS"] = "*"
+        return []
+    try:
+        settings["FORWARDED_ALLOW_IPS"] = ip_networks(raw)
+    except ValueError:
+        settings["FORWARDED_ALLOW_IPS"] = BaseConfig.FORWARDED_ALLOW_IPS
+        return [f"FORWARDED_ALLOW_IPS must be a {_KINDS[ip_networks]}, or * for every peer"]
     return []
 
 

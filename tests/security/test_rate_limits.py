@@ -74,6 +74,19 @@ def test_limits_are_per_client_address(gatehouse: Gatehouse, provider: HostilePr
     assert quiet.get("/login", headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 302
 
 
+def test_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """Third pass, item 7: the test's own address (127.0.0.1) is no trusted proxy here, so its forged
+    X-Forwarded-For are not believed and every start counts against that one address."""
+    gatehouse.configure(LOGIN_RATE_LIMIT="3 per minute", PROXY_FIX_HOPS=1, FORWARDED_ALLOW_IPS="10.99.0.1")
+    browser = gatehouse.browser()
+    answers = [
+        browser.get("/login", headers={"X-Forwarded-For": f"203.0.113.{index}"}).status_code for index in range(8)
+    ]
+    assert answers == [302, 302, 302, 429, 429, 429, 429, 429]
+
+
 def test_callback_is_rate_limited_before_any_token_request(gatehouse: Gatehouse, provider: HostileProvider) -> None:
     """Past the callback limit even a genuine provider answer is refused, and the code is not redeemed."""
     gatehouse.configure(CALLBACK_RATE_LIMIT="2 per minute")

@@ -23,6 +23,7 @@ LAYERS = {
     "server_settings": 1,
     "redis_targets": 1,
     "limits_storage": 1,
+    "proxies": 1,
     "logs": 1,
     "web": 1,
     "extensions": 1,

@@ -107,7 +107,7 @@ def test_a_forged_forwarded_for_is_ignored_without_a_trusted_proxy(client: Flask
 
 
 def test_behind_a_trusted_proxy_the_client_is_the_one_the_proxy_saw(make_app: AppFactory) -> None:
-    app = make_app(PROXY_FIX_HOPS=1, METRICS_ALLOWED_NETWORKS="10.20.0.0/16")
+    app = make_app(PROXY_FIX_HOPS=1, METRICS_ALLOWED_NETWORKS="10.20.0.0/16", FORWARDED_ALLOW_IPS="10.99.0.1")
     client = app.test_client()
     proxy = {"REMOTE_ADDR": "10.99.0.1"}
     # The proxy appends the address it saw; whatever the client wrote before it is not trusted.
@@ -117,6 +117,34 @@ def test_behind_a_trusted_proxy_the_client_is_the_one_the_proxy_saw(make_app: Ap
     assert scraper.status_code == 200
     # The proxy's own address is not the client's: without a forwarded address it is what counts.
     assert client.get("/metrics", environ_base=proxy).status_code == 404
+
+
+def test_forwarded_headers_from_a_peer_that_is_not_a_trusted_proxy_are_not_believed(make_app: AppFactory) -> None:
+    """Third pass, item 7: with PROXY_FIX_HOPS=1, a client talking to the app directly cannot claim an address."""
+    app = make_app(PROXY_FIX_HOPS=1, METRICS_ALLOWED_NETWORKS="10.0.5.0/24", FORWARDED_ALLOW_IPS="10.99.0.1")
+    client = app.test_client()
+    direct = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/metrics", environ_base=direct, headers={"X-Forwarded-For": "10.0.5.7"}).status_code == 404
+    through_the_proxy = {"REMOTE_ADDR": "10.99.0.1"}
+    assert (
+        client.get("/metrics", environ_base=through_the_proxy, headers={"X-Forwarded-For": "10.0.5.7"}).status_code
+        == 200
+    )
+    # By default only loopback is a trusted proxy; "*" believes every peer (gunicorn's own meaning).
+    assert (
+        make_app(PROXY_FIX_HOPS=1, METRICS_ALLOWED_NETWORKS="10.0.5.0/24")
+        .test_client()
+        .get("/metrics", environ_base=direct, headers={"X-Forwarded-For": "10.0.5.7"})
+        .status_code
+        == 404
+    )
+    assert (
+        make_app(PROXY_FIX_HOPS=1, METRICS_ALLOWED_NETWORKS="10.0.5.0/24", FORWARDED_ALLOW_IPS="*")
+        .test_client()
+        .get("/metrics", environ_base=direct, headers={"X-Forwarded-For": "10.0.5.7"})
+        .status_code
+        == 200
+    )
 
 
 def test_the_allowed_networks_come_from_the_setting(make_app: AppFactory) -> None:

@@ -36,8 +36,10 @@ def development_env(instance: Path) -> dict[str, str]:
         # Kept in instance/ so sessions survive a restart of `make run`.
         key_file = instance / "dev-secret-key"
         if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            # Created owner-only, never readable by others even for a moment (not written, then chmod'ed).
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as written:
+                written.write(secrets.token_urlsafe(48))
         env["SECRET_KEY"] = key_file.read_text().strip()
     return env
 
@@ -55,8 +57,12 @@ def interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     """Start everything, wait for Ctrl-C (or a child's exit), stop everything."""
+    # Everything devstack and its children write (SQLite, Redis's append-only files, whose key names spell
+    # out session cookies, the secret key, the CLI's settings) is the owner's alone from creation.
+    os.umask(0o077)
     instance = Path("instance").resolve()
-    instance.mkdir(exist_ok=True)
+    instance.mkdir(mode=0o700, exist_ok=True)
+    instance.chmod(0o700)  # one made before, with the old umask
     env = development_env(instance)
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     # SIGTERM (from make or a supervisor) stops us like Ctrl-C does.
@@ -67,8 +73,12 @@ def main() -> int:
         require_free(WEB_PORT, "the web app")
         if not env.get("REDIS_URL"):
             require_free(REDIS_PORT, "the embedded Redis")
-            children.append(start_redis(REDIS_PORT, data_dir=instance, appendonly=True))
-            env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+            # A password of its own each run: another local user cannot read or write the sessions.
+            password = secrets.token_urlsafe(24)
+            children.append(
+                start_redis(REDIS_PORT, data_dir=instance, appendonly=True, extra=["--requirepass", password])
+            )
+            env["REDIS_URL"] = f"redis://:{password}@127.0.0.1:{REDIS_PORT}/0"
         if not env.get("OIDC_ISSUER"):
             require_free(PROVIDER_PORT, "the development OpenID provider")
             children.append(start_mock_provider(PROVIDER_PORT))

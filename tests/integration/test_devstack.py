@@ -15,6 +15,7 @@ from typing import NamedTuple
 import pytest
 import requests
 from redis import Redis
+from redis.exceptions import AuthenticationError
 
 from devstack.processes import free_port, port_is_free
 from devstack.settings_file import RELATIVE_PATH
@@ -103,7 +104,7 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
         "GATEHOUSE_DEV_PROVIDER_PORT": str(ports["provider"]),
         "PYTHONPATH": str(ROOT),
         # Not the developer's instance/gatehouse.db: the app puts SQLite beside its code by default.
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'gatehouse.db'}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'gatehouse.db'}",
     }
     with open(tmp_path / "devstack.log", "wb") as log:
         process = subprocess.Popen(
@@ -132,6 +133,17 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
                     os.kill(pid, signal.SIGKILL)
 
 
+def assert_owner_only(instance: Path) -> None:
+    """Third pass, item 13: instance/ and everything devstack wrote there (the SQLite database, Redis's
+    append-only files, the secret key, the CLI's settings) are readable by their owner alone."""
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    written = [path for path in instance.rglob("*")]
+    assert any(path.name.startswith("appendonly") for path in written), written  # the embedded Redis's AOF
+    assert (instance / "dev-secret-key").exists()
+    shared = {str(path): oct(stat.S_IMODE(path.stat().st_mode)) for path in written if path.stat().st_mode & 0o077}
+    assert shared == {}
+
+
 @pytest.mark.parametrize("ctrl_c", ["process group", "devstack only"])
 def test_make_run_serves_the_app_and_ctrl_c_stops_every_child(devstack: DevStack, ctrl_c: str) -> None:
     process, ports = devstack.process, devstack.ports
@@ -145,8 +157,13 @@ def test_make_run_serves_the_app_and_ctrl_c_stops_every_child(devstack: DevStack
     assert texts(page.text, "signed-in-as") == ["devstack-user"]
     # Once the worker has run the sign-in job it is fully up (its scheduler process included),
     # so the process tree below devstack is complete.
-    with Redis(port=ports["redis"], socket_timeout=5) as client:
+    redis_url = json.loads(settings_file.read_text())["REDIS_URL"]
+    with Redis.from_url(redis_url, socket_timeout=5) as client:
         wait_until(lambda: client.zcard("rq:finished:gatehouse") >= 1, timeout=30, what="the worker to run a job")
+    assert_owner_only(devstack.folder / "instance")
+    # Third pass, item 13: the embedded Redis has a password of its own; without it nothing is answered.
+    with Redis(port=ports["redis"], socket_timeout=5) as stranger, pytest.raises(AuthenticationError):
+        stranger.get("anything")
     children = descendants(process.pid)
     names = " ".join(command_line(pid) for pid in children)
     for expected in ("redis-server", "oidc_provider_mock", "worker", "run --host"):

@@ -16,6 +16,12 @@ from signin.failures import LoginFailed
 from signin.login_state import pop_login_state
 from users.schema import ISSUER_MAX, SUBJECT_MAX, clean_text
 
+# Claims only the signed ID token may bring: when it lacks one, UserInfo's is not taken (an `auth_time` there
+# would skip a re-authentication; a `sid` would tie the session to whatever provider session it names).
+ID_TOKEN_ONLY_CLAIMS = frozenset(
+    {"iss", "aud", "exp", "iat", "nbf", "nonce", "auth_time", "sid", "acr", "amr", "azp", "at_hash", "c_hash", "jti"}
+)
+
 
 @dataclass(frozen=True)
 class LoginResult:
@@ -109,4 +115,6 @@ def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, A
         raise LoginFailed("failed", f"userinfo failed: {type(error).__name__}") from error
     if not isinstance(userinfo, dict) or userinfo.get("sub") != claims["sub"]:
         raise LoginFailed("failed", "userinfo sub differs from the ID token's")
-    return {**userinfo, **claims}
+    # UserInfo is not signed: it may fill in what the user is called, never what the ID token vouches for.
+    profile_claims = {name: value for name, value in userinfo.items() if name not in ID_TOKEN_ONLY_CLAIMS}
+    return {**profile_claims, **claims}

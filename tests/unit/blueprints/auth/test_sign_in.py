@@ -13,6 +13,7 @@ from sqlalchemy import text
 from werkzeug.test import TestResponse
 
 from extensions import db
+from sessions import keys
 from tests.support.session_records import seed_profile
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
@@ -25,7 +26,7 @@ from tests.unit.helpers import (
     start_login,
     stored_session,
 )
-from tests.unit.mock_provider import CLIENT_ID, ISSUER, MockProvider, authorize_params, callback_query
+from tests.unit.mock_provider import CLIENT_ID, DROP, ISSUER, MockProvider, authorize_params, callback_query
 
 
 def signed_in_user(app: Flask, redis: RecordingRedis, client: FlaskClient) -> dict[str, Any] | None:
@@ -274,3 +275,20 @@ def test_production_cookie_is_secure_and_host_prefixed_in_process(make_app: AppF
     assert "; Path=/" in cookie
     assert "Domain=" not in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_unsigned_userinfo_supplies_no_auth_time_or_provider_session(
+    app: Flask, client: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """Third pass: UserInfo is not signed, so when the ID token has no `auth_time` or `sid`, UserInfo's are not
+    taken (an `auth_time` there would skip a re-authentication; a `sid` would tie the session to any logout)."""
+    provider.id_token_overrides = {"auth_time": DROP, "sid": DROP}
+    provider.userinfo_overrides = {"auth_time": int(time.time()), "sid": "from-userinfo"}
+    landed = sign_in(client, provider)
+    assert landed.status_code == 302
+    sid = session_id(app, client)
+    assert sid is not None
+    user, member = keys.parse_sid(sid) or (None, "")
+    record = fake_redis.hgetall(keys.session_key(user, member))
+    assert record.get(b"at") in (None, b"")
+    assert record.get(b"ps") in (None, b"")

@@ -91,13 +91,27 @@ def start_user_session(
     return stored
 
 
-def record_auth_time(stored: StoredSession, auth_time: int) -> bool:
-    """Store the session's new auth time, after a re-authentication (False if the session no longer exists)."""
+def record_auth_time(stored: StoredSession, auth_time: int, provider_sid: str | None = None) -> bool:
+    """Store the session's new auth time after a re-authentication, and the provider session it came with.
+
+    A provider may start a new session (a new `sid`) at the `max_age` / `prompt=login` round trip and later
+    log that one out by back-channel: the session takes the new `sid`, and the `sid` lookup names its user.
+    False if the session no longer exists.
+    """
     if stored.user is None or stored.member is None:
         return False
     # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
-    scripts = session_store(current_app).scripts
-    done = scripts.set_auth_time(keys=[keys.session_key(stored.user, stored.member)], args=[auth_time])
+    store = session_store(current_app)
+    remember_sid = []
+    if provider_sid and stored.identity is not None:
+        lookup = keys.provider_session_key(stored.identity.issuer, provider_sid)
+        remember_sid.append(("SET", lookup, stored.user, "EX", store.absolute_timeout))
+    done = store.scripts.replicated(
+        store.scripts.set_auth_time,
+        then=remember_sid,
+        keys=[keys.session_key(stored.user, stored.member)],
+        args=[auth_time, provider_sid or ""],
+    )
     if done != 1:
         return False
     stored.auth_time = auth_time

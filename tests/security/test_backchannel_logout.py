@@ -23,6 +23,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.processes import free_port
+from sessions import keys
 from signin import backchannel
 from tests.security.browser import Browser
 from tests.security.harness import Gatehouse, LogCapture
@@ -174,6 +175,27 @@ def test_a_sub_alone_issued_ahead_of_our_clock_does_not_sign_out_the_next_sign_i
     assert older.browser.signed_in_as() is None
     again = sign_in(gatehouse, provider, "alice")
     assert again.browser.signed_in_as() == "Alice", "the sign-in after the logout was signed out by a future iat"
+
+
+def test_a_re_authentication_s_new_provider_session_can_log_the_session_out(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """Third pass, item 4: the provider starts a new session (a new `sid`) at the `max_age` round trip; a
+    logout of that new provider session ends the Gatehouse session (it kept the old `sid` before)."""
+    alice = sign_in(gatehouse, provider, "alice")
+    user, member = keys.parse_sid(alice.session_id) or (None, "")
+    gatehouse.redis.hset(keys.session_key(user, member), "at", int(time.time()) - 3600)  # an old sign-in
+    asked = alice.browser.post("/account/delete", data={"csrf_token": alice.browser.csrf_token("/account/delete")})
+    assert asked.status_code == 303  # to the provider, for a fresh authentication
+    back = alice.browser.callback(alice.browser.authorize(asked.headers["Location"], "alice"))
+    assert back.status_code == 303 and back.headers["Location"].endswith("/account/delete"), back.headers
+    new_sid = provider.sids["alice"][-1]
+    assert new_sid != alice.provider_sid
+
+    assert_done(post_token(gatehouse, provider.logout_token({"sid": new_sid})))
+
+    assert alice.browser.signed_in_as() is None, "the provider's new session was logged out, but ours lived on"
+    assert alice.session_id not in live_sessions(gatehouse)
 
 
 # ---- 3. refused tokens end nothing ------------------------------------------------------------------

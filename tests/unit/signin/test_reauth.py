@@ -417,7 +417,7 @@ def test_a_session_that_ends_during_its_re_authentication_is_audited_as_signed_o
     handle = session_handle(app, client, fake_redis)
     start = client.get("/sensitive")
     # Signed out elsewhere while the callback runs: the auth time finds no session to go to.
-    monkeypatch.setattr(reauth, "record_auth_time", lambda stored, auth_time: False)
+    monkeypatch.setattr(reauth, "record_auth_time", lambda stored, auth_time, provider_sid=None: False)
     back = reauthenticate(client, provider, start, auth_time=int(time.time()))
     assert back.headers["Location"] == "/auth/failed?reason=reauth_signed_out"
     assert reauth_events(app) == [("reauth_signed_out", "alice", handle)]

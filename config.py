@@ -107,7 +107,13 @@ class BaseConfig:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session does
     # Per client address, counted in Redis (Flask-Limiter notation: "N per minute", "N/hour;M/day").
     LOGIN_RATE_LIMIT = "30 per minute"
+    # Sign-in starts from one IPv4 /24 or IPv6 /48, and from everyone together: each keeps ~600 B of
+    # anonymous sign-in state for ANONYMOUS_SESSION_TTL, so these cap what that state can cost (rate_limits.py).
+    LOGIN_RATE_LIMIT_PER_NETWORK = "300 per minute"
+    LOGIN_RATE_LIMIT_TOTAL = "3000 per minute"
     CALLBACK_RATE_LIMIT = "30 per minute"
+    # A signed-in user's state-changing requests (revoking sessions, saving the profile, deleting the account).
+    USER_ACTION_RATE_LIMIT = "30 per minute"
     MAX_CONTENT_LENGTH = 64 * 1024
     # "text" (readable) or "json" (one object per line, with the request id: logs.py).
     LOG_FORMAT = "text"
@@ -204,7 +210,10 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "FORWARDED_ALLOW_IPS": str,
     "METRICS_ALLOWED_NETWORKS": ip_networks,
     "LOGIN_RATE_LIMIT": str,
+    "LOGIN_RATE_LIMIT_PER_NETWORK": str,
+    "LOGIN_RATE_LIMIT_TOTAL": str,
     "CALLBACK_RATE_LIMIT": str,
+    "USER_ACTION_RATE_LIMIT": str,
     "LOG_FORMAT": str,
 }
 
@@ -430,7 +439,7 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     batch = settings.get("WORKER_BATCH_SIZE")
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 1000:
         problems.append("WORKER_BATCH_SIZE must be a whole number between 1 and 1000")
-    for name in ("LOGIN_RATE_LIMIT", "CALLBACK_RATE_LIMIT"):
+    for name in RATE_LIMIT_SETTINGS:
         if not _is_rate_limit(settings.get(name)):
             problems.append(f"{name} must be a rate limit such as '30 per minute'")
     return problems
@@ -452,6 +461,14 @@ def _timing_problems(settings: Mapping[str, Any]) -> list[str]:
         problems.append("JOB_RETRY_INTERVALS must be whole seconds between 0 and 86400")
     return problems
 
+
+RATE_LIMIT_SETTINGS = (
+    "LOGIN_RATE_LIMIT",
+    "LOGIN_RATE_LIMIT_PER_NETWORK",
+    "LOGIN_RATE_LIMIT_TOTAL",
+    "CALLBACK_RATE_LIMIT",
+    "USER_ACTION_RATE_LIMIT",
+)
 
 _POSITIVE_WHOLE = (
     "REDIS_WAIT_TIMEOUT_MS",

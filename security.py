@@ -6,23 +6,15 @@
 - Cross-site requests: any state-changing request whose `Origin` is not ours or
   whose `Sec-Fetch-Site` says "cross-site"/"same-site" is refused with a 403, on top
   of Flask-WTF's CSRF token (defence in depth; the token stays the main control).
-- Rate limits (Flask-Limiter) on /login and /auth/callback, per client address (per
-  /64 for IPv6, where one host holds a whole network), counted in the app's
-  own Redis (the session store's connection pool: same server, same short
-  timeouts), so every web process shares the counts. One Limiter per app:
-  Flask-Limiter keeps its storage on the Limiter object, so a shared one would mix
-  the apps of one process.
+- Rate limits (rate_limits.py), counted in the session store's Redis.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request, session
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import csrf_meta_tag, generate_csrf
 from redis import Redis
 from secure import (
@@ -37,10 +29,9 @@ from secure import (
     XFrameOptions,
 )
 
-import limits_storage  # noqa: F401  (registers the gatehouse+redis:// storage with `limits`)
 from errors import render_error
 from extensions import csrf
-from web import AppHooks
+from rate_limits import init_rate_limits
 
 _LIMITER = "gatehouse.limiter"
 _HEADERS = "gatehouse.security_headers"
@@ -50,8 +41,6 @@ CSRF_SIGNED_KEY = "_csrf_signed"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Sec-Fetch-Site values that mean "another site started this request".
 FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
-# Endpoint -> the setting holding its rate limit (Flask-Limiter notation, e.g. "30 per minute").
-RATE_LIMITED_ENDPOINTS = {"auth.login": "LOGIN_RATE_LIMIT", "auth.callback": "CALLBACK_RATE_LIMIT"}
 HSTS_MAX_AGE = 365 * 24 * 3600
 # Posted by the provider's servers, not a browser: their own token is the whole check.
 SERVER_TO_SERVER_ENDPOINTS = frozenset({"auth.backchannel_logout"})
@@ -161,50 +150,6 @@ def protect_state_changing_requests() -> tuple[Response | str, int] | None:
     if config["WTF_CSRF_ENABLED"]:
         csrf.protect(apply_exemptions=True)
     return refuse_cross_site_requests()
-
-
-def client_network() -> str:
-    """Who a rate limit counts: the client's IPv4 address, or its IPv6 /64 (one host usually owns a whole /64)."""
-    address = get_remote_address()
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
-
-
-def init_rate_limits(app: Flask, redis: Redis) -> Limiter:
-    """Limit the sign-in endpoints per client address, counting in the app's Redis (through its client `redis`)."""
-    limiter = Limiter(
-        client_network,
-        # limits_storage.py: the counts live on the session store's own client, whatever its topology.
-        # Passed to the storage's constructor as keyword arguments; Flask-Limiter types them as str | int only.
-        storage_uri="gatehouse+redis://",
-        storage_options={"client": redis},  # type: ignore[dict-item]
-        key_prefix="gatehouse-limits",
-        strategy="moving-window",
-        headers_enabled=True,
-    )
-    hooks = AppHooks.of(app)
-    limiter.init_app(app)
-    added = hooks.added_since(app)
-    # Flask-Limiter hooks every request of the app: a before_request check for app-wide limits,
-    # an after_request that adds the X-RateLimit-*/Retry-After headers of the limit the view
-    # checked, and a teardown that resets its per-request state. Gatehouse has no app-wide
-    # limits (only the decorated views are limited, and their decorator checks them itself),
-    # so the check goes, and the other two run on the limited endpoints' responses only.
-    added.remove_from(app)
-    app.after_request(lambda response: added.finish(response, RATE_LIMITED_ENDPOINTS))
-    for endpoint, setting in RATE_LIMITED_ENDPOINTS.items():
-        # The decorator keeps the view's type; mypy infers it from Flask's union of sync and async
-        # views as one callable returning either, which is not a member of that union.
-        app.view_functions[endpoint] = limiter.limit(app.config[setting])(app.view_functions[endpoint])  # type: ignore[assignment]
-    app.extensions[_LIMITER] = limiter
-    return limiter
 
 
 def cached_csrf_token() -> str:

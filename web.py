@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Response, current_app, request, session, url_for
+from flask import Flask, Response, current_app, message_flashed, request, session, url_for
 
 
 def wants_json() -> bool:
@@ -87,8 +87,21 @@ class AppHooks:
         return response
 
 
+# Flash messages a session keeps until a page shows them: a client that never follows its redirects
+# (300 POSTs, 300 messages) cannot grow its session record past these.
+MAX_PENDING_FLASHES = 5
+
+
+def cap_pending_flashes(sender: Flask, message: str, category: str) -> None:
+    """Keep only the newest MAX_PENDING_FLASHES messages waiting to be shown (Flask's message_flashed signal)."""
+    pending = session.get("_flashes")
+    if isinstance(pending, list) and len(pending) > MAX_PENDING_FLASHES:
+        session["_flashes"] = pending[-MAX_PENDING_FLASHES:]
+
+
 def init_response_policies(app: Flask) -> None:
     """Apply the response rules to every response of the app; template filters for times."""
+    message_flashed.connect(cap_pending_flashes, sender=app)
     app.after_request(protect_private_pages)
     app.add_template_filter(isotime)
     app.add_template_filter(localtime)

@@ -139,5 +139,8 @@ def base_settings(redis_url: str, provider: HostileProvider, workdir: Path) -> d
         "API_BASE_URL": "",
         # Generous limits: only the rate-limit tests tighten them.
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_RATE_LIMIT_PER_NETWORK": "100000 per minute",
+        "LOGIN_RATE_LIMIT_TOTAL": "100000 per minute",
         "CALLBACK_RATE_LIMIT": "1000 per minute",
+        "USER_ACTION_RATE_LIMIT": "100000 per minute",
     }

@@ -140,3 +140,48 @@ def test_a_browser_holds_a_bounded_number_of_sign_ins_in_progress(
     # The newest attempt still completes.
     browser.sign_in("alice")
     assert browser.signed_in_as() == "Alice"
+
+
+# ---- third pass, items 10 and 11: what anonymous sign-in state and one user's requests may cost ----------
+
+
+def test_sign_in_starts_from_one_wider_network_are_capped(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """Every /64 of one IPv6 /48 has its own per-address limit, but the /48 shares one cap; another /48 does not."""
+    gatehouse.configure(
+        LOGIN_RATE_LIMIT="100 per minute", LOGIN_RATE_LIMIT_PER_NETWORK="3 per minute", PROXY_FIX_HOPS=1
+    )
+    browser = gatehouse.browser()
+
+    def start_from(address: str) -> int:
+        return browser.get("/login", headers={"X-Forwarded-For": address}).status_code
+
+    assert [start_from(f"2001:db8:1:{index:x}::1") for index in range(5)] == [302, 302, 302, 429, 429]
+    assert start_from("2001:db8:2::1") == 302
+    assert "Too many requests" in browser.get("/login", headers={"X-Forwarded-For": "2001:db8:1:9::1"}).text
+
+
+def test_sign_in_starts_from_everyone_together_are_capped(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """At the total cap a start from anywhere gets the 429 page, and a signed-in user's pages are untouched."""
+    signed_in = gatehouse.browser()
+    signed_in.sign_in("alice")
+    gatehouse.configure(LOGIN_RATE_LIMIT_TOTAL="3 per minute", PROXY_FIX_HOPS=1)
+    browser = gatehouse.browser()
+    answers = [
+        browser.get("/login", headers={"X-Forwarded-For": f"198.51.{index}.1"}).status_code for index in range(5)
+    ]
+    assert answers == [302, 302, 302, 429, 429]
+    assert signed_in.get("/profile").status_code == 200
+
+
+def test_one_user_s_state_changing_requests_are_limited(gatehouse: Gatehouse, provider: HostileProvider) -> None:
+    """300 revoke-others in a row no longer make 300 audit events: past the per-user limit they are refused,
+    while another user is unaffected."""
+    gatehouse.configure(USER_ACTION_RATE_LIMIT="3 per minute")
+    alice, bob = gatehouse.browser(), gatehouse.browser()
+    alice.sign_in("alice")
+    bob.sign_in("bob")
+    token = alice.csrf_token("/sessions")
+    answers = [alice.post("/sessions/revoke-others", data={"csrf_token": token}).status_code for _ in range(6)]
+    assert answers == [302, 302, 302, 429, 429, 429]
+    assert bob.post("/sessions/revoke-others", data={"csrf_token": bob.csrf_token("/sessions")}).status_code == 302
+    assert alice.get("/sessions").status_code == 200  # reading is not limited

@@ -48,7 +48,16 @@ FAST_WORKER = {
 
 # Every test browser is 127.0.0.1 and the suites sign in hundreds of times a minute; the
 # limits themselves are tested in tests/security/test_rate_limits.py.
-GENEROUS_RATE_LIMITS = {"LOGIN_RATE_LIMIT": "100000 per minute", "CALLBACK_RATE_LIMIT": "100000 per minute"}
+GENEROUS_RATE_LIMITS = {
+    name: "100000 per minute"
+    for name in (
+        "LOGIN_RATE_LIMIT",
+        "LOGIN_RATE_LIMIT_PER_NETWORK",
+        "LOGIN_RATE_LIMIT_TOTAL",
+        "CALLBACK_RATE_LIMIT",
+        "USER_ACTION_RATE_LIMIT",
+    )
+}
 
 PROVIDER_KINDS = ("mock", "certified", None)
 

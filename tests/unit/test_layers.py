@@ -47,6 +47,7 @@ LAYERS = {
     "commands": 5,
     "errors": 5,
     "security": 5,
+    "rate_limits": 5,
     # 6 composition
     "app": 6,
     "devstack": 6,

@@ -134,3 +134,17 @@ def test_signing_out_everywhere_else_keeps_only_this_session(
     assert "Signed out 2 other sessions." in page
     assert [current for current, _ in rows(page)] == [True]
     assert bob.get("/profile").status_code == 200
+
+
+def test_redirects_never_followed_leave_at_most_five_messages_in_the_session(
+    app: Flask, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """Third pass, item 11: 20 sign-outs of the other devices whose redirects are never followed keep only the
+    newest five "Signed out" messages in the session record (each kept its message before: 300 made 11.6 KB)."""
+    client = browser(app, provider)
+    token = signed_in_page_token(client, "/sessions")
+    for _ in range(20):
+        assert client.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
+    flashes = stored_session(app, fake_redis, session_id(app, client))["_flashes"]
+    assert len(flashes) == 5
+    assert all(category == "success" for category, _ in flashes)

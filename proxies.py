@@ -10,10 +10,11 @@ of the trusted proxies, the same rule and the same setting gunicorn uses for X-F
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from metrics.exposition import address_allowed
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -21,17 +22,6 @@ if TYPE_CHECKING:
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # FORWARDED_ALLOW_IPS=* believes every peer, as gunicorn's own "*" does.
 ANY_PEER = "*"
-
-
-def peer_is_trusted(address: str | None, trusted: Iterable[IpNetwork]) -> bool:
-    """True when the TCP peer's address lies in one of the trusted networks (IPv4-mapped IPv6 counts as IPv4)."""
-    try:
-        parsed = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return False
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return any(parsed.version == network.version and parsed in network for network in trusted)
 
 
 class TrustedProxyFix:
@@ -44,9 +34,12 @@ class TrustedProxyFix:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         """Believe the forwarded headers only if the peer is a trusted proxy."""
-        trusted = self.trusted
-        if trusted == ANY_PEER or (
-            not isinstance(trusted, str) and peer_is_trusted(environ.get("REMOTE_ADDR"), trusted)
-        ):
+        if self.believes(environ.get("REMOTE_ADDR")):
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)
+
+    def believes(self, peer: str | None) -> bool:
+        """True when `peer` (the connecting address) is a trusted proxy."""
+        if isinstance(self.trusted, str):
+            return self.trusted == ANY_PEER
+        return address_allowed(peer, self.trusted)

@@ -86,7 +86,9 @@ LIMITS = (
         methods=("POST",),
     ),
 )
-RATE_LIMITED_ENDPOINTS = frozenset(endpoint for limit in LIMITS for endpoint in limit.endpoints)
+# The endpoints whose answers carry the limit's headers (X-RateLimit-*, and Retry-After on a 429). Not the
+# signed-in actions: their 503 (Redis away, a write no replica confirmed) keeps its own Retry-After.
+LIMIT_HEADER_ENDPOINTS = frozenset({"auth.login", "auth.callback"})
 
 
 def init_rate_limits(app: Flask, redis: Redis) -> Limiter:
@@ -110,7 +112,7 @@ def init_rate_limits(app: Flask, redis: Redis) -> Limiter:
     # limits (only the decorated views are limited, and their decorator checks them itself),
     # so the check goes, and the other two run on the limited endpoints' responses only.
     added.remove_from(app)
-    app.after_request(lambda response: added.finish(response, RATE_LIMITED_ENDPOINTS))
+    app.after_request(lambda response: added.finish(response, LIMIT_HEADER_ENDPOINTS))
     for limit in LIMITS:
         decorate = limiter.limit(
             app.config[limit.setting],

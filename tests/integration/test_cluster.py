@@ -20,19 +20,17 @@ from sessions import keys
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
-    provider_settings,
+    running_topology,
     test_back_channel_logout_by_sid_ends_only_that_provider_session,
     test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
     test_disable_and_deletion,
     test_parallel_requests_refresh_an_expired_token_once,
     test_sign_in_profile_edits_and_revocation,
 )
-from tests.security.hostile_provider import HostileProvider
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.page_load import PageLoad
 from tests.support.polling import wait_until
 from tests.support.redis_topology import RedisClusterGroup
-from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -50,29 +48,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterGr
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, cluster: RedisClusterGroup) -> Iterator[Topology]:
     """A stack whose sessions live on the cluster (its queue on a Redis of its own), with a provider the tests drive."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(
-            tmp_path_factory.mktemp("cluster"),
-            provider=None,
-            redis_url=cluster.url,
-            queue_on_own_redis=True,
-            # Acknowledged writes wait for the slot's replica; the queue's own Redis has none.
-            settings={
-                **provider_settings(provider),
-                "REDIS_WAIT_REPLICAS": 1,
-                "REDIS_WAIT_TIMEOUT_MS": 300,
-                "QUEUE_REDIS_WAIT_REPLICAS": 0,
-            },
-        )
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("cluster", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology(
+        "cluster",
+        tmp_path_factory.mktemp("cluster"),
+        redis_url=cluster.url,
+        queue_on_own_redis=True,
+        # Acknowledged writes wait for the slot's replica; the queue's own Redis has none.
+        settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300, "QUEUE_REDIS_WAIT_REPLICAS": 0},
+    ) as topology:
+        yield topology
 
 
 def test_every_key_of_a_user_lives_in_one_slot(topology: Topology, cluster: RedisClusterGroup, subject: str) -> None:

@@ -19,12 +19,10 @@ from redis import Redis
 from app import create_app
 from devstack.processes import free_port, start_redis, stop
 from tests.integration.pages import is_signed_in_as, is_signed_out
-from tests.integration.topology_journeys import Topology, provider_settings
-from tests.security.hostile_provider import HostileProvider
+from tests.integration.topology_journeys import Topology, running_topology
 from tests.security.tls import make_certificate
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.redis_topology import RedisClusterGroup, SentinelGroup, TlsFiles
-from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -63,23 +61,14 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, tls_redis: TlsRedis) -> Iterator[Topology]:
     """A stack whose sessions and queue are on the TLS Redis."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(
-            tmp_path_factory.mktemp("tls"),
-            provider=None,
-            redis_url=tls_redis.url,
-            redis_client=tls_redis.client,
-            settings={**provider_settings(provider), "REDIS_TLS_CA_FILE": str(tls_redis.ca_file)},
-        )
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("tls", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology(
+        "tls",
+        tmp_path_factory.mktemp("tls"),
+        redis_url=tls_redis.url,
+        redis_client=tls_redis.client,
+        settings={"REDIS_TLS_CA_FILE": str(tls_redis.ca_file)},
+    ) as topology:
+        yield topology
 
 
 def test_sign_in_pages_and_persistence_work_over_tls(topology: Topology, subject: str) -> None:
@@ -128,28 +117,14 @@ def sentinel_topology(
     tmp_path_factory: pytest.TempPathFactory, tls_sentinel: SentinelGroup, tls_files: TlsFiles
 ) -> Iterator[Topology]:
     """A stack whose sessions and queue are on the TLS Sentinel group; acknowledged writes wait for a replica."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(
-            tmp_path_factory.mktemp("sentinel-tls"),
-            provider=None,
-            redis_url=tls_sentinel.url,
-            redis_client=lambda: tls_sentinel.client_for(tls_sentinel.primary()),
-            settings={
-                **provider_settings(provider),
-                "REDIS_WAIT_REPLICAS": 1,
-                "REDIS_WAIT_TIMEOUT_MS": 300,
-                "REDIS_TLS_CA_FILE": str(tls_files.ca),
-            },
-        )
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("sentinel-tls", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology(
+        "sentinel-tls",
+        tmp_path_factory.mktemp("sentinel-tls"),
+        redis_url=tls_sentinel.url,
+        redis_client=lambda: tls_sentinel.client_for(tls_sentinel.primary()),
+        settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300, "REDIS_TLS_CA_FILE": str(tls_files.ca)},
+    ) as topology:
+        yield topology
 
 
 @pytest.fixture(scope="module")
@@ -168,29 +143,19 @@ def cluster_topology(
 ) -> Iterator[Topology]:
     """A stack whose sessions are on the TLS cluster (the slot's replica confirms each acknowledged write), its
     queue on a plain Redis of its own."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(
-            tmp_path_factory.mktemp("cluster-tls"),
-            provider=None,
-            redis_url=tls_cluster.url,
-            queue_on_own_redis=True,
-            settings={
-                **provider_settings(provider),
-                "REDIS_WAIT_REPLICAS": 1,
-                "REDIS_WAIT_TIMEOUT_MS": 300,
-                "QUEUE_REDIS_WAIT_REPLICAS": 0,
-                "REDIS_TLS_CA_FILE": str(tls_files.ca),
-            },
-        )
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("cluster-tls", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology(
+        "cluster-tls",
+        tmp_path_factory.mktemp("cluster-tls"),
+        redis_url=tls_cluster.url,
+        queue_on_own_redis=True,
+        settings={
+            "REDIS_WAIT_REPLICAS": 1,
+            "REDIS_WAIT_TIMEOUT_MS": 300,
+            "QUEUE_REDIS_WAIT_REPLICAS": 0,
+            "REDIS_TLS_CA_FILE": str(tls_files.ca),
+        },
+    ) as topology:
+        yield topology
 
 
 def sign_in_revoke_and_persist(topology: Topology, subject: str) -> None:

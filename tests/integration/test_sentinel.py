@@ -20,19 +20,17 @@ import requests
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
-    provider_settings,
+    running_topology,
     test_back_channel_logout_by_sid_ends_only_that_provider_session,
     test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
     test_disable_and_deletion,
     test_parallel_requests_refresh_an_expired_token_once,
     test_sign_in_profile_edits_and_revocation,
 )
-from tests.security.hostile_provider import HostileProvider
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.page_load import PageLoad
 from tests.support.polling import wait_until
 from tests.support.redis_topology import SentinelGroup
-from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -50,23 +48,14 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, sentinel: SentinelGroup) -> Iterator[Topology]:
     """A stack (a web process, a worker) on the group, signing in through a provider whose keys the tests hold."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(
-            tmp_path_factory.mktemp("sentinel"),
-            provider=None,
-            redis_url=sentinel.url,
-            redis_client=lambda: sentinel.client_for(sentinel.primary()),
-            settings={**provider_settings(provider), "REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300},
-        )
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("sentinel", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology(
+        "sentinel",
+        tmp_path_factory.mktemp("sentinel"),
+        redis_url=sentinel.url,
+        redis_client=lambda: sentinel.client_for(sentinel.primary()),
+        settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300},
+    ) as topology:
+        yield topology
 
 
 @contextmanager

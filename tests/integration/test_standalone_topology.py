@@ -12,15 +12,13 @@ import pytest
 
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
-    provider_settings,
+    running_topology,
     test_back_channel_logout_by_sid_ends_only_that_provider_session,
     test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
     test_disable_and_deletion,
     test_parallel_requests_refresh_an_expired_token_once,
     test_sign_in_profile_edits_and_revocation,
 )
-from tests.security.hostile_provider import HostileProvider
-from tests.support.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +26,5 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     """A stack on one redis-server (a web process, a worker), signing in through a provider the tests drive."""
-    provider = HostileProvider().start()
-    try:
-        stack = start_stack(tmp_path_factory.mktemp("standalone"), provider=None, settings=provider_settings(provider))
-    except BaseException:
-        provider.stop()
-        raise
-    try:
-        yield Topology("standalone", stack, provider)
-    finally:
-        stack.stop()
-        provider.stop()
+    with running_topology("standalone", tmp_path_factory.mktemp("standalone")) as topology:
+        yield topology

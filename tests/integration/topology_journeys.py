@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -18,7 +22,7 @@ from tests.security.hostile_provider import CLIENT_ID, CLIENT_SECRET, HostilePro
 from tests.support import browserless
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.polling import wait_until
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_stack
 
 
 @dataclass
@@ -50,6 +54,26 @@ class Topology:
 def provider_settings(provider: HostileProvider) -> dict[str, object]:
     """What a stack needs to sign in through `provider`."""
     return {"OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET}
+
+
+@contextmanager
+def running_topology(
+    name: str, workdir: Path, *, settings: Mapping[str, Any] | None = None, **stack: Any
+) -> Iterator[Topology]:
+    """A stack (start_stack's `stack` options) signing in through a provider of its own; both stopped after."""
+    provider = HostileProvider().start()
+    try:
+        running = start_stack(
+            workdir, provider=None, settings={**provider_settings(provider), **(settings or {})}, **stack
+        )
+    except BaseException:
+        provider.stop()
+        raise
+    try:
+        yield Topology(name, running, provider)
+    finally:
+        running.stop()
+        provider.stop()
 
 
 def post_logout_token(topology: Topology, claims: dict[str, object]) -> requests.Response:

@@ -5,7 +5,7 @@ Redis (or one Cluster slot) and costs one round trip.
 
 Writes that a user is told about (a sign-in, a sign-out or revocation, a disable, a deletion,
 a saved profile) go through `replicated`: with REDIS_WAIT_REPLICAS set, the write is followed,
-on the same connection and in the same round trip, by WAIT for that many replicas, so a
+on the same connection and in the same pipeline, by WAIT for that many replicas, so a
 failover to a replica cannot undo what was acknowledged. Too few replicas in time raise
 `WriteNotReplicated`: the request is answered 503 and the user tries again. Page views never wait.
 """
@@ -80,7 +80,8 @@ class SessionScripts:
         """Run a write script (and the commands `then` lists), acknowledged only once replicated; its result.
 
         Without REDIS_WAIT_REPLICAS it is the plain call. With it, the calls and WAIT share one
-        connection (WAIT covers that connection's writes) and one round trip.
+        connection (WAIT covers that connection's writes) in one pipeline; on a Cluster, one per
+        slot the calls touch.
         """
         if not self.wait_replicas:
             result = script(keys=keys, args=args)

@@ -20,12 +20,16 @@ from sessions import keys
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
+    assert_no_one_signed_out_but,
+    revoke_others,
     running_topology,
+    served_again,
     test_back_channel_logout_by_sid_ends_only_that_provider_session,
     test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
     test_disable_and_deletion,
     test_parallel_requests_refresh_an_expired_token_once,
     test_sign_in_profile_edits_and_revocation,
+    two_devices_each,
 )
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.page_load import PageLoad
@@ -101,23 +105,15 @@ def test_a_write_no_replica_confirms_is_not_acknowledged_on_a_cluster(
 def test_a_live_resharding_and_a_failover_sign_no_one_out(
     topology: Topology, cluster: RedisClusterGroup, tmp_path: Path
 ) -> None:
-    stack = topology.stack
-    base = stack.web_url
-    subjects = [f"cluster-{index}-{tmp_path.name[-6:]}" for index in range(6)]
-    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
-    for subject, (first, second) in browsers.items():
-        topology.sign_in(first, subject)
-        topology.sign_in(second, subject)
-    revoker, revoked = browsers[subjects[0]]
+    base = topology.stack.web_url
+    browsers = two_devices_each(topology, [f"cluster-{index}-{tmp_path.name[-6:]}" for index in range(6)])
+    revoker, revoked = next(iter(browsers.values()))
     source, target = cluster.primaries()[0], cluster.primaries()[1]
 
     with PageLoad(base, [browser for pair in browsers.values() for browser in pair if browser is not revoked]) as load:
         wait_until(lambda: load.answers["200"] >= 20, timeout=30, what="the page load to get going")
         moving = cluster.reshard(2000, source, target)
-        devices = revoker.get(f"{base}/sessions", timeout=TIMEOUT)
-        answer = revoker.post(
-            f"{base}/sessions/revoke-others", data={"csrf_token": csrf_token(devices.text)}, allow_redirects=False
-        )
+        answer = revoke_others(topology, revoker)
         late = requests.Session()
         topology.sign_in(late, f"cluster-late-{tmp_path.name[-6:]}")
         resharded_in = cluster.wait_for_reshard(moving)
@@ -125,12 +121,7 @@ def test_a_live_resharding_and_a_failover_sign_no_one_out(
         replica = next(node for node in cluster.replicas() if primary_of[node.node_id] == target.node_id)
         failed_over_at = time.monotonic()
         failover_took = cluster.failover(replica)
-        wait_until(
-            lambda: time.monotonic() - max(load.last_unserved, failed_over_at) > 3,
-            timeout=60,
-            what="pages served for 3 s after the failover",
-        )
-        unserved_for = max(load.last_unserved, failed_over_at) - failed_over_at
+        unserved_for = served_again(load, failed_over_at)
 
     print(
         f"\nCluster: 2000 slots moved in {resharded_in:.1f} s, failover in {failover_took:.1f} s, "
@@ -138,57 +129,30 @@ def test_a_live_resharding_and_a_failover_sign_no_one_out(
     )
     assert answer.status_code == 302
     assert set(load.answers) <= {"200", "503"}, load.answers
-    for subject, pair in browsers.items():
-        for browser in pair:
-            if browser is revoked:
-                assert is_signed_out(browser, base), "a revocation during the resharding was undone"
-            else:
-                assert not is_signed_out(browser, base), f"{subject} was signed out by the resharding or failover"
+    assert_no_one_signed_out_but(topology, browsers, revoked)
     assert not is_signed_out(late, base), "a sign-in during the resharding was lost"
-    for subject in subjects:
-        topology.row(subject)
 
 
 def test_a_sigkilled_primary_signs_no_one_out_on_a_cluster(
     topology: Topology, cluster: RedisClusterGroup, tmp_path: Path
 ) -> None:
     base = topology.stack.web_url
-    subjects = [f"killed-{index}-{tmp_path.name[-6:]}" for index in range(6)]
-    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
-    for subject, (first, second) in browsers.items():
-        topology.sign_in(first, subject)
-        topology.sign_in(second, subject)
-    revoker, revoked = browsers[subjects[0]]
+    browsers = two_devices_each(topology, [f"killed-{index}-{tmp_path.name[-6:]}" for index in range(6)])
+    (first, (revoker, revoked)) = next(iter(browsers.items()))
     with cluster.client() as client:
-        slot = client.keyslot(keys.user_key(keys.user_tag(topology.provider.issuer, subjects[0])))
+        slot = client.keyslot(keys.user_key(keys.user_tag(topology.provider.issuer, first)))
     victim = next(node for node in cluster.primaries() if slot in cluster.slots_of(node))
 
     with PageLoad(base, [browser for pair in browsers.values() for browser in pair if browser is not revoked]) as load:
         wait_until(lambda: load.answers["200"] >= 20, timeout=30, what="the page load to get going")
         # Acknowledged just before the kill, in the slot of the primary that dies.
-        devices = revoker.get(f"{base}/sessions", timeout=TIMEOUT)
-        answer = revoker.post(
-            f"{base}/sessions/revoke-others", data={"csrf_token": csrf_token(devices.text)}, allow_redirects=False
-        )
-        assert answer.status_code == 302
+        assert revoke_others(topology, revoker).status_code == 302
         killed_at = time.monotonic()
         cluster.kill(victim)
         cluster.wait_until_healthy(timeout=60)
-        wait_until(
-            lambda: time.monotonic() - max(load.last_unserved, killed_at) > 3,
-            timeout=60,
-            what="pages served for 3 s after the replica took over",
-        )
-        back_after = max(load.last_unserved, killed_at) - killed_at
+        back_after = served_again(load, killed_at)
 
     print(f"\nCluster primary SIGKILLed: pages served again {back_after:.1f} s after; {dict(load.answers)}")
     assert set(load.answers) <= {"200", "503"}, load.answers
-    for subject, pair in browsers.items():
-        for browser in pair:
-            if browser is revoked:
-                assert is_signed_out(browser, base), "a revocation acknowledged before the kill was undone"
-            else:
-                assert not is_signed_out(browser, base), f"{subject} was signed out when a primary died"
-    for subject in subjects:
-        topology.row(subject)
+    assert_no_one_signed_out_but(topology, browsers, revoked)
     cluster.restart(victim)

@@ -38,8 +38,16 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def metrics_stack(tmp_path_factory: pytest.TempPathFactory, metrics_dir: Path) -> Iterator[Stack]:
-    """One gunicorn (two workers) and one RQ worker, with one shared metrics directory."""
-    running = start_stack(tmp_path_factory.mktemp("metrics"), extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    """One gunicorn (two workers) and one RQ worker, with one shared metrics directory.
+
+    Started only once the worker is up: a test that stops Redis must not catch the worker still starting
+    (it connects as it starts, and would exit).
+    """
+    running = start_stack(
+        tmp_path_factory.mktemp("metrics"),
+        extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        wait_for_workers=True,
+    )
     try:
         yield running
     finally:

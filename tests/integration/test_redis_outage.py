@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own (its Redis is stopped), with an append-only Redis so sessions survive a restart."""
-    running = start_stack(tmp_path_factory.mktemp("redis-outage"), redis_appendonly=True)
+    # Only once the worker is up: a test that stops Redis must not catch it still starting (it would exit).
+    running = start_stack(tmp_path_factory.mktemp("redis-outage"), redis_appendonly=True, wait_for_workers=True)
     try:
         yield running
     finally:

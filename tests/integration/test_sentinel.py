@@ -20,12 +20,16 @@ import requests
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
+    assert_no_one_signed_out_but,
+    revoke_others,
     running_topology,
+    served_again,
     test_back_channel_logout_by_sid_ends_only_that_provider_session,
     test_back_channel_logout_by_sub_ends_the_user_s_earlier_sessions,
     test_disable_and_deletion,
     test_parallel_requests_refresh_an_expired_token_once,
     test_sign_in_profile_edits_and_revocation,
+    two_devices_each,
 )
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.page_load import PageLoad
@@ -104,52 +108,27 @@ def test_a_write_no_replica_confirms_is_not_acknowledged(
 def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(
     topology: Topology, sentinel: SentinelGroup, tmp_path: Path
 ) -> None:
-    group, stack = sentinel, topology.stack
-    base = stack.web_url
-    subjects = [f"failover-{index}-{tmp_path.name[-6:]}" for index in range(4)]
-    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
-    for subject, (first, second) in browsers.items():
-        topology.sign_in(first, subject)
-        topology.sign_in(second, subject)
-    revoker, revoked = browsers[subjects[0]]
+    base = topology.stack.web_url
+    browsers = two_devices_each(topology, [f"failover-{index}-{tmp_path.name[-6:]}" for index in range(4)])
+    revoker, revoked = next(iter(browsers.values()))
 
     with PageLoad(base, [browser for pair in browsers.values() for browser in pair if browser is not revoked]) as load:
         wait_until(lambda: load.answers["200"] >= 20, timeout=30, what="the page load to get going")
         # Acknowledged just before the kill: a new sign-in, and a revocation of another device.
         late = requests.Session()
         topology.sign_in(late, "failover-late-" + tmp_path.name[-6:])
-        devices = revoker.get(f"{base}/sessions", timeout=TIMEOUT)
-        answer = revoker.post(
-            f"{base}/sessions/revoke-others",
-            data={"csrf_token": csrf_token(devices.text)},
-            allow_redirects=False,
-            timeout=TIMEOUT,
-        )
-        assert answer.status_code == 302
+        assert revoke_others(topology, revoker).status_code == 302
         killed_at = time.monotonic()
-        old = group.kill_primary()
+        old = sentinel.kill_primary()
         # No primary yet: the readiness check says so (Sentinel still names the dead one).
         not_ready = requests.get(f"{base}/readyz", timeout=TIMEOUT)
-        group.wait_for_new_primary(old)
-        # Served again: several seconds of nothing but 200s.
-        wait_until(
-            lambda: load.answers["200"] > 0 and time.monotonic() - max(load.last_unserved, killed_at) > 3,
-            timeout=60,
-            what="pages served again after the failover",
-        )
-        back_after = max(load.last_unserved, killed_at) - killed_at
+        sentinel.wait_for_new_primary(old)
+        back_after = served_again(load, killed_at)
 
     print(f"\nSentinel failover (down-after 1 s): served again {back_after:.1f} s after SIGKILL; {dict(load.answers)}")
     assert set(load.answers) <= {"200", "503"}, load.answers
     assert (not_ready.status_code, not_ready.json()["checks"]["redis"]) == (503, "down")
     assert requests.get(f"{base}/readyz", timeout=TIMEOUT).status_code == 200
-    for subject, pair in browsers.items():
-        for browser in pair:
-            if browser is revoked:
-                assert is_signed_out(browser, base), "a revocation acknowledged before the failover was undone"
-            else:
-                assert not is_signed_out(browser, base), f"{subject} was signed out by the failover"
+    assert_no_one_signed_out_but(topology, browsers, revoked)
     assert not is_signed_out(late, base), "a sign-in acknowledged just before the failover was lost"
-    for subject in subjects:
-        topology.row(subject)
-    group.restart(old)
+    sentinel.restart(old)

@@ -21,6 +21,7 @@ from tests.integration.pages import form_values, is_signed_in_as, is_signed_out
 from tests.security.hostile_provider import CLIENT_ID, CLIENT_SECRET, HostileProvider
 from tests.support import browserless
 from tests.support.browserless import TIMEOUT, csrf_token
+from tests.support.page_load import PageLoad
 from tests.support.polling import wait_until
 from tests.support.stack import Stack, start_stack
 
@@ -74,6 +75,50 @@ def running_topology(
     finally:
         running.stop()
         provider.stop()
+
+
+def two_devices_each(topology: Topology, subjects: list[str]) -> dict[str, list[requests.Session]]:
+    """Two signed-in browsers for each subject (what a fault test keeps loading pages with)."""
+    browsers = {subject: [requests.Session(), requests.Session()] for subject in subjects}
+    for subject, pair in browsers.items():
+        for browser in pair:
+            topology.sign_in(browser, subject)
+    return browsers
+
+
+def revoke_others(topology: Topology, browser: requests.Session) -> requests.Response:
+    """Press "Sign out everywhere else" on the devices page (the redirect is not followed)."""
+    devices = browser.get(f"{topology.stack.web_url}/sessions", timeout=TIMEOUT)
+    return browser.post(
+        f"{topology.stack.web_url}/sessions/revoke-others",
+        data={"csrf_token": csrf_token(devices.text)},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
+def served_again(load: PageLoad, since: float) -> float:
+    """Wait until pages have been served for 3 s without a miss; seconds from `since` to the last miss."""
+    wait_until(
+        lambda: load.answers["200"] > 0 and time.monotonic() - max(load.last_unserved, since) > 3,
+        timeout=60,
+        what="pages served for 3 s without a miss",
+    )
+    return max(load.last_unserved, since) - since
+
+
+def assert_no_one_signed_out_but(
+    topology: Topology, browsers: dict[str, list[requests.Session]], revoked: requests.Session
+) -> None:
+    """Every browser is still signed in, except `revoked`, whose revocation held; every user is persisted."""
+    base = topology.stack.web_url
+    for subject, pair in browsers.items():
+        for browser in pair:
+            if browser is revoked:
+                assert is_signed_out(browser, base), "a revocation acknowledged before the fault was undone"
+            else:
+                assert not is_signed_out(browser, base), f"{subject} was signed out by the fault"
+        topology.row(subject)
 
 
 def post_logout_token(topology: Topology, claims: dict[str, object]) -> requests.Response:

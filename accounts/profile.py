@@ -70,13 +70,14 @@ def save_profile(fields: Mapping[str, Any], *, shown_version: int | None = None)
     at this instant, nothing is saved (ProfileChangedElsewhere): checked in Redis atomically
     with the version's reservation, so two saves can never both be told "saved" while one
     edit is lost. An edit whose commit is refused (the account was deleted meanwhile, or a
-    newer edit won) is not reported saved either. If the
-    saved profile cannot be loaded in time, the edit is kept and only its changed
+    newer edit won) is not reported saved either.
+
+    If the saved profile cannot be loaded in time, the edit is kept and only its changed
     fields reach the row (they cannot overwrite saved fields the user left alone). The
-    version comes from Redis and is reserved before the job is queued, and the
-    job is queued before the shared profile changes: an accepted edit reaches the
-    database even if this request dies half-way, and an older edit never replaces
-    a newer one, whatever the web hosts' clocks say.
+    version comes from Redis and is reserved before the job is queued, and the job is
+    queued before the shared profile changes: an accepted edit reaches the database even
+    if this request dies half-way, and an older edit never replaces a newer one, whatever
+    the web hosts' clocks say.
     """
     stored = current_session()
     if stored.user is None:

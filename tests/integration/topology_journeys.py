@@ -42,11 +42,15 @@ class Topology:
 
         return browserless.sign_in(browser, self.stack.web_url, subject, next_path, through=provider_pages)
 
+    def rows(self, subject: str) -> list[dict[str, object]]:
+        """The persisted rows of `subject` at this topology's provider."""
+        return [row for row in self.stack.users() if (row["issuer"], row["subject"]) == (self.provider.issuer, subject)]
+
     def row(self, subject: str, **expected: object) -> dict[str, object]:
         """Wait for the user's row (with `expected` values) written by the worker."""
 
         def matching() -> dict[str, object] | None:
-            rows = [row for row in self.stack.users() if row["subject"] == subject]
+            rows = self.rows(subject)
             return rows[0] if rows and all(rows[0].get(name) == value for name, value in expected.items()) else None
 
         return wait_until(matching, timeout=30, what=f"the row of {subject} with {expected}")
@@ -168,11 +172,7 @@ def test_disable_and_deletion(topology: Topology, subject: str) -> None:
     )
     assert deleted.status_code == 303
     assert is_signed_out(other, stack.web_url)
-    wait_until(lambda: not user_rows_at(topology, subject), timeout=30, what="the deleted row gone")
-
-
-def user_rows_at(topology: Topology, subject: str) -> list[dict[str, object]]:
-    return [row for row in topology.stack.users() if row["subject"] == subject]
+    wait_until(lambda: not topology.rows(subject), timeout=30, what="the deleted row gone")
 
 
 def test_back_channel_logout_by_sid_ends_only_that_provider_session(topology: Topology, subject: str) -> None:

@@ -427,6 +427,11 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
+    seen, idle = settings.get("SESSION_LAST_SEEN_INTERVAL"), settings.get("SESSION_IDLE_TIMEOUT")
+    if isinstance(seen, int) and isinstance(idle, int) and seen >= idle:
+        # The idle expiry slides with the last-seen time (sessions/lua/read.lua): an idle session lives on for
+        # up to SESSION_IDLE_TIMEOUT + SESSION_LAST_SEEN_INTERVAL, which must stay close to the timeout.
+        problems.append("SESSION_LAST_SEEN_INTERVAL must be shorter than SESSION_IDLE_TIMEOUT")
     for name in ("REDIS_WAIT_REPLICAS", "QUEUE_REDIS_WAIT_REPLICAS"):
         count = settings.get(name)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10:

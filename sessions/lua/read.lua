@@ -29,14 +29,17 @@ if remaining <= 0 or not user[1] or user[5] == '1' or tonumber(record[3]) < tonu
   redis.call('ZREM', KEYS[3], ARGV[6])
   return false
 end
-local ttl = math.ceil(math.min(idle, remaining))
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[4], ttl)
+-- Most pages write nothing: the idle expiry slides only when the last-seen time is written, at most
+-- every `every` seconds, and then to `idle + every`, so a session ends between `idle` and `idle + every`
+-- after its last request (never early). A page that writes costs Redis the write, its replication and
+-- its append-only log entry; one in `every` seconds of a user's pages does.
 local every = tonumber(ARGV[4])
 if now - tonumber(record[4] or '0') >= every then
+  local ttl = math.ceil(math.min(idle + every, remaining))
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[4], ttl)
   redis.call('HSET', KEYS[1], 'seen', math.floor(now), 'ip', ARGV[5])
-  -- The score is the latest moment this session can still be alive (its idle expiry slides
-  -- by up to `every` between these writes), so trimming by score never drops a live one.
+  -- The score is the latest moment this session can still be alive, so trimming by score never drops a live one.
   local latest = math.min(now + idle + every, absolute_end)
   redis.call('ZADD', KEYS[3], latest, ARGV[6])
   if redis.call('TTL', KEYS[3]) < latest - now then

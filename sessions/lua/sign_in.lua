@@ -35,7 +35,8 @@ if user_ttl ~= -1 and user_ttl < tonumber(ARGV[4]) then
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
 
-local ttl = math.ceil(math.min(idle, absolute))
+-- As read.lua slides it: the idle expiry moves only with the last-seen time, by `idle + every`.
+local ttl = math.ceil(math.min(idle + tonumber(ARGV[18]), absolute))
 redis.call('HSET', KEYS[1], 'd', ARGV[7], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'h', ARGV[8],
   'dev', ARGV[10], 'ip', ARGV[11], 'seen', math.floor(now))
 if ARGV[9] ~= '' then

@@ -93,7 +93,7 @@ def test_a_signed_in_page_costs_one_redis_round_trip_and_no_query(
         assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_a_page_view_slides_the_idle_expiry_without_rewriting_the_record(
+def test_a_page_view_slides_the_idle_expiry_with_the_last_seen_time_without_rewriting_the_data(
     app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
 ) -> None:
     sid = session_id(app, signed_in)
@@ -101,12 +101,27 @@ def test_a_page_view_slides_the_idle_expiry_without_rewriting_the_record(
     data, version = fake_redis.hmget(key, "d", "v")
     fake_redis.expire(key, 5)
     fake_redis.expire(tokens_key(sid), 5)
+    fake_redis.hset(key, "seen", int(time.time()) - app.config["SESSION_LAST_SEEN_INTERVAL"])
     fake_redis.commands.clear()
     assert signed_in.get("/").status_code == 200
-    assert fake_redis.ttl(key) > app.config["SESSION_IDLE_TIMEOUT"] - 5
-    assert fake_redis.ttl(tokens_key(sid)) > app.config["SESSION_IDLE_TIMEOUT"] - 5
+    slid_to = app.config["SESSION_IDLE_TIMEOUT"] + app.config["SESSION_LAST_SEEN_INTERVAL"]
+    assert slid_to - 5 < fake_redis.ttl(key) <= slid_to
+    assert slid_to - 5 < fake_redis.ttl(tokens_key(sid)) <= slid_to
     assert fake_redis.hmget(key, "d", "v") == [data, version]
     assert script_calls(fake_redis, session_store(app).scripts.write.sha) == []
+
+
+def test_a_page_view_within_the_last_seen_interval_writes_nothing(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    """Seen a moment ago: the page changes neither the expiry nor the record (no write to replicate or log)."""
+    sid = session_id(app, signed_in)
+    key = record_key(sid)
+    fake_redis.expire(key, 500)
+    before = fake_redis.hgetall(key)
+    assert signed_in.get("/").status_code == 200
+    assert 490 < fake_redis.ttl(key) <= 500
+    assert fake_redis.hgetall(key) == before
 
 
 def test_an_idle_session_ends(app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis) -> None:

@@ -418,12 +418,9 @@ def _redis_url_problems(settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _number_problems(settings: Mapping[str, Any]) -> list[str]:
-    """Counts, timeouts, rate limits and retry delays are in range."""
+def _session_timing_problems(settings: Mapping[str, Any]) -> list[str]:
+    """A user's state outlives their sessions; the idle expiry's step is shorter than the idle timeout."""
     problems = []
-    for name in _POSITIVE_WHOLE:
-        if not isinstance(settings.get(name), int) or settings[name] <= 0:
-            problems.append(f"{name} must be a positive whole number")
     user_ttl, absolute = settings.get("USER_STATE_TTL"), settings.get("SESSION_ABSOLUTE_TIMEOUT")
     if isinstance(user_ttl, int) and isinstance(absolute, int) and user_ttl < absolute:
         problems.append("USER_STATE_TTL must be at least SESSION_ABSOLUTE_TIMEOUT (a user outlives their sessions)")
@@ -432,6 +429,16 @@ def _number_problems(settings: Mapping[str, Any]) -> list[str]:
         # The idle expiry slides with the last-seen time (sessions/lua/read.lua): an idle session lives on for
         # up to SESSION_IDLE_TIMEOUT + SESSION_LAST_SEEN_INTERVAL, which must stay close to the timeout.
         problems.append("SESSION_LAST_SEEN_INTERVAL must be shorter than SESSION_IDLE_TIMEOUT")
+    return problems
+
+
+def _number_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Counts, timeouts, rate limits and retry delays are in range."""
+    problems = []
+    for name in _POSITIVE_WHOLE:
+        if not isinstance(settings.get(name), int) or settings[name] <= 0:
+            problems.append(f"{name} must be a positive whole number")
+    problems += _session_timing_problems(settings)
     for name in ("REDIS_WAIT_REPLICAS", "QUEUE_REDIS_WAIT_REPLICAS"):
         count = settings.get(name)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10:

@@ -173,6 +173,7 @@ def sign_in(app: Flask, subject: str, *, access_token: str | None = None) -> Sig
             data={},
             provider_sid=str(uuid.uuid4()),
             auth_time=int(time.time()),
+            issued_at=int(time.time()),
         )
     if stored.user is None or stored.member is None:
         raise RuntimeError("start_user_session returned an anonymous session")
@@ -223,7 +224,11 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                     ],
                     client=pipeline,
                 )
-                pipeline.set(keys.provider_session_key(ISSUER, provider_sid), user, ex=store.absolute_timeout)
+                store.scripts.provider_session(
+                    keys=[keys.provider_session_key(ISSUER, provider_sid)],
+                    args=["join", user, int(now), store.absolute_timeout],
+                    client=pipeline,
+                )
                 created.append(SignedIn(user, member))
             if len(pipeline) >= BATCH:
                 pipeline.execute()

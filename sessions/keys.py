@@ -13,7 +13,8 @@ slot and one Lua script can read them in one round trip:
                            read only by requests that call the API)
     gh:{U}:l:R     string  the lease of the one request refreshing those tokens
     gh:a:R         hash    an anonymous session (a sign-in in progress)
-    gh:p:<digest>  string  provider session id -> U, for back-channel logout by `sid`
+    gh:p:<digest>  hash    a provider session (`sid`): the users U it signed in, and when it was
+                           logged out ("!out", "!out:U"), for back-channel logout by `sid`
     gh:j:<digest>  string  a back-channel logout token's jti, so it cannot be replayed
 
 A signed-in session id is "U.R", an anonymous one "R", where R is 256 random bits.
@@ -107,7 +108,7 @@ def _digest(*parts: str) -> str:
 
 
 def provider_session_key(issuer: str, provider_sid: str) -> str:
-    """Maps a provider session (`sid` claim) to the user whose sessions it started."""
+    """A provider session (`sid` claim): the users whose sessions it started, and its logouts."""
     return f"{PREFIX}p:{_digest(issuer, provider_sid)}"
 
 

@@ -16,6 +16,7 @@ from flask import Flask, current_app, request
 
 from sessions import keys
 from sessions.devices import describe_device
+from sessions.scripts import ScriptCall
 from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.token_record import pack_tokens
 from sessions.user import current_session
@@ -28,6 +29,10 @@ class AccountDisabled(Exception):
     """The user is disabled: no session may start."""
 
 
+class ProviderSessionEnded(Exception):
+    """The provider logged out the provider session (`sid`) while its sign-in was completing: no session started."""
+
+
 def start_user_session(
     *,
     identity: Identity,
@@ -36,8 +41,13 @@ def start_user_session(
     data: Mapping[str, Any],
     provider_sid: str | None,
     auth_time: int | None,
+    issued_at: int,
 ) -> StoredSession:
-    """Replace the browser's session with a new signed-in one under a new id; raises AccountDisabled."""
+    """Replace the browser's session with a new signed-in one under a new id.
+
+    `issued_at` is the ID token's `iat`. Raises AccountDisabled, and ProviderSessionEnded when a
+    back-channel logout of the provider session arrived before this sign-in named its user.
+    """
     store = session_store(current_app)
     stored = current_session()
     if stored.version is not None:
@@ -46,17 +56,10 @@ def start_user_session(
     user, member, handle = keys.user_tag(identity.issuer, identity.subject), keys.new_random(), keys.new_handle()
     now = time.time()
     config = current_app.config
-    # Back-channel logout may name only the provider session: remember whose it is.
-    remember_sid = (
-        [("SET", keys.provider_session_key(identity.issuer, provider_sid), user, "EX", store.absolute_timeout)]
-        if provider_sid
-        else []
-    )
-    result = store.scripts.replicated(
+    sign_in = ScriptCall(
         store.scripts.sign_in,
-        then=remember_sid,
-        keys=keys.signed_in_keys(user, member),
-        args=[
+        keys.signed_in_keys(user, member),
+        [
             now,
             store.idle_timeout,
             store.absolute_timeout,
@@ -77,8 +80,14 @@ def start_user_session(
             store.seen_interval,
         ],
     )
+    # Back-channel logout may name only the provider session: name its user there, after the session exists.
+    calls = [sign_in, *_join_provider_session(identity.issuer, provider_sid, user, issued_at)]
+    result, *joined = store.scripts.replicated_all(calls)
     if result[0] == b"disabled":
         raise AccountDisabled(user)
+    if joined and not joined[0]:
+        end_sessions(user, "member", member)
+        raise ProviderSessionEnded(user)
     stored.update(data)
     stored.sid, stored.user, stored.member = keys.signed_in_sid(user, member), user, member
     stored.handle = handle
@@ -91,28 +100,42 @@ def start_user_session(
     return stored
 
 
-def record_auth_time(stored: StoredSession, auth_time: int, provider_sid: str | None = None) -> bool:
+def _join_provider_session(issuer: str, provider_sid: str | None, user: str, issued_at: int) -> list[ScriptCall]:
+    """The call naming `user` among the provider session's users (none without a `sid`).
+
+    It runs after the script that stores the session, so whatever the order of a sign-in and a
+    back-channel logout of its provider session, the session ends: a logout before the naming is
+    seen by it (provider_session.lua "join" answers 0), one after it finds the user and the session.
+    """
+    if not provider_sid:
+        return []
+    store = session_store(current_app)
+    lookup = keys.provider_session_key(issuer, provider_sid)
+    return [ScriptCall(store.scripts.provider_session, [lookup], ["join", user, issued_at, store.absolute_timeout])]
+
+
+def record_auth_time(stored: StoredSession, auth_time: int, provider_sid: str | None, issued_at: int) -> bool:
     """Store the session's new auth time after a re-authentication, and the provider session it came with.
 
     A provider may start a new session (a new `sid`) at the `max_age` / `prompt=login` round trip and later
     log that one out by back-channel: the session takes the new `sid`, and the `sid` lookup names its user.
-    False if the session no longer exists.
+    False if the session no longer exists, or that provider session was logged out meanwhile (then it ends).
     """
     if stored.user is None or stored.member is None:
         return False
     # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
     store = session_store(current_app)
-    remember_sid = []
-    if provider_sid and stored.identity is not None:
-        lookup = keys.provider_session_key(stored.identity.issuer, provider_sid)
-        remember_sid.append(("SET", lookup, stored.user, "EX", store.absolute_timeout))
-    done = store.scripts.replicated(
-        store.scripts.set_auth_time,
-        then=remember_sid,
-        keys=[keys.session_key(stored.user, stored.member)],
-        args=[auth_time, provider_sid or ""],
+    set_auth_time = ScriptCall(
+        store.scripts.set_auth_time, [keys.session_key(stored.user, stored.member)], [auth_time, provider_sid or ""]
     )
+    join = (
+        _join_provider_session(stored.identity.issuer, provider_sid, stored.user, issued_at) if stored.identity else []
+    )
+    done, *joined = store.scripts.replicated_all([set_auth_time, *join])
     if done != 1:
+        return False
+    if joined and not joined[0]:
+        end_sessions(stored.user, "member", stored.member)
         return False
     stored.auth_time = auth_time
     return True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis import Redis
 from redis.client import Pipeline
@@ -45,7 +45,16 @@ NAMES = (
     "delete_user",
     "set_auth_time",
     "lease",
+    "provider_session",
 )
+
+
+class ScriptCall(NamedTuple):
+    """One call of a registered script: what `SessionScripts.replicated_all` runs in order."""
+
+    script: Script
+    keys: Sequence[str]
+    args: Sequence[Any]
 
 
 class SessionScripts:
@@ -65,6 +74,7 @@ class SessionScripts:
     delete_user: Script
     set_auth_time: Script
     lease: Script
+    provider_session: Script
 
     def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0):
         self.client = client
@@ -74,33 +84,31 @@ class SessionScripts:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
             setattr(self, name, client.register_script((LUA_DIR / f"{name}.lua").read_bytes()))
 
-    def replicated(
-        self, script: Script, *, keys: Sequence[str], args: Sequence[Any], then: Sequence[Sequence[Any]] = ()
-    ) -> Any:
-        """Run a write script (and the commands `then` lists), acknowledged only once replicated; its result.
+    def replicated(self, script: Script, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a write script, acknowledged only once replicated; its result."""
+        return self.replicated_all([ScriptCall(script, keys, args)])[0]
 
-        Without REDIS_WAIT_REPLICAS it is the plain call. With it, the calls and WAIT share one
+    def replicated_all(self, calls: Sequence[ScriptCall]) -> tuple[Any, ...]:
+        """Run write scripts one after another, acknowledged only once replicated; their results.
+
+        Without REDIS_WAIT_REPLICAS they are the plain calls. With it, the calls and WAIT share one
         connection (WAIT covers that connection's writes) in one pipeline; on a Cluster, one per
         slot the calls touch.
         """
         if not self.wait_replicas:
-            result = script(keys=keys, args=args)
-            for command in then:
-                self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-            return result
+            return tuple(call.script(keys=call.keys, args=call.args) for call in calls)
         if isinstance(self.client, RedisCluster):
             # Each call waits on the node that serves its key's slot (WAIT counts that node's replicas).
-            result = self._on_slot_node(self.client, keys[0], lambda pipe: script(keys=keys, args=args, client=pipe))
-            for command in then:
+            return tuple(
                 self._on_slot_node(
-                    self.client, command[1], lambda pipe, command=command: pipe.execute_command(*command)
+                    self.client, call.keys[0], lambda pipe, call=call: call.script(call.keys, call.args, pipe)
                 )
-            return result
+                for call in calls
+            )
         with self.client.pipeline(transaction=False) as pipe:
-            script(keys=keys, args=args, client=pipe)
-            for command in then:
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            return self._waited(pipe)[0]
+            for call in calls:
+                call.script(keys=call.keys, args=call.args, client=pipe)
+            return self._waited(pipe)
 
     def _waited(self, pipe: Pipeline) -> tuple[Any, ...]:
         """Add WAIT to the pipeline and run it; its replies but WAIT's, or WriteNotReplicated."""

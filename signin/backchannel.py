@@ -13,10 +13,13 @@ from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
 from oidc.logout_token import LogoutRequest, LogoutTokenError
 from oidc.provider import ProviderError, oidc_provider
 from sessions.lifecycle import end_sessions
-from sessions.provider_sessions import mark_logout_token_used, unmark_logout_token, user_for_provider_session
+from sessions.provider_sessions import mark_logout_token_used, provider_session_logged_out, unmark_logout_token
 from users.tags import user_tag
 
 log = logging.getLogger(__name__)
+
+# How long a token issued now can still be accepted: a used `jti`, and a provider session's logout, are kept so long.
+TOKEN_ACCEPTED_SECONDS = int(MAX_TOKEN_AGE_SECONDS + 2 * LEEWAY_SECONDS)
 
 
 class LogoutUnavailable(Exception):
@@ -52,8 +55,7 @@ def handle_logout_token(form: Mapping[str, str]) -> int:
 
 def remember_token(request: LogoutRequest) -> None:
     """Mark the token's jti as used for as long as the token could be accepted; a second use is refused."""
-    seconds = int(MAX_TOKEN_AGE_SECONDS + 2 * LEEWAY_SECONDS)
-    if not mark_logout_token_used(request.issuer, request.jti, seconds):
+    if not mark_logout_token_used(request.issuer, request.jti, TOKEN_ACCEPTED_SECONDS):
         raise LogoutRefused("invalid_request", "logout token already used")
 
 
@@ -68,12 +70,13 @@ def forget_token(request: LogoutRequest) -> None:
 def end_named_sessions(request: LogoutRequest) -> int:
     """A `sid` ends the sessions that provider session started; a `sub` alone, those started before `iat`."""
     if request.provider_sid:
-        user = (
-            user_tag(request.issuer, request.subject)
-            if request.subject
-            else user_for_provider_session(request.issuer, request.provider_sid)
+        # Every user the provider session signed in (a provider may reuse a `sid`), or the one `sub` names.
+        named = user_tag(request.issuer, request.subject) if request.subject else ""
+        users = provider_session_logged_out(
+            request.issuer, request.provider_sid, request.issued_at, TOKEN_ACCEPTED_SECONDS, named
         )
-        ended = end_sessions(user, "provider_sid", request.provider_sid) if user else 0
+        ended = sum(end_sessions(user, "provider_sid", request.provider_sid) for user in users)
+        user = ", ".join(users) or None
     else:
         # validate_logout_token guarantees a `sub` whenever there is no `sid`.
         user = user_tag(request.issuer, request.subject or "")

@@ -15,6 +15,7 @@ FAILURE_MESSAGES = {
     "unavailable": PROVIDER_UNAVAILABLE,
     "expired": "This sign-in link has expired or was already used. Please sign in again.",
     "disabled": "This account has been disabled. Please contact your administrator.",
+    "provider_signed_out": "The sign-in provider signed you out while you were signing in here. Please sign in again.",
     # Provider error codes we can explain; any other is "failed".
     "access_denied": "You declined to sign in, so you are not signed in.",
     "login_required": "The sign-in provider needs you to sign in there first.",

@@ -121,7 +121,8 @@ def confirm_reauthentication(result: LoginResult, now: float | None = None) -> N
     if not is_recent(auth_time, int(asked.get("max_age", 0)), now):
         raise LoginFailed("reauth_stale", "re-authentication's auth_time is older than max_age (or ahead of us)")
     provider_sid = result.claims.get("sid")
-    if not record_auth_time(stored, int(auth_time), provider_sid if isinstance(provider_sid, str) else None):
+    provider_sid = provider_sid if isinstance(provider_sid, str) and provider_sid else None
+    if not record_auth_time(stored, int(auth_time), provider_sid, int(result.claims["iat"])):
         raise LoginFailed("reauth_signed_out", "the session ended during re-authentication")
 
 

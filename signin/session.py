@@ -12,7 +12,7 @@ import msgspec
 from accounts.persistence import persist_signed_in_user
 from oidc.id_token import usable_auth_time
 from sessions.hooks import session_hooks
-from sessions.lifecycle import AccountDisabled, start_user_session
+from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, start_user_session
 from sessions.user_state import read_user_state
 from signin.callback import LoginResult
 from signin.failures import LoginFailed
@@ -70,7 +70,8 @@ def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
 def sign_in(result: LoginResult) -> None:
     """Run the sign-in hooks, start the user's session under a new id, then queue their persistence.
 
-    Raises LoginFailed("disabled") for a disabled account. The hooks see the
+    Raises LoginFailed("disabled") for a disabled account, and LoginFailed("provider_signed_out") when the
+    provider logged its provider session out before the sign-in completed. The hooks see the
     profile every session of the user shares (or, the first time, the provider's
     defaults); the database is never touched here.
     """
@@ -90,9 +91,12 @@ def sign_in(result: LoginResult) -> None:
             data=own,
             provider_sid=_text(result.claims.get("sid")),
             auth_time=usable_auth_time(result.claims.get("auth_time")),
+            issued_at=int(result.claims["iat"]),
         )
     except AccountDisabled as error:
         raise LoginFailed("disabled", "account disabled") from error
+    except ProviderSessionEnded as error:
+        raise LoginFailed("provider_signed_out", "the provider logged this sign-in's session out") from error
     persist_signed_in_user()
 
 

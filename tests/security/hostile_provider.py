@@ -85,6 +85,8 @@ class Behaviour:
     # The provider session (`sid`) logins belong to: None starts a new one at every login.
     provider_sid: str | None = None
     send_sid: bool = True
+    # Called before UserInfo answers (a test holds a sign-in there, after its ID token was issued).
+    userinfo_gate: Callable[[], None] | None = None
 
 
 @dataclass
@@ -357,6 +359,8 @@ class HostileProvider:
 
         @app.get("/userinfo")
         def userinfo() -> Response | tuple[Response, int]:
+            if self.behaviour.userinfo_gate is not None:
+                self.behaviour.userinfo_gate()
             token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
             with self._lock:
                 sub = self.access_tokens.get(token)

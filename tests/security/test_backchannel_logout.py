@@ -29,6 +29,7 @@ from tests.security.browser import Browser
 from tests.security.harness import Gatehouse, LogCapture
 from tests.security.hostile_provider import BACKCHANNEL_LOGOUT_EVENT, CLIENT_ID, DROP, HostileProvider, Recorder
 from tests.security.jose_forge import RsaKey, compact, corrupt_signature, hmac_signer, no_signature
+from tests.support.polling import wait_until
 from tests.support.session_records import rewrite_session, session_ids
 
 pytestmark = pytest.mark.integration
@@ -95,6 +96,15 @@ def assert_refused(response: requests.Response, reason: str | None = None) -> No
     assert_private(response)
 
 
+def wait_for_the_next_second() -> None:
+    """Until the clock's whole second moves on: an ID token issued then postdates a logout token issued before.
+
+    A logout of a provider session is kept against ID tokens issued no later than it (whole seconds).
+    """
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, timeout=3, interval=0.02)
+
+
 def live_sessions(gatehouse: Gatehouse) -> set[str]:
     """Every session id Redis still holds (signed-in and anonymous)."""
     return set(session_ids(gatehouse.redis))
@@ -135,6 +145,90 @@ def test_an_unknown_sid_ends_nothing(gatehouse: Gatehouse, provider: HostileProv
     alice = sign_in(gatehouse, provider, "alice")
     assert_done(post_token(gatehouse, provider.logout_token({"sid": "a-provider-session-nobody-used"})))
     assert live_sessions(gatehouse) == {alice.session_id}
+
+
+def test_a_provider_session_id_reused_for_two_users_logs_both_out(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """Third pass, item 5: a provider that reuses `sid`s signs alice and then bob in with the same one; a
+    sid-only logout ends both (the lookup kept only the last user before), and carol's session survives."""
+    provider.behaviour.provider_sid = "reused-provider-session"
+    alice, bob = sign_in(gatehouse, provider, "alice"), sign_in(gatehouse, provider, "bob")
+    provider.behaviour.provider_sid = None
+    carol = sign_in(gatehouse, provider, "carol")
+
+    assert_done(post_token(gatehouse, provider.logout_token({"sid": "reused-provider-session"})))
+
+    assert live_sessions(gatehouse) == {carol.session_id}
+    assert alice.browser.signed_in_as() is None, "the first user of a reused sid survived its logout"
+    assert bob.browser.signed_in_as() is None
+
+
+def test_a_reused_sid_with_one_users_sub_logs_out_only_that_user(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """The same reused `sid`, with alice's `sub`: alice's session ends, bob's survives, and so does his next sign-in."""
+    provider.behaviour.provider_sid = "reused-provider-session"
+    sign_in(gatehouse, provider, "alice")
+    bob = sign_in(gatehouse, provider, "bob")
+
+    assert_done(post_token(gatehouse, provider.logout_token({"sid": "reused-provider-session", "sub": "alice"})))
+
+    assert live_sessions(gatehouse) == {bob.session_id}
+    assert sign_in(gatehouse, provider, "bob").browser.signed_in_as() == "Bob"
+
+
+@pytest.mark.parametrize("names", ["sid", "sid and sub"])
+def test_a_logout_of_the_provider_session_while_its_sign_in_completes_is_not_lost(
+    gatehouse: Gatehouse, provider: HostileProvider, names: str
+) -> None:
+    """Third pass, item 5: the provider logs its session out after issuing the ID token, while the callback is
+    still at UserInfo (before the session or its `sid` lookup is stored): the sign-in ends signed out, with the
+    reason shown, and no session is left. Before, the session was stored afterwards and lived on."""
+    provider.behaviour.provider_sid = "provider-session-in-flight"
+    at_userinfo, release = threading.Event(), threading.Event()
+
+    def hold_at_userinfo() -> None:
+        at_userinfo.set()
+        assert release.wait(10)
+
+    provider.behaviour.userinfo_gate = hold_at_userinfo
+    browser = gatehouse.browser()
+    location = browser.authorize(browser.start_login(), "alice")
+    completing: list[requests.Response] = []
+    callback = threading.Thread(target=lambda: completing.append(browser.callback(location)))
+    callback.start()
+    try:
+        assert at_userinfo.wait(10), "the callback never asked for UserInfo"
+        claims = {"sid": "provider-session-in-flight"} | ({"sub": "alice"} if names == "sid and sub" else {})
+        assert_done(post_token(gatehouse, provider.logout_token(claims)))
+    finally:
+        release.set()
+        callback.join(20)
+    provider.behaviour.userinfo_gate = None
+
+    assert completing and completing[0].headers["Location"] == "/auth/failed?reason=provider_signed_out"
+    assert live_sessions(gatehouse) == set()
+    assert browser.signed_in_as() is None
+    failed = browser.get("/auth/failed?reason=provider_signed_out")
+    assert "signed you out while you were signing in here" in failed.text
+
+
+def test_a_provider_session_id_reused_after_its_logout_signs_in_again(
+    gatehouse: Gatehouse, provider: HostileProvider
+) -> None:
+    """A logout is kept against ID tokens issued no later than it; an ID token from a later second (the provider
+    reused the `sid` for a new session) signs in, and a second logout of that `sid` ends it too."""
+    provider.behaviour.provider_sid = "reused-provider-session"
+    first = sign_in(gatehouse, provider, "alice")
+    assert_done(post_token(gatehouse, provider.logout_token({"sid": "reused-provider-session"})))
+    assert first.browser.signed_in_as() is None
+    wait_for_the_next_second()
+
+    again = sign_in(gatehouse, provider, "alice")
+    assert again.browser.signed_in_as() == "Alice"
+    assert_done(post_token(gatehouse, provider.logout_token({"sid": "reused-provider-session"})))
+    assert again.browser.signed_in_as() is None
 
 
 # ---- 2. a `sub` alone ends that user's sessions started before `iat` ------------------------------
@@ -459,6 +553,7 @@ def test_a_replayed_token_is_refused_and_spares_the_sign_in_since(
     assert_nothing_ended(gatehouse, bob)
 
     provider.behaviour.provider_sid = alice.provider_sid
+    wait_for_the_next_second()  # the provider reuses the ended `sid` for a new session
     again = sign_in(gatehouse, provider, "alice")
     assert again.provider_sid == alice.provider_sid  # the replay would end it if it were accepted
     assert_refused(post_token(gatehouse, token), "already used")

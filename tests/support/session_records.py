@@ -7,6 +7,7 @@ its app data plus "created_at", "user" (identity), "profile" (with "version"),
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -128,6 +129,7 @@ def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) 
             data={},
             provider_sid=None,
             auth_time=None,
+            issued_at=int(time.time()),
         )
         # A returning user whose saved profile the worker has already confirmed.
         app.session_interface.client.hset(keys.user_key(keys.user_tag(issuer, subject)), "ok", 1)

@@ -301,7 +301,7 @@ def test_the_auth_time_is_never_written_to_a_session_that_is_gone(app: Flask, fa
     stored = StoredSession({}, sid="x")
     stored.user, stored.member = "u" * 20, "r" * 43
     with app.app_context():
-        assert record_auth_time(stored, 1_800_000_000) is False
+        assert record_auth_time(stored, 1_800_000_000, None, 1_800_000_000) is False
     assert fake_redis.keys("gh:*") == []
     assert stored.auth_time is None
 
@@ -320,7 +320,7 @@ def test_the_auth_time_is_set_by_its_script_in_sessions_lua_even_after_a_script_
     fake_redis.commands.clear()
     with app.app_context():
         sha = session_store(app).scripts.set_auth_time.sha
-        assert record_auth_time(stored, 1_800_000_000) is True
+        assert record_auth_time(stored, 1_800_000_000, None, 1_800_000_000) is True
     sent = list(fake_redis.commands)
     assert [command[0] for command in sent] == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"]  # never a plain EVAL
     assert sent[0][1] == sent[2][1] == sha
@@ -417,7 +417,7 @@ def test_a_session_that_ends_during_its_re_authentication_is_audited_as_signed_o
     handle = session_handle(app, client, fake_redis)
     start = client.get("/sensitive")
     # Signed out elsewhere while the callback runs: the auth time finds no session to go to.
-    monkeypatch.setattr(reauth, "record_auth_time", lambda stored, auth_time, provider_sid=None: False)
+    monkeypatch.setattr(reauth, "record_auth_time", lambda stored, auth_time, provider_sid, issued_at: False)
     back = reauthenticate(client, provider, start, auth_time=int(time.time()))
     assert back.headers["Location"] == "/auth/failed?reason=reauth_signed_out"
     assert reauth_events(app) == [("reauth_signed_out", "alice", handle)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_
@@ -37,7 +38,9 @@ def delete_current_account() -> int:
     # Recorded first, while the session (and its handle) still exists.
     audit.record_for_session("account_deleted", "user")
     version, ended = end_account(identity.issuer, identity.subject)
-    enqueue(delete_user_row, identity.issuer, identity.subject, version)
+    # Taken after the account_deleted event: every event of this account happened before it (audit/activity.py).
+    deleted_at = utcnow().isoformat()
+    enqueue(delete_user_row, identity.issuer, identity.subject, version, deleted_at)
     end_user_session()
     return ended
 
@@ -47,17 +50,21 @@ def end_account(issuer: str, subject: str) -> tuple[int, int]:
     return delete_user_state(user_tag(issuer, subject))
 
 
-def delete_user_row(issuer: str, subject: str, version: int) -> None:
-    """Delete the user's row and keep their tombstone; a row a newer sign-in wrote stays."""
+def delete_user_row(issuer: str, subject: str, version: int, deleted_at: str | None = None) -> None:
+    """Delete the user's row and keep their tombstone; a row a newer sign-in wrote stays.
+
+    `deleted_at` is when the deletion was asked for (ISO 8601); jobs queued before it was passed have none.
+    """
+    when = datetime.fromisoformat(deleted_at) if isinstance(deleted_at, str) else utcnow()
     with job_transaction(log, "delete_user_row failed for user %s", user_tag(issuer, subject)):
-        bury(issuer, subject, int(version))
+        bury(issuer, subject, int(version), when)
 
 
-def bury(issuer: str, subject: str, version: int) -> None:
+def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
     """Delete the user's row unless a newer sign-in wrote it, and keep the tombstone (current transaction)."""
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(DeletedUser).values(
-        issuer=issuer, subject=subject, deleted_version=version, deleted_at=utcnow()
+        issuer=issuer, subject=subject, deleted_version=version, deleted_at=deleted_at
     )
     newer = insert.excluded.deleted_version > DeletedUser.__table__.c.deleted_version
     db.session.execute(

@@ -6,11 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit.store import events
 from extensions import db
 from models.audit import AuditEvent
+from models.deleted_user import DeletedUser
 from sessions.devices import describe_device
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,17 @@ def _describe(event: AuditEvent) -> Activity | None:
 
 
 def recent_activity(issuer: str, subject: str) -> list[Activity] | None:
-    """The user's latest events, newest first; None when the database cannot be read (the page still works)."""
+    """The user's latest events, newest first; None when the database cannot be read (the page still works).
+
+    A deleted account's events stay in the audit trail for operators, but a later sign-in makes a new
+    account, which is shown only what happened after the deletion.
+    """
     try:
-        found = [_describe(event) for event in events(issuer=issuer, subject=subject, limit=RECENT_ACTIVITY)]
+        account_began = db.session.execute(
+            select(DeletedUser.deleted_at).where(DeletedUser.issuer == issuer, DeletedUser.subject == subject)
+        ).scalar()
+        listed = events(issuer=issuer, subject=subject, after=account_began, limit=RECENT_ACTIVITY)
+        found = [_describe(event) for event in listed]
     except SQLAlchemyError as error:
         log.warning("recent activity unavailable: %s", type(error).__name__)
         return None

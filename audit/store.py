@@ -56,10 +56,17 @@ def store_events(events: Sequence[Mapping[str, Any]]) -> None:
 
 
 def events(
-    *, issuer: str | None = None, subject: str | None = None, since: datetime | None = None, limit: int | None = None
+    *,
+    issuer: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    after: datetime | None = None,
+    limit: int | None = None,
 ) -> Iterator[AuditEvent]:
-    """Events oldest first (newest first when `limit` is given), optionally of one user or after a time."""
+    """Events oldest first (newest first when `limit` is given), optionally of one user, from or after a time."""
     query = select(AuditEvent)
+    if after is not None:
+        query = query.where(AuditEvent.occurred_at > after)
     if issuer is not None:
         query = query.where(AuditEvent.issuer == issuer)
     if subject is not None:

@@ -5,6 +5,7 @@ brings nothing back, the deletion is in the audit trail, and a new sign-in start
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,3 +94,9 @@ def test_deleting_an_account_ends_it_everywhere_and_for_good(
     sign_in(browser, stack.web_url, subject)
     again = wait_for_row(stack, subject)
     assert again["display_name"] != "Soon Gone"
+
+    # The new account's devices page shows only its own sign-in; the audit trail keeps the old account's events.
+    wait_until(lambda: kinds().count("sign_in") == 3, timeout=30, what="the new sign-in in the audit trail")
+    assert {"profile_changed", "account_deleted"} <= set(kinds())
+    devices = browser.get(f"{stack.web_url}/sessions", timeout=TIMEOUT)
+    assert re.findall(r'data-testid="activity-what">([^<]*)<', devices.text) == ["Signed in"]

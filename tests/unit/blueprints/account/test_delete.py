@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from accounts.deletion import delete_user_row
 from extensions import db
 from models.deleted_user import DeletedUser
 from models.user import User
@@ -176,3 +178,32 @@ def test_deleting_is_recorded_in_the_audit_trail(app: Flask, client: FlaskClient
         ["sign_in", "success"],
         ["account_deleted", "user"],
     ]
+
+
+def test_the_tombstone_keeps_when_the_deletion_was_asked_for_not_when_the_worker_ran(
+    app: Flask, client: FlaskClient, provider: MockProvider
+) -> None:
+    """The new account's activity starts at the deletion request, however late the worker runs the job."""
+    fresh_sign_in(client, provider)
+    asked_at = time.time()
+    delete_account(client)
+    [deletion] = queued_jobs(app, "accounts.deletion.delete_user_row")
+    issuer, subject, _version, deleted_at = deletion.args
+    assert (issuer, subject) == (ISSUER, "alice")
+    assert asked_at <= datetime.fromisoformat(deleted_at).timestamp() <= time.time()
+    run_queued_jobs(app)
+    with app.app_context():
+        stored = db.session.execute(select(DeletedUser.deleted_at)).scalar_one()
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)  # SQLite gives it back without its zone
+    assert abs(stored.timestamp() - datetime.fromisoformat(deleted_at).timestamp()) < 0.001
+
+
+def test_a_deletion_job_queued_before_it_carried_its_time_still_deletes(app: Flask, provider: MockProvider) -> None:
+    """delete_user_row(issuer, subject, version), as queued before: the tombstone takes the worker's time."""
+    client = app.test_client()
+    fresh_sign_in(client, provider)
+    run_queued_jobs(app)
+    with app.app_context():
+        delete_user_row(ISSUER, "alice", 2**62)
+        assert db.session.execute(select(DeletedUser.subject)).scalars().all() == ["alice"]
+    assert row(app) is None

@@ -9,6 +9,7 @@ from accounts.profile import (
     ProfileChangedElsewhere,
     ProfileUnavailable,
     save_profile,
+    wait_until_loaded,
 )
 from audit import events as audit
 from blueprints.profile.forms import ProfileForm
@@ -26,7 +27,15 @@ CHANGED_ELSEWHERE = (
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def edit() -> Response | str | tuple[str, int]:
-    """Show the profile form; on a valid submit save it and redirect (Post/Redirect/Get)."""
+    """Show the profile form; on a valid submit save it and redirect (Post/Redirect/Get).
+
+    The form shows the saved profile from its first view: after a sign-in that Redis had to start
+    afresh (its data was lost), it waits for the worker to load the row, PROFILE_LOAD_WAIT at most.
+    """
+    try:
+        loaded = wait_until_loaded()
+    except ProfileUnavailable:
+        return redirect(url_for("auth.login", reason="expired"))
     before = current_profile()
     form = ProfileForm(data=before)
     if form.validate_on_submit():
@@ -53,4 +62,4 @@ def edit() -> Response | str | tuple[str, int]:
             flash("Your profile has been saved.", "success")
             return redirect(url_for("profile.edit"))
     status = 400 if form.errors else 200
-    return render_template("profile/edit.html", form=form), status
+    return render_template("profile/edit.html", form=form, still_loading=not loaded), status

@@ -214,6 +214,7 @@ def test_an_edit_before_the_saved_profile_loads_changes_only_what_the_user_chang
     page = client.get("/profile").get_data(as_text=True)
     shown = {name: value for name, value in form_values(page).items() if name != "csrf_token"}
     assert shown["display_name"] == "Alice"  # the provider's defaults: the saved profile is not known yet
+    assert "could not be loaded just now" in page  # and the page says so
     response = client.post("/profile", data={**shown, "display_name": "Renamed Alice", "csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert queued_records(app)[-1]["only"] == ["display_name"]

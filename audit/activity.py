@@ -49,6 +49,8 @@ def _describe(event: AuditEvent) -> Activity | None:
     description = _DESCRIPTIONS.get((event.kind, event.outcome or ""))
     if description is None:
         return None
+    if event.repeats > 1:  # identical events of one minute are one row (audit/store.py)
+        description = f"{description} ({event.repeats} times)"
     moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
     return Activity(
         at=moment.timestamp(),

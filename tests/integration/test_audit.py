@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -94,3 +95,41 @@ def test_every_security_event_reaches_the_audit_trail_and_the_devices_page(
     assert len({event["event_id"] for event in events}) == 5
     # Another user's trail does not include them.
     assert all(event["subject"] == subject for event in events)
+
+
+def test_identical_requests_of_a_minute_are_one_audit_row_with_their_count(
+    stack: Stack, browser: requests.Session, subject: str
+) -> None:
+    """Ten revoke-others in a row (under the per-user limit) are one row counting ten, stored by the real
+    worker in whatever batches it makes; two rows, together ten, if the requests crossed a minute."""
+    sign_in(browser, stack.web_url, subject)
+    token = csrf_token(browser.get(f"{stack.web_url}/sessions", timeout=TIMEOUT).text)
+    for _ in range(10):
+        revoke = browser.post(
+            f"{stack.web_url}/sessions/revoke-others",
+            data={"csrf_token": token},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        assert revoke.status_code == 302
+
+    def revokes() -> list[dict[str, object]]:
+        return [event for event in audit_list(stack, "--subject", subject) if event["kind"] == "session_revoked"]
+
+    def counted(rows: list[dict[str, object]]) -> int:
+        return sum(int(str(row["repeats"])) for row in rows)
+
+    wait_until(lambda: counted(revokes()) >= 10, timeout=30, what="ten revokes counted by the worker")
+    stack.wait_for_jobs()
+    rows = revokes()
+    assert counted(rows) == 10  # each request counted once, whatever the batching did
+    assert 1 <= len(rows) <= 2
+    assert {(row["outcome"], row["detail"]) for row in rows} == {("user_others", "0 other sessions ended")}
+    for row in rows:
+        first, last = datetime.fromisoformat(str(row["time"])), datetime.fromisoformat(str(row["last_time"]))
+        assert first <= last < first.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+    page = browser.get(f"{stack.web_url}/sessions", timeout=TIMEOUT)
+    described = "Signed out all other devices"
+    expected = [f"{described} ({row['repeats']} times)" if row["repeats"] != 1 else described for row in rows]
+    assert texts(page.text, "activity-what") == [*reversed(expected), "Signed in"]

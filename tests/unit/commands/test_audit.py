@@ -33,9 +33,10 @@ def test_audit_list_json_prints_every_event_oldest_first(app: Flask) -> None:
     assert [(row["subject"], row["kind"]) for row in rows] == [("alice", "sign_in"), ("bob", "sign_out")]
     assert set(rows[0]) == {
         "time", "kind", "outcome", "detail", "issuer", "subject", "session", "address", "user_agent", "request_id",
-        "event_id",
+        "event_id", "repeats", "last_time",
     }  # fmt: skip
     assert datetime.fromisoformat(str(rows[0]["time"])) == start
+    assert (rows[0]["repeats"], rows[0]["last_time"]) == (1, rows[0]["time"])
 
 
 def test_audit_list_filters_by_subject_and_since(app: Flask) -> None:
@@ -61,3 +62,19 @@ def test_audit_list_plain_names_each_event(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["audit", "list"])
     assert result.exit_code == 0
     assert result.output.split() == ["2026-12-01T09:00:00+00:00", "sign_in", "success", f"alice@{ISSUER}"]
+
+
+def test_audit_list_shows_identical_events_of_a_minute_once_with_their_count(app: Flask) -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    for second in range(30):
+        store(app, "alice", "session_revoked", "user_others", start + timedelta(seconds=second))
+    [row] = listed(app)
+    assert (row["kind"], row["repeats"]) == ("session_revoked", 30)
+    assert datetime.fromisoformat(str(row["time"])) == start
+    assert datetime.fromisoformat(str(row["last_time"])) == start + timedelta(seconds=29)
+
+    result = app.test_cli_runner().invoke(args=["audit", "list"])
+    assert result.exit_code == 0
+    assert result.output.split() == [
+        "2026-12-01T09:00:00+00:00", "session_revoked", "user_others", f"alice@{ISSUER}", "\N{MULTIPLICATION SIGN}30"
+    ]  # fmt: skip

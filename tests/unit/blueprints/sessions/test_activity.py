@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from sqlalchemy.exc import OperationalError
@@ -22,6 +24,23 @@ def test_the_devices_page_lists_my_own_recent_activity_only(app: Flask, provider
     assert page.count('data-testid="activity-row"') == 1
     assert "Signed in" in page
     assert "Signed out" not in page  # bob's sign-out is not alice's business
+
+
+def test_identical_events_of_a_minute_show_once_with_their_count(app: Flask, provider: MockProvider) -> None:
+    client = app.test_client()
+    sign_in(client, provider, "alice")
+    token = signed_in_page_token(client, "/sessions")
+    for _ in range(3):
+        assert client.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
+    run_queued_jobs(app)
+
+    page = client.get("/sessions").get_data(as_text=True)
+    *revokes, signed_in = re.findall(r'data-testid="activity-what">([^<]*)<', page)
+    assert signed_in == "Signed in"
+    # One row, or two when the requests crossed a minute.
+    counts = [re.fullmatch(r"Signed out all other devices(?: \((\d+) times\))?", what) for what in revokes]
+    assert all(counts) and len(counts) <= 2, revokes
+    assert sum(int(count.group(1) or 1) for count in counts if count) == 3
 
 
 def test_the_devices_page_still_works_when_the_activity_cannot_be_read(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from provider_settings import read_providers
 from redis_targets import SCHEMES as REDIS_SCHEMES
 from redis_targets import parse_redis_url
 
@@ -173,6 +174,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_ISSUER": str,
     "OIDC_CLIENT_ID": str,
     "OIDC_CLIENT_SECRET": str,
+    "OIDC_LABEL": str,
+    "OIDC_PROVIDERS": str,
     "OIDC_SCOPES": str,
     "LOGOUT_HINT": str,
     "AUDIT_RETENTION_DAYS": int,
@@ -217,7 +220,8 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "LOG_FORMAT": str,
 }
 
-_REQUIRED = ("SECRET_KEY", "REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+# The provider settings (OIDC_ISSUER, … or OIDC_PROVIDERS) are checked by provider_settings.read_providers.
+_REQUIRED = ("SECRET_KEY", "REDIS_URL")
 
 
 def load_settings(
@@ -260,6 +264,10 @@ def load_settings(
         settings["QUEUE_REDIS_WAIT_REPLICAS"] = settings.get("REDIS_WAIT_REPLICAS")
 
     problems.extend(_validate(settings))
+    # Each provider's settings are named after it (OIDC_<NAME>_ISSUER, …): read them from wherever they came.
+    provider_source = {**{name: value for name, value in environ.items() if name.startswith("OIDC_")}, **settings}
+    settings["OIDC_PROVIDER_SETTINGS"], provider_problems = read_providers(provider_source)
+    problems.extend(provider_problems)
     problems.extend(_metrics_directory_problems(environ))
     if problems:
         raise ConfigError(problems)
@@ -362,7 +370,7 @@ def _production_problems(settings: Mapping[str, Any]) -> list[str]:
         problems.append("SECRET_KEY must be at least 32 characters in production")
     if not settings.get("PUBLIC_URL"):
         problems.append("PUBLIC_URL is required in production (the https address users reach Gatehouse at)")
-    for name in ("OIDC_ISSUER", "API_BASE_URL", "PUBLIC_URL"):
+    for name in ("API_BASE_URL", "PUBLIC_URL"):
         value = settings.get(name) or ""
         if value and urlsplit(value).scheme != "https":
             # Bearer tokens and codes would travel in clear.
@@ -373,7 +381,7 @@ def _production_problems(settings: Mapping[str, Any]) -> list[str]:
 def _url_problems(settings: Mapping[str, Any]) -> list[str]:
     """Each URL setting has a scheme it can be used with."""
     problems = _redis_url_problems(settings)
-    for name in ("OIDC_ISSUER", "API_BASE_URL", "PUBLIC_URL"):
+    for name in ("API_BASE_URL", "PUBLIC_URL"):
         value = settings.get(name)
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
             problems.append(f"{name} must be an absolute http(s) URL")

@@ -74,11 +74,14 @@ class RateLimit:
     methods: tuple[str, ...] | None = None
 
 
+# Where sign-ins start (/login, /login/<name>) and finish (each provider's callback): each limit counts them together.
+SIGN_IN_STARTS = ("auth.login", "auth.login_with")
+CALLBACKS = ("auth.callback", "auth.provider_callback")
 LIMITS = (
-    RateLimit(("auth.login",), "LOGIN_RATE_LIMIT", client_network),
-    RateLimit(("auth.login",), "LOGIN_RATE_LIMIT_PER_NETWORK", wider_network),
-    RateLimit(("auth.login",), "LOGIN_RATE_LIMIT_TOTAL", everyone),
-    RateLimit(("auth.callback",), "CALLBACK_RATE_LIMIT", client_network),
+    RateLimit(SIGN_IN_STARTS, "LOGIN_RATE_LIMIT", client_network),
+    RateLimit(SIGN_IN_STARTS, "LOGIN_RATE_LIMIT_PER_NETWORK", wider_network),
+    RateLimit(SIGN_IN_STARTS, "LOGIN_RATE_LIMIT_TOTAL", everyone),
+    RateLimit(CALLBACKS, "CALLBACK_RATE_LIMIT", client_network),
     RateLimit(
         ("sessions.revoke", "sessions.revoke_others", "profile.edit", "account.delete"),
         "USER_ACTION_RATE_LIMIT",
@@ -88,7 +91,7 @@ LIMITS = (
 )
 # The endpoints whose answers carry the limit's headers (X-RateLimit-*, and Retry-After on a 429). Not the
 # signed-in actions: their 503 (Redis away, a write no replica confirmed) keeps its own Retry-After.
-LIMIT_HEADER_ENDPOINTS = frozenset({"auth.login", "auth.callback"})
+LIMIT_HEADER_ENDPOINTS = frozenset(SIGN_IN_STARTS + CALLBACKS)
 
 
 def init_rate_limits(app: Flask, redis: Redis) -> Limiter:

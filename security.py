@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,8 +53,9 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def content_security_policy(issuer: str) -> ContentSecurityPolicy:
-    """The app's pages load only their own stylesheet and post only to the app (sign-out continues to the provider)."""
+def content_security_policy(issuers: Sequence[str]) -> ContentSecurityPolicy:
+    """The app's pages load only their own stylesheet and post only to the app (sign-out, re-authentication and
+    linking continue to a provider: each configured provider's origin)."""
     return (
         ContentSecurityPolicy()
         .default_src("'self'")
@@ -64,14 +66,14 @@ def content_security_policy(issuer: str) -> ContentSecurityPolicy:
         .base_uri("'none'")
         .frame_ancestors("'none'")
         # Form posts and the redirects that follow them: sign-out ends at the provider.
-        .form_action("'self'", origin_of(issuer))
+        .form_action("'self'", *dict.fromkeys(origin_of(issuer) for issuer in issuers))
     )
 
 
-def security_headers(issuer: str) -> Secure:
+def security_headers(issuers: Sequence[str]) -> Secure:
     """The headers every response carries (HSTS is added on https responses only)."""
     return Secure(
-        csp=content_security_policy(issuer),
+        csp=content_security_policy(issuers),
         xcto=XContentTypeOptions().nosniff(),
         xfo=XFrameOptions().deny(),
         referrer=ReferrerPolicy().strict_origin_when_cross_origin(),
@@ -195,7 +197,7 @@ def init_security(app: Flask, redis: Redis) -> None:
     The rate limits count in the session store's Redis, through its own client (`redis`): same
     server, same short timeouts.
     """
-    headers = security_headers(app.config["OIDC_ISSUER"])
+    headers = security_headers([provider.issuer for provider in app.config["OIDC_PROVIDER_SETTINGS"]])
     app.extensions[_HEADERS] = headers
     pairs, hsts = header_list(headers), hsts_header()
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # protect_state_changing_requests runs the check

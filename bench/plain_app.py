@@ -97,7 +97,7 @@ def add_gatehouse_floor(app: Flask, redis_url: str, issuer: str) -> None:
     scripts = SessionScripts(make_redis(redis_url, socket_timeout=1.0, max_connections=50))
     cookie = settings.SESSION_COOKIE_NAME
     timeouts = [settings.SESSION_IDLE_TIMEOUT, settings.SESSION_ABSOLUTE_TIMEOUT, settings.SESSION_LAST_SEEN_INTERVAL]
-    headers = [*header_list(security_headers(issuer)), ("Cache-Control", "no-store"), ("Vary", "Cookie")]
+    headers = [*header_list(security_headers([issuer])), ("Cache-Control", "no-store"), ("Vary", "Cookie")]
 
     def read_session() -> None:
         parsed = keys.parse_sid(request.cookies.get(cookie))

@@ -174,6 +174,7 @@ def sign_in(app: Flask, subject: str, *, access_token: str | None = None) -> Sig
             provider_sid=str(uuid.uuid4()),
             auth_time=int(time.time()),
             issued_at=int(time.time()),
+            provider="oidc",
         )
     if stored.user is None or stored.member is None:
         raise RuntimeError("start_user_session returned an anonymous session")

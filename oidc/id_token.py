@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeGuard
 
 from joserfc import jws, jwt
@@ -34,6 +34,8 @@ ASYMMETRIC_ALGORITHMS = (
     "EdDSA",
 )
 LEEWAY_SECONDS = 60
+# Gives the issuer a token must name from its verified claims (a template issuer's: filled with the token's `tid`).
+IssuerOf = Callable[[Mapping[str, Any]], str]
 MAX_TOKEN_AGE_SECONDS = 10 * 60
 
 
@@ -51,16 +53,24 @@ def validate_id_token(
     raw: str,
     *,
     keys: JwksCache,
-    issuer: str,
+    issuer: str | IssuerOf,
     client_id: str,
     algorithms: Collection[str],
     nonce: str | None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Verify the signature and every required claim; return the claims or raise IdTokenError."""
+    """Verify the signature and every required claim; return the claims or raise IdTokenError.
+
+    `issuer` is the issuer, or (for a template issuer) what gives it from the verified claims.
+    """
     claims = verified_claims(raw, keys=keys, algorithms=algorithms)
-    check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce, now=now)
+    check_claims(claims, issuer=expected_issuer(issuer, claims), client_id=client_id, nonce=nonce, now=now)
     return claims
+
+
+def expected_issuer(issuer: str | IssuerOf, claims: Mapping[str, Any]) -> str:
+    """The issuer verified claims must name: `issuer` itself, or what it gives for them (raises IdTokenError)."""
+    return issuer if isinstance(issuer, str) else issuer(claims)
 
 
 def verified_claims(raw: str, *, keys: JwksCache, algorithms: Collection[str]) -> dict[str, Any]:

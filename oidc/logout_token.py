@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc import jws
+from joserfc.errors import JoseError
+
 from oidc.id_token import (
     LEEWAY_SECONDS,
     IdTokenError,
+    IssuerOf,
     check_issued_at,
     check_issuer_and_audience,
     check_not_before,
+    expected_issuer,
     is_number,
     verified_token,
 )
@@ -43,7 +49,7 @@ def validate_logout_token(
     raw: Any,
     *,
     keys: JwksCache,
-    issuer: str,
+    issuer: str | IssuerOf,
     client_id: str,
     algorithms: Collection[str],
     now: float | None = None,
@@ -54,6 +60,7 @@ def validate_logout_token(
         raise LogoutTokenError("logout_token is missing or too long")
     try:
         header, claims = verified_token(raw, keys=keys, algorithms=algorithms)
+        issuer = expected_issuer(issuer, claims)
         check_issuer_and_audience(claims, issuer=issuer, client_id=client_id)
         check_issued_at(claims.get("iat"), now)
     except LogoutTokenError:
@@ -97,3 +104,15 @@ def _check_logout_claims(header: dict[str, Any], claims: dict[str, Any], now: fl
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise LogoutTokenError("jti is missing")
+
+
+def claimed_issuer(raw: Any) -> str | None:
+    """The `iss` a logout token claims, nothing verified: only to pick the provider whose checks it then meets."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_LOGOUT_TOKEN_LENGTH:
+        return None
+    try:
+        claims = json.loads(jws.extract_compact(raw.encode()).payload)
+    except (JoseError, ValueError, TypeError, UnicodeError):
+        return None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None

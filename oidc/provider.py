@@ -1,7 +1,9 @@
-"""The configured OpenID provider, one per app: discovery, the Authlib client and keys."""
+"""The configured OpenID providers: for each, discovery, the Authlib client and keys, and the checks of its tokens."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -10,9 +12,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, current_app
 
 from clients.outbound import bound, stateless_session
-from oidc.id_token import allowed_algorithms, validate_id_token
+from oidc.id_token import IdTokenError, allowed_algorithms, validate_id_token
 from oidc.keys import JwksCache
 from oidc.logout_token import LogoutRequest, validate_logout_token
+from provider_settings import TENANT_ID, TENANT_PLACEHOLDER, ProviderSettings
 
 _EXTENSION = "gatehouse.oidc"
 
@@ -57,25 +60,29 @@ class ProviderOAuth(OAuth):
 
 
 class Provider:
-    """Discovery, the Authlib OAuth client and the JWKS cache of the app's provider."""
+    """Discovery, the Authlib OAuth client and the JWKS cache of one configured provider."""
 
-    def __init__(self, app: Flask):
-        self.issuer: str = app.config["OIDC_ISSUER"]
-        self.client_id: str = app.config["OIDC_CLIENT_ID"]
+    def __init__(self, app: Flask, settings: ProviderSettings, oauth: ProviderOAuth):
+        self.settings = settings
+        self.name = settings.name
+        self.label = settings.label
+        # Exact, or a template holding {tenantid}: `issuer_of` gives a token's own issuer.
+        self.issuer = settings.issuer
+        self.client_id = settings.client_id
+        head, _, tail = settings.issuer.partition(TENANT_PLACEHOLDER)
+        tenant = TENANT_ID.pattern.removeprefix("^").removesuffix("\\Z") if settings.is_template else ""
+        self._issuer_pattern = re.compile(
+            re.escape(head) + tenant + (re.escape(tail) if settings.is_template else "") + r"\Z"
+        )
         self.timeout: float = app.config["OIDC_TIMEOUT"]
-        # Authlib's Flask OAuth registry is a single-app object, so each app gets its own.
-        oauth = ProviderOAuth()
-        oauth.init_app(app)
         # types-Authlib leaves `register` unannotated; it returns an `oauth2_client_cls` instance.
         self.client: DiscoveryBoundApp = oauth.register(  # type: ignore[no-untyped-call]
-            "oidc",
-            client_id=self.client_id,
-            client_secret=app.config["OIDC_CLIENT_SECRET"],
-            # The issuer is compared exactly (Auth0's ends with "/"), but the
-            # discovery URL must not get a double slash.
-            server_metadata_url=f"{self.issuer.rstrip('/')}/.well-known/openid-configuration",
+            settings.name,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            server_metadata_url=settings.discovery_url,
             client_kwargs={
-                "scope": app.config["OIDC_SCOPES"],
+                "scope": settings.scopes,
                 "code_challenge_method": "S256",
                 "default_timeout": self.timeout,
             },
@@ -89,8 +96,19 @@ class Provider:
             target="provider",
         )
 
+    @property
+    def keeps_id_token(self) -> bool:
+        """True when sign-out names the session to this provider by its ID token (so sessions store it)."""
+        return self.settings.logout_hint == "id_token"
+
+    def logout_hint(self, id_token: str | None) -> dict[str, str]:
+        """How an end-session request names the session (its LOGOUT_HINT); empty when it cannot."""
+        if self.settings.logout_hint == "client_id":
+            return {"client_id": self.client_id}
+        return {"id_token_hint": id_token} if id_token else {}
+
     def metadata(self) -> dict[str, Any]:
-        """The discovery document, fetched once and checked against OIDC_ISSUER."""
+        """The discovery document, fetched once and checked against the configured issuer (or its template)."""
         try:
             self.client.load_server_metadata()
         except (requests.RequestException, ValueError) as error:
@@ -101,6 +119,24 @@ class Provider:
             # mix-up attack: stop before sending anyone there.
             raise ProviderError("the provider's discovery document names another issuer")
         return metadata
+
+    def issuer_of(self, claims: Mapping[str, Any]) -> str:
+        """The issuer a token from this provider must name: ours, or our template filled with the token's `tid`.
+
+        Raises IdTokenError for a template issuer when `tid` is missing, malformed or not an allowed tenant.
+        """
+        if not self.settings.is_template:
+            return self.issuer
+        tenant = claims.get("tid")
+        if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
+            raise IdTokenError("the token names no usable tenant (tid)")
+        if self.settings.tenants and tenant not in self.settings.tenants:
+            raise IdTokenError("the token's tenant is not allowed")
+        return self.issuer.replace(TENANT_PLACEHOLDER, tenant)
+
+    def issues(self, issuer: str) -> bool:
+        """True if `issuer` is this provider's (for a template: any tenant's, before the token is checked)."""
+        return bool(self._issuer_pattern.match(issuer))
 
     def algorithms(self) -> list[str]:
         """ID token algorithms accepted from this provider."""
@@ -117,7 +153,7 @@ class Provider:
         return validate_id_token(
             id_token,
             keys=self.keys,
-            issuer=self.issuer,
+            issuer=self.issuer_of,
             client_id=self.client_id,
             algorithms=self.algorithms(),
             nonce=nonce,
@@ -126,7 +162,7 @@ class Provider:
     def validate_logout_token(self, logout_token: Any) -> LogoutRequest:
         """What a back-channel logout token from this provider asks; raises LogoutTokenError or ProviderError."""
         return validate_logout_token(
-            logout_token, keys=self.keys, issuer=self.issuer, client_id=self.client_id, algorithms=self.algorithms()
+            logout_token, keys=self.keys, issuer=self.issuer_of, client_id=self.client_id, algorithms=self.algorithms()
         )
 
     def _fetch_jwks(self) -> dict[str, Any]:
@@ -142,12 +178,49 @@ class Provider:
             raise ProviderError("the provider's signing keys could not be fetched") from error
 
 
+class Providers:
+    """The app's providers, in the order configured (the first is the one a single-provider app has)."""
+
+    def __init__(self, providers: Sequence[Provider]):
+        self.all = tuple(providers)
+        self._by_name = {provider.name: provider for provider in providers}
+
+    @property
+    def several(self) -> bool:
+        """True when people choose among several providers (the OIDC_PROVIDERS form)."""
+        return not self.all[0].settings.single
+
+    def named(self, name: str | None) -> Provider | None:
+        """The provider of that name, or None."""
+        return self._by_name.get(name or "")
+
+    def issuing(self, issuer: str | None) -> Provider | None:
+        """The provider whose tokens name `issuer`, or None."""
+        return next((provider for provider in self.all if issuer and provider.issues(issuer)), None)
+
+
 def init_oidc(app: Flask) -> None:
-    """Register the app's provider (nothing is fetched until the first sign-in)."""
-    app.extensions[_EXTENSION] = Provider(app)
+    """Register the app's providers (nothing is fetched until the first sign-in)."""
+    # Authlib's Flask OAuth registry is a single-app object, so each app gets its own, with every provider in it.
+    oauth = ProviderOAuth()
+    oauth.init_app(app)
+    settings: Sequence[ProviderSettings] = app.config["OIDC_PROVIDER_SETTINGS"]
+    app.extensions[_EXTENSION] = Providers([Provider(app, each, oauth) for each in settings])
 
 
-def oidc_provider(app: Flask | None = None) -> Provider:
-    """The current app's provider."""
-    provider: Provider = (app or current_app).extensions[_EXTENSION]
+def oidc_providers(app: Flask | None = None) -> Providers:
+    """The current app's providers."""
+    providers: Providers = (app or current_app).extensions[_EXTENSION]
+    return providers
+
+
+def provider_named(name: str | None) -> Provider:
+    """The current app's provider of that name; raises UnknownProvider."""
+    provider = oidc_providers().named(name)
+    if provider is None:
+        raise UnknownProvider(name or "")
     return provider
+
+
+class UnknownProvider(LookupError):
+    """No provider of that name is configured."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
+from oidc.provider import provider_named
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.scripts import ScriptCall
@@ -42,10 +43,12 @@ def start_user_session(
     provider_sid: str | None,
     auth_time: int | None,
     issued_at: int,
+    provider: str,
 ) -> StoredSession:
     """Replace the browser's session with a new signed-in one under a new id.
 
-    `issued_at` is the ID token's `iat`. Raises AccountDisabled, and ProviderSessionEnded when a
+    `issued_at` is the ID token's `iat`, `provider` the name of the provider it came from. Raises
+    AccountDisabled, and ProviderSessionEnded when a
     back-channel logout of the provider session arrived before this sign-in named its user.
     """
     store = session_store(current_app)
@@ -74,10 +77,11 @@ def start_user_session(
             "" if auth_time is None else auth_time,
             encode(identity),
             encode(profile),
-            pack_tokens(tokens, keep_id_token=config["LOGOUT_HINT"] == "id_token"),
+            pack_tokens(tokens, keep_id_token=provider_named(provider).keeps_id_token),
             keys.session_key(user, ""),
             keys.tokens_key(user, ""),
             store.seen_interval,
+            provider,
         ],
     )
     # Back-channel logout may name only the provider session: name its user there, after the session exists.
@@ -97,6 +101,7 @@ def start_user_session(
     stored.destroyed = False
     stored.modified = False
     stored.identity_version = int(result[4])
+    stored.provider_name = provider
     return stored
 
 
@@ -146,13 +151,24 @@ def end_user_session() -> None:
     session_store(current_app).destroy(current_session())
 
 
-def end_sessions(user: str, mode: str, argument: str | float = "", *, keep: str = "", app: Flask | None = None) -> int:
-    """End sessions of one user (modes of sessions/lua/end_sessions.lua); returns how many ended."""
+def end_sessions(
+    user: str,
+    mode: str,
+    argument: str | float = "",
+    *,
+    keep: str = "",
+    provider: str = "",
+    app: Flask | None = None,
+) -> int:
+    """End sessions of one user (modes of sessions/lua/end_sessions.lua); returns how many ended.
+
+    With `provider`, the provider_sid and before modes end only sessions signed in with that provider.
+    """
     store = session_store(app or current_app)
     ended = store.scripts.replicated(
         store.scripts.end_sessions,
         keys=[keys.user_key(user), keys.index_key(user)],
-        args=[keys.session_key(user, ""), keys.tokens_key(user, ""), mode, argument, keep, time.time()],
+        args=[keys.session_key(user, ""), keys.tokens_key(user, ""), mode, argument, keep, time.time(), provider],
     )
     return int(ended)
 
@@ -167,6 +183,8 @@ class DeviceSession:
     device: str
     address: str
     current: bool
+    # The provider's name (None for a session stored before sessions kept it).
+    provider: str | None
 
 
 def list_sessions() -> list[DeviceSession]:
@@ -177,8 +195,8 @@ def list_sessions() -> list[DeviceSession]:
     store = session_store(current_app)
     rows = store.scripts.list(keys=[keys.index_key(stored.user)], args=[keys.session_key(stored.user, ""), time.time()])
     found = []
-    for start in range(0, len(rows), 6):
-        member, handle, created, seen, device, address = (value.decode() for value in rows[start : start + 6])
+    for start in range(0, len(rows), 7):
+        member, handle, created, seen, device, address, provider = (value.decode() for value in rows[start : start + 7])
         found.append(
             DeviceSession(
                 handle=handle,
@@ -187,6 +205,7 @@ def list_sessions() -> list[DeviceSession]:
                 device=device or "Unknown device",
                 address=address,
                 current=member == stored.member,
+                provider=provider or None,
             )
         )
     return sorted(found, key=lambda row: (not row.current, -row.signed_in_at))

@@ -22,10 +22,11 @@ from flask import current_app, session
 import metrics
 from clients.downstream import TokenUnavailable
 from oidc.id_token import IdTokenError
-from oidc.provider import ProviderError, oidc_provider
+from oidc.provider import ProviderError, UnknownProvider
 from oidc.tokens import token_fields
 from sessions import tokens as stored_tokens
 from sessions.hooks import SessionChangeRefused, propose_refresh
+from sessions.provider import session_provider
 from sessions.token_record import StoredTokens
 from sessions.user import current_identity, session_view
 
@@ -156,8 +157,12 @@ class SessionTokens:
             return str(merged["access_token"])
 
     def _fetch(self, tokens: StoredTokens) -> dict[str, Any]:
-        """One call to the provider's token endpoint with the refresh token."""
-        provider = oidc_provider()
+        """One call to the session's provider's token endpoint with the refresh token."""
+        try:
+            provider = session_provider()
+        except UnknownProvider as error:
+            metrics.token_refresh("refused")
+            raise TokenRefreshFailed("the session's provider is not configured any more", curable=False) from error
         try:
             # types-Authlib leaves fetch_access_token unannotated; it returns the token response (a dict).
             response: dict[str, Any] = provider.client.fetch_access_token(  # type: ignore[no-untyped-call]
@@ -206,7 +211,7 @@ class SessionTokens:
         """A refreshed ID token must name the same user at the same issuer."""
         user = current_identity() or {}
         try:
-            claims = oidc_provider().validate_id_token(id_token, nonce=None)
+            claims = session_provider().validate_id_token(id_token, nonce=None)
         except (IdTokenError, ProviderError) as error:
             metrics.token_refresh("rejected")
             raise TokenRefreshFailed(f"refreshed ID token rejected: {error}", curable=False) from error

@@ -83,6 +83,8 @@ class StoredSession(RedisSession):
     confirmed: bool = False
     # Set at sign-in: the version of the identity claims just stored.
     identity_version: int = 0
+    # The provider the session signed in with (None: stored before sessions kept it; see sessions/provider.py).
+    provider_name: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -218,6 +220,7 @@ class RedisSessionStore(RedisSessionInterface):
             stored.profile = decode_profile(record[6])
             stored.profile_version = int(record[7] or 0)
             stored.confirmed = record[8] == b"1"
+            stored.provider_name = record[9].decode() if len(record) > 9 and record[9] else None
         return stored
 
     # Writing

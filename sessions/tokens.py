@@ -19,7 +19,9 @@ from flask import current_app
 from redis.exceptions import RedisError, ResponseError
 
 from connections import session_redis
+from oidc.provider import UnknownProvider
 from sessions import keys
+from sessions.provider import session_provider
 from sessions.store import StoredSession, session_store
 from sessions.token_record import StoredTokens, pack_tokens, unpack_tokens
 from sessions.user import current_session
@@ -137,5 +139,8 @@ def commit_tokens(generation: int, owner: str, tokens: Mapping[str, str | float 
 
 
 def keeps_id_token() -> bool:
-    """True when sign-out names the session to the provider by its ID token (so it is stored)."""
-    return bool(current_app.config["LOGOUT_HINT"] == "id_token")
+    """True when sign-out names this session to its provider by its ID token (so it is stored)."""
+    try:
+        return session_provider().keeps_id_token
+    except UnknownProvider:
+        return False

@@ -8,9 +8,10 @@ from typing import Any
 
 from authlib.common.security import generate_token
 
-from oidc.provider import ProviderError, oidc_provider
+from oidc.provider import Provider, ProviderError
 from signin.failures import LoginFailed
 from signin.login_state import store_login_state
+from web import external_url
 
 # OpenID Connect Core 5.5: ask for `auth_time` as an essential ID token claim, so that a fresh sign-in
 # records when the user authenticated and a sensitive action soon after needs no trip to the provider
@@ -18,24 +19,34 @@ from signin.login_state import store_login_state
 AUTH_TIME_REQUEST = {"auth_time": {"essential": True}}
 
 
-def authorization_url(redirect_uri: str, next_path: str) -> str:
-    """Start a sign-in: remember state, nonce and PKCE verifier, return the provider URL."""
-    return _start_authorization(redirect_uri, {"next": next_path})
+def callback_url(provider: Provider) -> str:
+    """The provider's redirect URI: /auth/callback for the one provider of OIDC_ISSUER, else /auth/callback/<name>."""
+    if provider.settings.single:
+        return external_url("auth.callback")
+    return external_url("auth.provider_callback", name=provider.name)
 
 
-def reauthentication_url(redirect_uri: str, resume_path: str, user: str, max_age: int, prompt_login: bool) -> str:
+def authorization_url(provider: Provider, next_path: str) -> str:
+    """Start a sign-in with `provider`: remember state, nonce and PKCE verifier, return its authorization URL."""
+    return _start_authorization(provider, {"next": next_path})
+
+
+def reauthentication_url(provider: Provider, resume_path: str, user: str, max_age: int, prompt_login: bool) -> str:
     """Start a re-authentication of the signed-in `user`: the provider must authenticate them within `max_age` s.
 
     `resume_path` is where the callback sends them once it is done; it is kept with the state, server side.
     """
     reauthentication = {"user": user, "max_age": max_age}
     params = {"max_age": str(max_age), **({"prompt": "login"} if prompt_login else {})}
-    return _start_authorization(redirect_uri, {"next": resume_path, "reauthentication": reauthentication}, params)
+    return _start_authorization(provider, {"next": resume_path, "reauthentication": reauthentication}, params)
 
 
-def _start_authorization(redirect_uri: str, kept: dict[str, Any], params: Mapping[str, str] | None = None) -> str:
-    """Remember a new state with its nonce, PKCE verifier and `kept`; return the provider's authorization URL."""
-    provider = oidc_provider()
+def _start_authorization(provider: Provider, kept: dict[str, Any], params: Mapping[str, str] | None = None) -> str:
+    """Remember a new state with its provider, nonce, PKCE verifier and `kept`; return the authorization URL.
+
+    The state names its provider: only that provider's callback accepts the answer (mix-up defence).
+    """
+    redirect_uri = callback_url(provider)
     try:
         metadata = provider.metadata()
         authorization = provider.client.create_authorization_url(
@@ -46,6 +57,7 @@ def _start_authorization(redirect_uri: str, kept: dict[str, Any], params: Mappin
     store_login_state(
         authorization["state"],
         {
+            "provider": provider.name,
             "redirect_uri": redirect_uri,
             "code_verifier": authorization["code_verifier"],
             "nonce": authorization["nonce"],

@@ -10,8 +10,8 @@ from redis.exceptions import RedisError
 
 from audit import events as audit
 from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
-from oidc.logout_token import LogoutRequest, LogoutTokenError
-from oidc.provider import ProviderError, oidc_provider
+from oidc.logout_token import LogoutRequest, LogoutTokenError, claimed_issuer
+from oidc.provider import ProviderError, oidc_providers
 from sessions.lifecycle import end_sessions
 from sessions.provider_sessions import mark_logout_token_used, provider_session_logged_out, unmark_logout_token
 from users.tags import user_tag
@@ -36,9 +36,19 @@ class LogoutRefused(Exception):
 
 
 def handle_logout_token(form: Mapping[str, str]) -> int:
-    """Validate the posted logout token, refuse replays, and end the sessions it names; returns how many."""
+    """Validate the posted logout token, refuse replays, and end the sessions it names; returns how many.
+
+    The token is checked against the provider its `iss` names (that provider's issuer, client id and
+    keys), and ends only sessions signed in with that provider.
+    """
+    raw = form.get("logout_token")
+    providers = oidc_providers()
+    # With one provider every token is judged by it (and refused with the reason it fails on).
+    provider = providers.issuing(claimed_issuer(raw)) if providers.several else providers.all[0]
+    if provider is None:
+        raise LogoutRefused("invalid_request", "the logout token is missing, unreadable or names no known provider")
     try:
-        request = oidc_provider().validate_logout_token(form.get("logout_token"))
+        request = provider.validate_logout_token(raw)
     except LogoutTokenError as error:
         raise LogoutRefused("invalid_request", str(error)) from error
     except ProviderError as error:
@@ -46,7 +56,7 @@ def handle_logout_token(form: Mapping[str, str]) -> int:
         raise LogoutUnavailable(str(error)) from error
     remember_token(request)
     try:
-        return end_named_sessions(request)
+        return end_named_sessions(request, provider.name)
     except RedisError:
         # Let the provider's retry through: the token did not do its work.
         forget_token(request)
@@ -67,15 +77,18 @@ def forget_token(request: LogoutRequest) -> None:
         log.warning("could not unmark a logout token; the provider's retry will be refused")
 
 
-def end_named_sessions(request: LogoutRequest) -> int:
-    """A `sid` ends the sessions that provider session started; a `sub` alone, those started before `iat`."""
+def end_named_sessions(request: LogoutRequest, provider: str) -> int:
+    """A `sid` ends the sessions that provider session started; a `sub` alone, those started before `iat`.
+
+    Either way only sessions signed in with `provider` (the token's) end.
+    """
     if request.provider_sid:
         # Every user the provider session signed in (a provider may reuse a `sid`), or the one `sub` names.
         named = user_tag(request.issuer, request.subject) if request.subject else ""
         users = provider_session_logged_out(
             request.issuer, request.provider_sid, request.issued_at, TOKEN_ACCEPTED_SECONDS, named
         )
-        ended = sum(end_sessions(user, "provider_sid", request.provider_sid) for user in users)
+        ended = sum(end_sessions(user, "provider_sid", request.provider_sid, provider=provider) for user in users)
         user = ", ".join(users) or None
     else:
         # validate_logout_token guarantees a `sub` whenever there is no `sid`.
@@ -83,7 +96,7 @@ def end_named_sessions(request: LogoutRequest) -> int:
         # Not "all": a sign-in newer than the token must survive a late or replayed delivery. An `iat` ahead of
         # our clock (a fast provider clock, inside the leeway) counts as now: "not valid before" in the future
         # would silently end the user's next sign-ins too.
-        ended = end_sessions(user, "before", min(request.issued_at, time.time()))
+        ended = end_sessions(user, "before", min(request.issued_at, time.time()), provider=provider)
     log.info("back-channel logout ended %d session(s) of user %s", ended, user or "unknown")
     audit.record(
         "session_revoked",

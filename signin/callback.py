@@ -10,8 +10,9 @@ import requests
 from authlib.integrations.base_client import OAuthError
 
 from oidc.id_token import IdTokenError
-from oidc.provider import ProviderError, oidc_provider
+from oidc.provider import Provider, ProviderError
 from oidc.tokens import token_fields
+from provider_settings import SINGLE_PROVIDER
 from signin.failures import LoginFailed
 from signin.login_state import pop_login_state
 from users.schema import ISSUER_MAX, SUBJECT_MAX, clean_text
@@ -30,46 +31,55 @@ class LoginResult:
     claims: dict[str, Any]
     tokens: dict[str, Any]
     next_path: str
+    # The name of the provider it came from.
+    provider: str
     # Set when this was a re-authentication of a signed-in user (signin/reauth.py), not a sign-in.
     reauthentication: dict[str, Any] | None = None
 
 
-def complete_login(args: Mapping[str, str]) -> LoginResult:
-    """Validate the provider's answer end to end and return who signed in."""
+def complete_login(args: Mapping[str, str], provider: Provider) -> LoginResult:
+    """Validate `provider`'s answer (at its own callback) end to end and return who signed in."""
     state = pop_login_state(args.get("state"))
     if "error" in args:
         error = args.get("error", "")
         raise LoginFailed(error, f"provider error {error[:40]!r}")
     if state is None:
         raise LoginFailed("expired", "unknown state")
-    provider = oidc_provider()
+    # A state started before states named their provider belongs to the one provider of those days.
+    if state.get("provider", SINGLE_PROVIDER) != provider.name:
+        # Mix-up defence: an answer to a sign-in started with another provider, delivered here.
+        raise LoginFailed("failed", "the response belongs to a sign-in started with another provider")
     try:
         metadata = provider.metadata()
     except ProviderError as error:
         raise LoginFailed("failed", str(error)) from error
-    # RFC 9207: a provider that says it sends `iss` must send ours (mix-up defence).
+    # RFC 9207: a provider that says it sends `iss` must send its own (mix-up defence).
     iss_expected = metadata.get("authorization_response_iss_parameter_supported") or "iss" in args
-    if iss_expected and args.get("iss") != provider.issuer:
+    if iss_expected and not provider.issues(args.get("iss") or ""):
         raise LoginFailed("failed", "iss response parameter missing or wrong")
     if not args.get("code"):
         raise LoginFailed("failed", "no authorization code")
 
-    token = _exchange_code(args["code"], state)
-    claims = _validated_claims(token, state["nonce"])
+    token = _exchange_code(provider, args["code"], state)
+    claims = _validated_claims(provider, token, state["nonce"])
+    if iss_expected and claims["iss"] != args.get("iss"):
+        # A template issuer: the response's tenant and the ID token's must be one.
+        raise LoginFailed("failed", "iss response parameter differs from the ID token's")
     check_storable_identity(claims)
-    claims = _with_userinfo(claims, token)
+    claims = _with_userinfo(provider, claims, token)
     return LoginResult(
         claims=claims,
         tokens=token_fields(token),
         next_path=state["next"],
+        provider=provider.name,
         reauthentication=state.get("reauthentication"),
     )
 
 
-def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:
+def _exchange_code(provider: Provider, code: str, state: Mapping[str, Any]) -> dict[str, Any]:
     try:
         # types-Authlib leaves fetch_access_token unannotated; it returns the token response (a dict).
-        token: dict[str, Any] = oidc_provider().client.fetch_access_token(  # type: ignore[no-untyped-call]
+        token: dict[str, Any] = provider.client.fetch_access_token(  # type: ignore[no-untyped-call]
             redirect_uri=state["redirect_uri"], code=code, code_verifier=state["code_verifier"]
         )
     except OAuthError as error:
@@ -81,9 +91,9 @@ def _exchange_code(code: str, state: Mapping[str, Any]) -> dict[str, Any]:
     return token
 
 
-def _validated_claims(token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
+def _validated_claims(provider: Provider, token: Mapping[str, Any], nonce: str) -> dict[str, Any]:
     try:
-        return oidc_provider().validate_id_token(token["id_token"], nonce=nonce)
+        return provider.validate_id_token(token["id_token"], nonce=nonce)
     except (IdTokenError, ProviderError) as error:
         raise LoginFailed("failed", f"ID token rejected: {error}") from error
 
@@ -99,9 +109,8 @@ def check_storable_identity(claims: Mapping[str, Any]) -> None:
             raise LoginFailed("failed", f"{claim} is too long or holds control characters")
 
 
-def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+def _with_userinfo(provider: Provider, claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
     """Fill profile claims the ID token left out from UserInfo, whose `sub` must match."""
-    provider = oidc_provider()
     endpoint = provider.metadata().get("userinfo_endpoint")
     if not endpoint:
         return claims

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 GENERIC_FAILURE = "We could not sign you in. Please try again."
 PROVIDER_UNAVAILABLE = "The sign-in provider is unavailable right now. Please try again later."
+# The provider a session signed in with was removed from the settings since.
+PROVIDER_GONE = "The provider you signed in with is no longer available here. Please sign out and sign in again."
 
 # What a failed sign-in may tell the user, by kind.
 FAILURE_MESSAGES = {

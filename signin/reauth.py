@@ -27,16 +27,17 @@ from flask import jsonify, redirect, render_template, request, url_for
 
 from audit import events as audit
 from oidc.id_token import LEEWAY_SECONDS, is_number
-from oidc.provider import oidc_provider
+from oidc.provider import UnknownProvider, oidc_providers
 from sessions.lifecycle import record_auth_time
+from sessions.provider import session_provider
 from sessions.store import StoredSession
 from sessions.user import current_session, login_required
 from signin.authorize import reauthentication_url
 from signin.callback import LoginResult
-from signin.failures import LoginFailed
+from signin.failures import PROVIDER_GONE, LoginFailed
 from signin.redirects import safe_next
 from users.tags import user_tag
-from web import external_url, wants_json
+from web import wants_json
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,12 @@ def _reauthenticate(user: str, max_age: int, prompt_login: bool, confirm_endpoin
     else:
         resume = request.path
     try:
-        url = reauthentication_url(external_url("auth.callback"), safe_next(resume), user, max_age, prompt_login)
+        # At the provider the session signed in with: the identity it must confirm is theirs.
+        provider = session_provider()
+    except UnknownProvider:
+        return render_template("auth/error.html", message=PROVIDER_GONE), 503
+    try:
+        url = reauthentication_url(provider, safe_next(resume), user, max_age, prompt_login)
     except LoginFailed as failure:
         log.warning("re-authentication could not start: %s", failure.reason)
         return render_template("auth/error.html", message=failure.message), 503
@@ -134,4 +140,5 @@ def record_reauthentication(result: LoginResult, outcome: str) -> None:
         audit.record_for_session("reauthenticated", outcome)
     else:
         # Signed out meanwhile, or this browser now holds someone else's session: name no one.
-        audit.record("reauthenticated", outcome, issuer=oidc_provider().issuer)
+        provider = oidc_providers().named(result.provider)
+        audit.record("reauthenticated", outcome, issuer=result.claims.get("iss") or (provider and provider.issuer))

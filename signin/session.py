@@ -92,6 +92,7 @@ def sign_in(result: LoginResult) -> None:
             provider_sid=_text(result.claims.get("sid")),
             auth_time=usable_auth_time(result.claims.get("auth_time")),
             issued_at=int(result.claims["iat"]),
+            provider=result.provider,
         )
     except AccountDisabled as error:
         raise LoginFailed("disabled", "account disabled") from error

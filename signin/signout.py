@@ -9,44 +9,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from audit import events as audit
-from oidc.provider import ProviderError, oidc_provider
+from oidc.provider import Provider, ProviderError, UnknownProvider
 from sessions.lifecycle import end_user_session
-from sessions.token_record import StoredTokens
+from sessions.provider import session_provider
 from sessions.tokens import read_tokens
 from sessions.user import current_session
 
 
 def sign_out(return_to: str) -> str:
-    """End this session; return where the browser goes next: the provider's end-session URL, or `return_to`.
+    """End this session; return where the browser goes next: its provider's end-session URL, or `return_to`.
 
-    The provider's URL (RP-Initiated Logout) names the session by LOGOUT_HINT and sends the
-    browser back to `return_to` afterwards.
+    The provider's URL (RP-Initiated Logout) names the session by the provider's LOGOUT_HINT and
+    sends the browser back to `return_to` afterwards.
     """
-    hint = logout_hint(read_tokens())
+    tokens = read_tokens()
+    try:
+        provider: Provider | None = session_provider() if current_session().signed_in else None
+    except UnknownProvider:
+        provider = None
     if current_session().signed_in:
         audit.record_for_session("sign_out", "user")
     end_user_session()
-    provider = oidc_provider()
+    hint = provider.logout_hint(tokens.id_token) if provider is not None and tokens is not None else {}
+    if provider is None or not hint:
+        return return_to
     try:
         metadata = provider.metadata()
     except ProviderError:
         return return_to
-    if not metadata.get("end_session_endpoint") or not hint:
+    if not metadata.get("end_session_endpoint"):
         return return_to
     url: str = provider.client.create_logout_url(post_logout_redirect_uri=return_to, **hint)["url"]
     return url
-
-
-def logout_hint(tokens: StoredTokens | None) -> dict[str, str]:
-    """How the end-session request names the session (LOGOUT_HINT); empty when it cannot."""
-    if tokens is None:
-        return {}
-    if current_app.config["LOGOUT_HINT"] == "client_id":
-        return {"client_id": current_app.config["OIDC_CLIENT_ID"]}
-    return {"id_token_hint": tokens.id_token} if tokens.id_token else {}
 
 
 def end_session_on_logout(sender: Flask, **extra: Any) -> None:

@@ -11,7 +11,7 @@ import metrics
 from audit import events as audit
 from errors import RETRY_AFTER_SECONDS
 from extensions import csrf
-from oidc.provider import oidc_provider
+from oidc.provider import Provider, oidc_providers
 from signin import backchannel
 from signin.authorize import authorization_url
 from signin.callback import LoginResult, complete_login
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 # Messages /login can show; the query string carries a code, never free text.
+NO_SUCH_PROVIDER = "There is no such sign-in provider here."
 LOGIN_NOTICES = {
     "expired": "Your session has ended. Please sign in again.",
     "signed_out": "You have been signed out.",
@@ -35,13 +36,29 @@ LOGIN_NOTICES = {
 
 @bp.get("/login")
 def login() -> BaseResponse | str | tuple[str, int]:
-    """Send the browser to the provider, or show why the user must sign in again."""
+    """Show the providers to choose from (or why the user must sign in again); with one, go straight there."""
     next_path = safe_next(request.args.get("next"))
     notice = LOGIN_NOTICES.get(request.args.get("reason", ""))
-    if notice:
-        return render_template("auth/login.html", notice=notice, next_path=next_path)
+    providers = oidc_providers()
+    if notice or providers.several:
+        choices = providers.all if providers.several else ()
+        return render_template("auth/login.html", notice=notice, next_path=next_path, providers=choices)
+    return start_sign_in(providers.all[0], next_path)
+
+
+@bp.get("/login/<name>")
+def login_with(name: str) -> BaseResponse | str | tuple[str, int]:
+    """Start a sign-in with the provider of that name."""
+    provider = oidc_providers().named(name)
+    if provider is None:
+        return render_template("auth/error.html", message=NO_SUCH_PROVIDER), 404
+    return start_sign_in(provider, safe_next(request.args.get("next")))
+
+
+def start_sign_in(provider: Provider, next_path: str) -> BaseResponse | tuple[str, int]:
+    """Send the browser to `provider`'s authorization endpoint, or show why it cannot go."""
     try:
-        url = authorization_url(external_url("auth.callback"), next_path)
+        url = authorization_url(provider, next_path)
     except LoginFailed as failure:
         log.warning("sign-in could not start: %s", failure.reason)
         return render_template("auth/error.html", message=failure.message), 503
@@ -49,17 +66,34 @@ def login() -> BaseResponse | str | tuple[str, int]:
 
 
 @bp.get("/auth/callback")
-def callback() -> BaseResponse:
-    """Finish sign-in: validate everything, start a new session; either way the code leaves the address bar."""
+def callback() -> BaseResponse | tuple[str, int]:
+    """The one provider's callback (OIDC_ISSUER): finish its sign-in."""
+    providers = oidc_providers()
+    if providers.several:
+        return render_template("auth/error.html", message=NO_SUCH_PROVIDER), 404
+    return finish_sign_in(providers.all[0])
+
+
+@bp.get("/auth/callback/<name>")
+def provider_callback(name: str) -> BaseResponse | tuple[str, int]:
+    """The callback of the provider of that name (OIDC_PROVIDERS): finish its sign-in."""
+    provider = oidc_providers().named(name)
+    if provider is None or provider.settings.single:
+        return render_template("auth/error.html", message=NO_SUCH_PROVIDER), 404
+    return finish_sign_in(provider)
+
+
+def finish_sign_in(provider: Provider) -> BaseResponse:
+    """Validate everything, start a new session; either way the code leaves the address bar."""
     try:
-        result = complete_login(request.args)
+        result = complete_login(request.args, provider)
         if result.reauthentication is not None:
             return reauthenticated(result)
         sign_in(result)
     except LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
         metrics.sign_in(failure.kind)
-        audit.record("sign_in", failure.kind, issuer=oidc_provider().issuer)
+        audit.record("sign_in", failure.kind, issuer=provider.settings.issuer)
         return redirect(url_for("auth.failed", reason=failure.kind), 303)
     metrics.sign_in("success")
     audit.record_for_session("sign_in", "success")

@@ -8,7 +8,8 @@ from urllib.parse import urljoin
 from flask import current_app
 
 from clients.downstream import ApiResult, downstream_api
-from oidc.provider import ProviderError, oidc_provider
+from oidc.provider import ProviderError, UnknownProvider
+from sessions.provider import session_provider
 from sessions.refresh import SessionTokens
 
 # Keys that must never reach a page, whatever the API sends back (compared without case, "_" or "-").
@@ -19,7 +20,7 @@ HIDDEN = "[hidden]"
 
 
 def dashboard_url() -> str:
-    """API_BASE_URL + API_DASHBOARD_PATH, or by default the provider's userinfo endpoint."""
+    """API_BASE_URL + API_DASHBOARD_PATH, or by default the userinfo endpoint of the session's provider."""
     base: str = current_app.config["API_BASE_URL"]
     if base:
         return (
@@ -27,7 +28,7 @@ def dashboard_url() -> str:
             if current_app.config["API_DASHBOARD_PATH"]
             else base
         )
-    endpoint: str = oidc_provider().metadata()["userinfo_endpoint"]
+    endpoint: str = session_provider().metadata()["userinfo_endpoint"]
     return endpoint
 
 
@@ -35,7 +36,7 @@ def load_dashboard() -> ApiResult:
     """Fetch the dashboard data as the signed-in user, with every trace of their tokens removed."""
     try:
         url = dashboard_url()
-    except (ProviderError, KeyError):
+    except (ProviderError, UnknownProvider, KeyError):
         return ApiResult(ok=False, error="The service address is not known yet. Please try again.")
     source = SessionTokens()
     result = downstream_api().get(url, tokens=source)

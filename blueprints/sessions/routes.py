@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from audit import events as audit
 from audit.activity import recent_activity
 from errors import render_error
+from oidc.provider import oidc_providers
 from sessions.lifecycle import list_sessions, revoke_other_sessions, revoke_session
 from sessions.user import current_profile, current_session, login_required
 
@@ -21,8 +22,25 @@ def index() -> str:
     identity = current_session().identity
     activity = recent_activity(identity.issuer, identity.subject) if identity else None
     return render_template(
-        "sessions/index.html", sessions=list_sessions(), activity=activity, timezone=current_profile()["timezone"]
+        "sessions/index.html",
+        sessions=list_sessions(),
+        activity=activity,
+        timezone=current_profile()["timezone"],
+        provider_labels=provider_labels(identity.issuer if identity else None),
     )
+
+
+def provider_labels(issuer: str | None) -> dict[str | None, str]:
+    """What each session's provider is called on the page, by name.
+
+    A session stored before sessions kept their provider's name (None) came from the provider of the user's issuer.
+    """
+    providers = oidc_providers()
+    labels: dict[str | None, str] = {provider.name: provider.label for provider in providers.all}
+    legacy = providers.issuing(issuer)
+    if legacy is not None:
+        labels[None] = legacy.label
+    return labels
 
 
 @bp.post("/sessions/<handle>/revoke")

@@ -1,15 +1,19 @@
 -- End some of one user's sessions: O(that user's sessions), never a scan.
 -- KEYS: user, index
--- ARGV: 1 session key prefix, 2 tokens key prefix, 3 mode, 4 argument, 5 member to keep ('' for none), 6 now
+-- ARGV: 1 session key prefix, 2 tokens key prefix, 3 mode, 4 argument, 5 member to keep ('' for none), 6 now,
+--       7 provider name: with provider_sid and before, only sessions signed in with that provider end
+--       ('' for any; a session stored before sessions kept their provider's name counts as any provider's)
 -- Modes: member (ARGV[4] = member), handle (ARGV[4] = handle), all, provider_sid (ARGV[4] = sid),
 --        before (ARGV[4] = time: ends sessions started earlier, and sets "not valid before").
 -- Returns how many sessions ended.
 local mode, argument, keep = ARGV[3], ARGV[4], ARGV[5]
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[6])
 if mode == 'before' then
-  local current = tonumber(redis.call('HGET', KEYS[1], 'nvb') or '0')
+  -- "Not valid before", for the user's sessions of that provider only when one is named (read.lua checks both).
+  local field = (ARGV[7] or '') == '' and 'nvb' or 'nvb:' .. ARGV[7]
+  local current = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(argument) > current and redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('HSET', KEYS[1], 'nvb', argument)
+    redis.call('HSET', KEYS[1], field, argument)
   end
 end
 local ended = 0
@@ -21,15 +25,17 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     elseif mode == 'member' then
       matches = member == argument
     else
-      local record = redis.call('HMGET', ARGV[1] .. member, 'h', 'ps', 'c')
+      local record = redis.call('HMGET', ARGV[1] .. member, 'h', 'ps', 'c', 'pn')
+      local provider = ARGV[7] or ''
+      local same_provider = provider == '' or not record[4] or record[4] == provider
       if not record[3] then
         redis.call('ZREM', KEYS[2], member)
       elseif mode == 'handle' then
         matches = record[1] == argument
       elseif mode == 'provider_sid' then
-        matches = record[2] == argument
+        matches = record[2] == argument and same_provider
       elseif mode == 'before' then
-        matches = tonumber(record[3]) < tonumber(argument)
+        matches = tonumber(record[3]) < tonumber(argument) and same_provider
       end
     end
     if matches then

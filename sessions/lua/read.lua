@@ -3,8 +3,9 @@
 -- ARGV: now, idle timeout, absolute timeout, seconds between last-seen writes, client address, member
 -- Returns false when there is no valid session (an invalid signed-in one is deleted), else
 -- {data, version, created} for an anonymous session and
--- {data, version, created, handle, auth time, identity, profile, profile version, confirmed} when signed in.
-local record = redis.call('HMGET', KEYS[1], 'd', 'v', 'c', 'seen', 'h', 'at')
+-- {data, version, created, handle, auth time, identity, profile, profile version, confirmed, provider name}
+-- when signed in.
+local record = redis.call('HMGET', KEYS[1], 'd', 'v', 'c', 'seen', 'h', 'at', 'pn')
 if not record[3] then
   return false
 end
@@ -21,10 +22,11 @@ if #KEYS == 1 then
   return {record[1], record[2], record[3]}
 end
 
-local user = redis.call('HMGET', KEYS[2], 'i', 'p', 'pv', 'ok', 'off', 'nvb')
--- Valid only while the user's state exists, the user is enabled and the session started
--- after their "not valid before" time: a lost index entry can never keep a revoked one alive.
-if remaining <= 0 or not user[1] or user[5] == '1' or tonumber(record[3]) < tonumber(user[6] or '0') then
+local user = redis.call('HMGET', KEYS[2], 'i', 'p', 'pv', 'ok', 'off', 'nvb', 'nvb:' .. (record[7] or ''))
+-- Valid only while the user's state exists, the user is enabled and the session started after their
+-- "not valid before" time (and its provider's): a lost index entry can never keep a revoked one alive.
+local not_before = math.max(tonumber(user[6] or '0'), tonumber(user[7] or '0'))
+if remaining <= 0 or not user[1] or user[5] == '1' or tonumber(record[3]) < not_before then
   redis.call('DEL', KEYS[1], KEYS[4])
   redis.call('ZREM', KEYS[3], ARGV[6])
   return false
@@ -46,4 +48,4 @@ if now - tonumber(record[4] or '0') >= every then
     redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
   end
 end
-return {record[1], record[2], record[3], record[5], record[6], user[1], user[2], user[3], user[4]}
+return {record[1], record[2], record[3], record[5], record[6], user[1], user[2], user[3], user[4], record[7]}

@@ -3,7 +3,8 @@
 -- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
 --       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
 --       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
---       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes
+--       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes,
+--       19 the provider's name (signed in with)
 -- Returns {'disabled'} for a disabled user, else {'ok', profile, profile version, confirmed}.
 local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p', 'gone')
 if user[1] == '1' then
@@ -41,6 +42,9 @@ redis.call('HSET', KEYS[1], 'd', ARGV[7], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 
   'dev', ARGV[10], 'ip', ARGV[11], 'seen', math.floor(now))
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'ps', ARGV[9])
+end
+if ARGV[19] and ARGV[19] ~= '' then
+  redis.call('HSET', KEYS[1], 'pn', ARGV[19])
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[4], '1|' .. ARGV[15], 'EX', ttl)

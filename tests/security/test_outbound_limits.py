@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oidc.provider import oidc_provider
+from oidc.provider import oidc_providers
 from tests.security.checks import assert_login_refused
 from tests.security.harness import Gatehouse
 from tests.security.hostile_provider import HostileProvider
@@ -51,7 +51,7 @@ def test_a_failed_jwks_reload_keeps_the_last_good_keys(gatehouse: Gatehouse, pro
     """Keys loaded once keep working when a later fetch fails (here: a forced refetch for an unknown key)."""
     gatehouse.browser().sign_in("alice")
     provider.behaviour.abuse = {"/jwks": "huge"}
-    oidc_provider(gatehouse.app).keys._fetched_at -= 7200  # the hourly reload is due
+    oidc_providers(gatehouse.app).all[0].keys._fetched_at -= 7200  # the hourly reload is due
     browser = gatehouse.browser()
     browser.sign_in("bob")
     assert browser.signed_in_as() == "Bob"

@@ -130,6 +130,7 @@ def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) 
             provider_sid=None,
             auth_time=None,
             issued_at=int(time.time()),
+            provider="oidc",
         )
         # A returning user whose saved profile the worker has already confirmed.
         app.session_interface.client.hset(keys.user_key(keys.user_tag(issuer, subject)), "ok", 1)

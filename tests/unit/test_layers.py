@@ -21,6 +21,7 @@ LAYERS = {
     # 1 platform
     "config": 1,
     "server_settings": 1,
+    "provider_settings": 1,
     "redis_targets": 1,
     "limits_storage": 1,
     "proxies": 1,

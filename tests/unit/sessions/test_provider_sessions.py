@@ -38,6 +38,7 @@ def start_alice(app: Flask, issued_at: int) -> str:
             provider_sid=SID,
             auth_time=None,
             issued_at=issued_at,
+            provider="oidc",
         )
         assert stored.sid is not None
         return stored.sid

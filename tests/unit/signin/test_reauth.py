@@ -438,7 +438,9 @@ def test_a_re_authentication_finished_under_another_user_s_session_is_not_put_in
 
 def test_a_re_authentication_event_without_the_asking_session_names_no_one(app: Flask) -> None:
     """Defensive: were the asking user's session no longer this request's, the event names no user or session."""
-    result = LoginResult(claims={}, tokens={}, next_path="/", reauthentication={"user": "u" * 20, "max_age": 300})
+    result = LoginResult(
+        claims={}, tokens={}, next_path="/", provider="oidc", reauthentication={"user": "u" * 20, "max_age": 300}
+    )
     with app.test_request_context("/auth/callback"):
         app.preprocess_request()
         record_reauthentication(result, "reauth_signed_out")

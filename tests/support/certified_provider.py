@@ -19,7 +19,7 @@ import requests
 
 from devstack.processes import stop, wait_for_port
 
-# The client the app is registered as, at every provider the tests start.
+# The client the app is registered as, at every provider the tests start (unless a test names another).
 CLIENT_ID = "gatehouse-test"
 CLIENT_SECRET = "gatehouse-test-secret"
 
@@ -99,15 +99,21 @@ def start_certified_provider(
     log: BinaryIO,
     access_token_ttl: int = 3600,
     backchannel_logout_uri: str | None = None,
+    client_id: str = CLIENT_ID,
+    client_secret: str = CLIENT_SECRET,
 ) -> CertifiedProvider:
-    """Start tests/e2e/provider/provider.mjs on 127.0.0.1:port with the app's client registered."""
+    """Start tests/e2e/provider/provider.mjs on 127.0.0.1:port with the app's client registered.
+
+    Its issuer is http://127.0.0.1:port; several can run at once, each on its own port (and with its own
+    `client_id`, as one app is registered at several providers).
+    """
     ensure_provider_installed()
     admin_secret = secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "PORT": str(port),
-        "CLIENT_ID": CLIENT_ID,
-        "CLIENT_SECRET": CLIENT_SECRET,
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": client_secret,
         "REDIRECT_URIS": ",".join(redirect_uris),
         "POST_LOGOUT_REDIRECT_URIS": ",".join(post_logout_redirect_uris),
         "ACCESS_TOKEN_TTL": str(access_token_ttl),

@@ -1,0 +1,307 @@
+"""Two OpenID providers at once (OIDC_PROVIDERS=corp,partner), in a real browser.
+
+Two certified `oidc-provider`s run side by side, each with its own issuer (port), its own client
+and the app's per-provider callback /auth/callback/<name> and back-channel logout URI registered.
+One Gatehouse stack (gunicorn, an RQ worker, Redis, PostgreSQL) serves every test here.
+
+Both providers are on 127.0.0.1, and a browser's cookies ignore the port: each provider gets its
+own browser profile in these tests, so one provider never sees the other's cookies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from devstack.processes import free_port, stop
+from tests.e2e.pages import complete_provider_sign_in, provider_login_form, provider_name, signed_in_as
+from tests.support.certified_provider import CertifiedProvider, start_certified_provider
+from tests.support.polling import wait_until
+from tests.support.postgres import database_url_for
+from tests.support.stack import Stack, start_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+SESSION_COOKIE = "gatehouse_session"
+PROVIDER_SESSION_COOKIE = "_session"
+# The providers, in OIDC_PROVIDERS order, with the label each button and /sessions shows.
+LABELS = {"corp": "Corp SSO", "partner": "Partner ID"}
+
+
+@dataclass
+class TwoProviders:
+    """The stack and its two providers, by name."""
+
+    stack: Stack
+    providers: dict[str, CertifiedProvider]
+
+    @property
+    def app(self) -> str:
+        """The web process's URL."""
+        return self.stack.web_url
+
+    @property
+    def corp(self) -> CertifiedProvider:
+        return self.providers["corp"]
+
+    @property
+    def partner(self) -> CertifiedProvider:
+        return self.providers["partner"]
+
+
+def provider_settings(providers: dict[str, CertifiedProvider]) -> dict[str, str]:
+    """OIDC_PROVIDERS and each provider's settings (and nothing of the one-provider OIDC_ISSUER form)."""
+    settings = {"OIDC_ISSUER": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": "", "OIDC_PROVIDERS": ",".join(LABELS)}
+    for name, provider in providers.items():
+        prefix = f"OIDC_{name.upper()}_"
+        settings |= {
+            f"{prefix}ISSUER": provider.url,
+            f"{prefix}CLIENT_ID": client_id(name),
+            f"{prefix}CLIENT_SECRET": client_secret(name),
+            f"{prefix}LABEL": LABELS[name],
+        }
+    return settings
+
+
+def client_id(name: str) -> str:
+    """The app's client at provider `name` (each provider registers its own)."""
+    return f"gatehouse-{name}"
+
+
+def client_secret(name: str) -> str:
+    return f"gatehouse-{name}-secret"
+
+
+@pytest.fixture(scope="module")
+def two_providers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoProviders]:
+    """Two certified providers and one Gatehouse stack on PostgreSQL signing in with both."""
+    workdir = tmp_path_factory.mktemp("e2e-two-providers")
+    logs = workdir / "logs"
+    logs.mkdir()
+    # Each provider registers the web process's exact URLs, so its port comes first.
+    web_port = free_port()
+    app = f"http://127.0.0.1:{web_port}"
+    providers: dict[str, CertifiedProvider] = {}
+    try:
+        for name in LABELS:
+            with open(logs / f"provider-{name}.log", "ab") as log:
+                providers[name] = start_certified_provider(
+                    free_port(),
+                    redirect_uris=[f"{app}/auth/callback/{name}"],
+                    post_logout_redirect_uris=[f"{app}/login?reason=signed_out"],
+                    log=log,
+                    backchannel_logout_uri=f"{app}/auth/backchannel-logout",
+                    client_id=client_id(name),
+                    client_secret=client_secret(name),
+                )
+        stack = start_stack(
+            workdir,
+            web=0,
+            provider=None,
+            database_url=database_url_for("postgresql", request, workdir),
+            settings=provider_settings(providers),
+        )
+    except BaseException:
+        stop([provider.process for provider in providers.values()])
+        raise
+    # The stack stops them with everything else (web first, then the providers, then the worker).
+    stack.processes |= {f"provider-{name}": provider.process for name, provider in providers.items()}
+    try:
+        stack.start_web("web0", port=web_port)
+        yield TwoProviders(stack, providers)
+    finally:
+        stack.stop()
+
+
+def sign_in_with(page: Page, deployment: TwoProviders, name: str, login: str, next_path: str) -> None:
+    """Open /login?next=…, click provider `name`'s button, sign in on its pages and arrive at `next_path`."""
+    app = deployment.app
+    page.goto(f"{app}/login?next={quote(next_path)}")
+    button = page.get_by_test_id(f"provider-{name}")
+    expect(button).to_have_text(f"Continue with {LABELS[name]}")
+    button.click()
+    # The provider's own login form, on that provider's origin (complete_provider_sign_in checks it).
+    complete_provider_sign_in(page, deployment.providers[name].url, login)
+    expect(page).to_have_url(f"{app}{next_path}")
+
+
+def signed_in_page(
+    open_context: Callable[[], BrowserContext], deployment: TwoProviders, name: str, login: str, next_path: str
+) -> Page:
+    """A fresh browser profile signed in as `login` at provider `name`, on `next_path`."""
+    page = open_context().new_page()
+    sign_in_with(page, deployment, name, login, next_path)
+    return page
+
+
+def gatehouse_cookie(page: Page, app: str) -> str | None:
+    return next((c["value"] for c in page.context.cookies(app) if c["name"] == SESSION_COOKIE), None)
+
+
+def provider_session_id(page: Page, provider: CertifiedProvider) -> str:
+    """The browser's session at `provider`: its `_session` cookie."""
+    values = [c["value"] for c in page.context.cookies(provider.url) if c["name"] == PROVIDER_SESSION_COOKIE]
+    assert len(values) == 1, f"expected one provider session cookie, got {values}"
+    return values[0]
+
+
+def assert_signed_in(page: Page, app: str, login: str, display_name: str) -> None:
+    """The browser opens /dashboard signed in, with its provider's userinfo (the app's default API)."""
+    page.goto(f"{app}/dashboard")
+    expect(page).to_have_url(f"{app}/dashboard")
+    expect(page.get_by_test_id("api-data")).to_contain_text(f"{login}@example.test")
+    assert signed_in_as(page) == display_name
+
+
+def assert_sessions_page(page: Page, app: str, label: str) -> None:
+    """/sessions lists exactly this browser's session, signed in with the provider labelled `label`."""
+    page.goto(f"{app}/sessions")
+    rows = page.get_by_test_id("session-row")
+    expect(rows).to_have_count(1)
+    expect(page.locator("[data-testid=session-row][data-current=true]")).to_have_count(1)
+    expect(rows.get_by_test_id("session-provider")).to_have_text(label)
+
+
+def assert_sent_to_choose_a_provider(page: Page, app: str) -> None:
+    """Gatehouse no longer knows the browser: /dashboard sends it to /login, which offers both providers."""
+    page.goto(f"{app}/dashboard")
+    expect(page).to_have_url(f"{app}/login?next=/dashboard")
+    for name in LABELS:
+        expect(page.get_by_test_id(f"provider-{name}")).to_be_visible()
+    expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
+
+
+def save_display_name(page: Page, app: str, display_name: str) -> None:
+    page.goto(f"{app}/profile")
+    page.fill("#display_name", display_name)
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_role("status")).to_have_text("Your profile has been saved.")
+    expect(page.locator("#display_name")).to_have_value(display_name)
+
+
+def test_login_offers_both_providers_and_the_same_login_at_each_is_a_separate_user(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """One button per provider; `ada` at corp and `ada` at partner are two users with two profiles."""
+    app, corp, partner = two_providers.app, two_providers.corp, two_providers.partner
+    original_name = provider_name(user_login)
+
+    corp_page = open_context().new_page()
+    corp_page.goto(f"{app}/login?next=/profile")
+    buttons = corp_page.get_by_test_id("providers").get_by_role("link")
+    expect(buttons).to_have_text([f"Continue with {label}" for label in LABELS.values()])
+    for name in LABELS:
+        href = urlsplit(corp_page.get_by_test_id(f"provider-{name}").get_attribute("href") or "")
+        assert href.path == f"/login/{name}" and parse_qs(href.query) == {"next": ["/profile"]}, href
+
+    sign_in_with(corp_page, two_providers, "corp", user_login, "/profile")
+    assert signed_in_as(corp_page) == original_name
+    save_display_name(corp_page, app, "Corp Ada")
+    assert_sessions_page(corp_page, app, LABELS["corp"])
+
+    partner_page = signed_in_page(open_context, two_providers, "partner", user_login, "/profile")
+    # Partner's user never saw corp's edit: it has the name partner's ID token gave it.
+    assert signed_in_as(partner_page) == original_name
+    expect(partner_page.locator("#display_name")).to_have_value(original_name)
+    # And its devices page lists its own session only, not corp's user's.
+    assert_sessions_page(partner_page, app, LABELS["partner"])
+    save_display_name(partner_page, app, "Partner Ada")
+
+    # Each browser keeps its own user's profile.
+    corp_page.goto(f"{app}/profile")
+    expect(corp_page.locator("#display_name")).to_have_value("Corp Ada")
+    assert signed_in_as(corp_page) == "Corp Ada"
+    assert_signed_in(partner_page, app, user_login, "Partner Ada")
+
+    # Two rows in the database, one per (issuer, subject), each with its own edit.
+    def persisted() -> dict[str, str | None]:
+        rows = [row for row in two_providers.stack.users() if row["subject"] == user_login]
+        return {str(row["issuer"]): row["display_name"] for row in rows}
+
+    expected = {corp.url: "Corp Ada", partner.url: "Partner Ada"}
+    wait_until(lambda: persisted() == expected, timeout=30, what=f"both users persisted as {expected}")
+
+
+def test_back_channel_logout_from_corp_ends_only_corp_sessions(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """Signing out on corp's own page sends its logout token: the corp browser is signed out, partner's is not."""
+    app, corp, partner = two_providers.app, two_providers.corp, two_providers.partner
+    display_name = provider_name(user_login)
+    # The same login at both: a logout token judged by its `sub` alone would end both.
+    corp_page = signed_in_page(open_context, two_providers, "corp", user_login, "/dashboard")
+    partner_page = signed_in_page(open_context, two_providers, "partner", user_login, "/dashboard")
+    assert gatehouse_cookie(corp_page, app) != gatehouse_cookie(partner_page, app)
+
+    corp_session = provider_session_id(corp_page, corp)
+    corp_sessions = {row["session_id"]: row for row in corp.sessions(user_login)}
+    assert set(corp_sessions) == {corp_session}
+    corp_sid = corp_sessions[corp_session]["sid"]
+    assert corp_sid, "corp's ID token must carry a sid"
+    assert len(partner.sessions(user_login)) == 1
+    assert corp.account(user_login)["backchannel_logouts"] == []
+
+    corp_page.goto(f"{corp.url}/session/end")
+    corp_page.get_by_role("button", name="Yes, sign me out").click()
+    expect(corp_page.get_by_role("button", name="Yes, sign me out")).to_have_count(0)
+
+    deliveries = wait_until(
+        lambda: corp.account(user_login)["backchannel_logouts"],
+        timeout=15,
+        what="corp to deliver the logout token",
+    )
+    assert deliveries == [{"sid": corp_sid, "ok": True, "error": None}], two_providers.stack.log("web0")
+    assert corp.sessions(user_login) == []
+
+    assert_sent_to_choose_a_provider(corp_page, app)
+    # Its corp session ended too: corp's button asks for a login this time.
+    corp_page.get_by_test_id("provider-corp").click()
+    provider_login_form(corp_page, corp.url)
+
+    assert_signed_in(partner_page, app, user_login, display_name)
+    assert_sessions_page(partner_page, app, LABELS["partner"])
+    assert partner.account(user_login)["backchannel_logouts"] == []
+    assert len(partner.sessions(user_login)) == 1
+
+
+def test_sign_out_of_a_partner_session_goes_to_partners_end_session_page(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """Sign-out sends the browser to the provider it signed in with (partner), and back to /login signed out."""
+    app, corp, partner = two_providers.app, two_providers.corp, two_providers.partner
+    page = signed_in_page(open_context, two_providers, "partner", user_login, "/dashboard")
+    assert signed_in_as(page) == provider_name(user_login)
+
+    with page.expect_response(f"{app}/logout") as logout:
+        page.get_by_test_id("sign-out").click()
+    location = logout.value.headers.get("location", "")
+    assert logout.value.status == 302, f"sign-out answered {logout.value.status}"
+    assert location.startswith(f"{partner.url}/session/end"), f"not partner's end-session endpoint: {location}"
+    assert parse_qs(urlsplit(location).query).get("post_logout_redirect_uri") == [f"{app}/login?reason=signed_out"]
+    expect(page).to_have_url(re.compile(re.escape(partner.url) + r"/session/end"))
+    assert urlsplit(page.url).netloc == urlsplit(partner.url).netloc != urlsplit(corp.url).netloc
+    assert gatehouse_cookie(page, app) is None
+
+    page.get_by_role("button", name="Yes, sign me out").click()
+    # Authlib adds a `state` to the end-session request, which the provider hands back.
+    expect(page).to_have_url(re.compile(re.escape(f"{app}/login?reason=signed_out") + r"(&state=[\w-]+)?$"))
+    expect(page.get_by_test_id("login-notice")).to_have_text("You have been signed out.")
+    expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
+    assert partner.sessions(user_login) == []
+    # The provider also told the app over the back channel; the session was already gone, and it said so calmly.
+    deliveries = wait_until(
+        lambda: partner.account(user_login)["backchannel_logouts"],
+        timeout=15,
+        what="partner to deliver the logout token",
+    )
+    assert [delivery["ok"] for delivery in deliveries] == [True], deliveries
+
+    assert_sent_to_choose_a_provider(page, app)
+    # Partner's session ended too: its button asks for a login again.
+    page.get_by_test_id("provider-partner").click()
+    provider_login_form(page, partner.url)

@@ -22,6 +22,7 @@ from jobs.failures import job_transaction
 from jobs.queues import enqueue
 from models.deleted_user import DeletedUser
 from models.user import User, utcnow
+from models.user_identity import UserIdentity
 from sessions.lifecycle import end_user_session
 from sessions.user import current_session
 from sessions.user_state import delete_user_state
@@ -61,7 +62,10 @@ def delete_user_row(issuer: str, subject: str, version: int, deleted_at: str | N
 
 
 def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
-    """Delete the user's row unless a newer sign-in wrote it, and keep the tombstone (current transaction)."""
+    """Delete the user's row and identities, unless a newer sign-in wrote the row; keep the tombstone.
+
+    In the current transaction.
+    """
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(DeletedUser).values(
         issuer=issuer, subject=subject, deleted_version=version, deleted_at=deleted_at
@@ -74,14 +78,21 @@ def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
             where=newer,
         )
     )
-    db.session.execute(
-        delete(User).where(
+    deleted = db.session.execute(
+        delete(User)
+        .where(
             User.issuer == issuer,
             User.subject == subject,
             User.identity_version <= version,
             User.profile_version <= version,
         )
-    )
+        .returning(User.id)
+    ).scalars()
+    # Then its identities, the linked ones too: PostgreSQL's ON DELETE CASCADE has already removed
+    # them, SQLite (foreign keys not enforced) has not. The users row first, as the upsert locks it first.
+    ids = list(deleted)
+    if ids:
+        db.session.execute(delete(UserIdentity).where(UserIdentity.user_id.in_(ids)))
 
 
 def without_deleted(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -6,7 +6,8 @@ made good by the next one.
 
 `persist_user` is the job (one record). The worker may run many queued persist_user jobs at
 once through `persist_users` (jobs/batch.py): one transaction for all their upserts, one query
-for the rows and one Redis pipeline to publish them. Either path leaves the same rows.
+for the rows and one Redis pipeline to publish them. Either path leaves the same rows, the users'
+identity rows included (accounts/identities.py).
 """
 
 from __future__ import annotations
@@ -51,19 +52,25 @@ def enqueue_persistence(record: Mapping[str, Any]) -> None:
     enqueue(persist_user, dict(record))
 
 
-def persist_signed_in_user() -> None:
-    """After sign-in: queue the upsert of the user as the new session now shows them."""
+def persist_signed_in_user(signed_in_with: Mapping[str, str] | None = None) -> None:
+    """After sign-in: queue the upsert of the user as the new session now shows them.
+
+    `signed_in_with` ({"provider", "issuer", "subject"}) is the identity the sign-in used, when that
+    may be an identity linked to the account (the session's identity is the account's primary): its
+    job marks that identity as used (accounts/identities.py `record_identities`).
+    """
     stored = current_session()
     if stored.identity is None or stored.profile is None:
         raise RuntimeError("no signed-in session to persist")
-    enqueue_persistence(
-        user_record(
-            identity_dict(stored.identity),
-            profile_dict(stored.profile, stored.profile_version),
-            identity_version=stored.identity_version,
-            profile_version=stored.profile_version,
-        )
+    record = user_record(
+        identity_dict(stored.identity),
+        profile_dict(stored.profile, stored.profile_version),
+        identity_version=stored.identity_version,
+        profile_version=stored.profile_version,
     )
+    if signed_in_with is not None:
+        record["signed_in_with"] = {key: signed_in_with[key] for key in ("provider", "issuer", "subject")}
+    enqueue_persistence(record)
 
 
 def persist_user(record: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 A job run twice, or a late job, never undoes newer data: the identity claims change only with
 a newer identity version, the profile fields only with a newer profile version. A record older
-than its user's deletion changes nothing (accounts/deletion.py).
+than its user's deletion changes nothing (accounts/deletion.py). Every user stored also gets their
+primary identity row, and a record's `signed_in_with` marks the identity it used (accounts/identities.py).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from sqlalchemy import Insert, case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from accounts.deletion import without_deleted
+from accounts.identities import record_identities
 from extensions import db
 from models.user import User, utcnow
 from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS
 
 
 def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE for each record, in the current transaction.
+    """INSERT … ON CONFLICT DO UPDATE for each record, then their identity rows, in the current transaction.
 
     Rows are written in (issuer, subject) order, so two workers' transactions lock rows in
     the same order and cannot deadlock on PostgreSQL. Each row is its own statement
@@ -35,6 +37,8 @@ def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
     # Consecutive records with the same changed-fields set share one statement.
     for only, group in groupby(ordered, key=_changed_fields):
         connection.execute(_upsert_statement(only), [_row(record, now) for record in group])
+    # Then each user's identities (accounts/identities.py), after every users row: the same lock order everywhere.
+    record_identities(ordered, now)
 
 
 def _changed_fields(record: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -4,5 +4,6 @@ from models.audit import AuditEvent
 from models.deleted_user import DeletedUser
 from models.outbox import OutboxJob
 from models.user import User
+from models.user_identity import UserIdentity
 
-__all__ = ["AuditEvent", "DeletedUser", "OutboxJob", "User"]
+__all__ = ["AuditEvent", "DeletedUser", "OutboxJob", "User", "UserIdentity"]

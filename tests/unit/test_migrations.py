@@ -15,8 +15,8 @@ from extensions import db
 from tests.support.cli import run_flask
 
 
-def upgrade(database: Path, revision: str = "head") -> None:
-    """`flask db upgrade REVISION` on a SQLite file."""
+def upgrade(database: Path, revision: str = "head", command: str = "upgrade") -> None:
+    """`flask db upgrade REVISION` (or `downgrade`) on a SQLite file."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "GATEHOUSE_ENV": "testing",
@@ -28,7 +28,7 @@ def upgrade(database: Path, revision: str = "head") -> None:
         "OIDC_CLIENT_SECRET": "secret",
     }
     # A child process: Alembic's env.py reconfigures logging, which would disturb this one.
-    upgraded = run_flask("db", "upgrade", revision, env=env, timeout=120)
+    upgraded = run_flask("db", command, revision, env=env, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr
 
 
@@ -72,5 +72,76 @@ def test_counting_repeats_keeps_every_audit_event_stored_before_it(tmp_path: Pat
             connection.execute(text(new_row), {"event_id": "new-1"})
             with pytest.raises(IntegrityError):  # a repeat key is unique where it is set
                 connection.execute(text(new_row), {"event_id": "new-2"})
+    finally:
+        engine.dispose()
+
+
+ALL_USERS = text("SELECT * FROM users ORDER BY id")  # every column of every row
+
+
+def test_user_identities_give_every_existing_user_their_own_identity_and_change_no_user(tmp_path: Path) -> None:
+    database = tmp_path / "migrated.db"
+    upgrade(database, "d4e1b7c9a2f5")  # the revision before user identities
+    engine = create_engine(f"sqlite:///{database}")
+    users = [
+        (3, "https://idp.example.test", "alice", "2026-11-01 08:00:00.000000", "2026-12-01 09:30:00.000000"),
+        (7, "https://idp.example.test", "bob", "2026-11-02 08:00:00.000000", "2026-11-02 08:00:00.000000"),
+        (9, "https://other.example.test", "alice", "2026-11-03 08:00:00.000000", "2026-12-02 10:00:00.000000"),
+    ]
+    try:
+        with engine.begin() as connection:
+            for user_id, issuer, subject, created, updated in users:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, issuer, subject, email, identity_version, display_name, locale,"
+                        " timezone, profile_version, disabled, status_version, created_at, updated_at)"
+                        " VALUES (:id, :issuer, :subject, 'x@example.test', 5, 'X', 'en', 'UTC', 6, 0, 0,"
+                        " :created, :updated)"
+                    ),
+                    {"id": user_id, "issuer": issuer, "subject": subject, "created": created, "updated": updated},
+                )
+            before = connection.execute(ALL_USERS).all()
+        upgrade(database)
+        with engine.begin() as connection:
+            assert connection.execute(ALL_USERS).all() == before
+            rows = connection.execute(
+                text(
+                    "SELECT user_id, provider, issuer, subject, linked_at, last_used_at FROM user_identities"
+                    " ORDER BY user_id"
+                )
+            ).all()
+            assert [tuple(row) for row in rows] == [
+                (user_id, "oidc", issuer, subject, created, updated)
+                for user_id, issuer, subject, created, updated in users
+            ]
+            with pytest.raises(IntegrityError):  # an identity belongs to one account only
+                connection.execute(
+                    text(
+                        "INSERT INTO user_identities (user_id, provider, issuer, subject, linked_at)"
+                        " VALUES (7, 'corp', 'https://idp.example.test', 'alice', '2026-12-10 09:00:00.000000')"
+                    )
+                )
+    finally:
+        engine.dispose()
+
+
+def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(tmp_path: Path) -> None:
+    database = tmp_path / "migrated.db"
+    upgrade(database)
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (issuer, subject, identity_version, display_name, locale, timezone,"
+                    " profile_version, disabled, status_version, created_at, updated_at) VALUES ('i', 's', 1, 'X',"
+                    " 'en', 'UTC', 0, 0, 0, '2026-11-01 08:00:00.000000', '2026-11-01 08:00:00.000000')"
+                )
+            )
+        upgrade(database, "d4e1b7c9a2f5", command="downgrade")
+        with engine.connect() as connection:
+            tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+            assert "user_identities" not in tables
+            assert connection.execute(text("SELECT subject FROM users")).scalars().all() == ["s"]
     finally:
         engine.dispose()

@@ -10,7 +10,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from accounts.admin import UnknownUser, set_disabled
+from accounts.admin import UnknownUser, find_account, set_disabled
+from accounts.identities import listed_identities
 from connections import WriteNotReplicated
 from extensions import db
 from models.user import User
@@ -21,20 +22,26 @@ users_cli = AppGroup("users", help="Inspect persisted users; disable or enable o
 @users_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_users(as_json: bool) -> None:
-    """List users, oldest first."""
-    for user in db.session.execute(select(User).order_by(User.id)).scalars():
+    """List users, oldest first, each with the identities they sign in with (their own first)."""
+    users = db.session.execute(select(User).order_by(User.id)).scalars().all()
+    identities = listed_identities(users)
+    for user in users:
+        own, *linked = identities[user.id]
         if as_json:
-            click.echo(json.dumps(user.to_dict(), ensure_ascii=False))
+            click.echo(json.dumps({**user.to_dict(), "identities": [own, *linked]}, ensure_ascii=False))
         else:
             state = "  disabled" if user.disabled else ""
-            click.echo(f"{user.issuer}  {user.subject}  {user.display_name!r}  {user.email or '-'}{state}")
+            also = f"  linked: {', '.join(identity['provider'] for identity in linked)}" if linked else ""
+            click.echo(f"{user.issuer}  {user.subject}  {user.display_name!r}  {user.email or '-'}{state}{also}")
 
 
 def _change(subject: str, issuer: str, disabled: bool) -> None:
     if not subject.strip() or not issuer.strip():
         raise click.BadParameter("SUBJECT and --issuer must not be empty")
     try:
-        ended = set_disabled(issuer, subject, disabled)
+        # Any identity of the account finds it; the change is the whole account's, under its own identity.
+        owner = find_account(issuer, subject)
+        ended = set_disabled(*owner, disabled)
     except UnknownUser as error:
         raise click.ClickException(f"{error}; nothing was changed (see `flask --app app users list`)") from error
     except WriteNotReplicated as error:
@@ -45,23 +52,24 @@ def _change(subject: str, issuer: str, disabled: bool) -> None:
         raise click.ClickException(
             f"cannot reach Redis or the database ({type(error).__name__}); nothing was changed"
         ) from error
+    found = "" if owner == (issuer, subject) else f" (the account of {owner[1]} at {owner[0]}, linked)"
     if disabled:
-        click.echo(f"disabled {subject} at {issuer}: {ended} session(s) ended; sign-in is refused until enabled")
+        click.echo(f"disabled {subject} at {issuer}{found}: {ended} session(s) ended; sign-in is refused until enabled")
     else:
-        click.echo(f"enabled {subject} at {issuer}: they can sign in again")
+        click.echo(f"enabled {subject} at {issuer}{found}: they can sign in again")
 
 
 @users_cli.command("disable")
 @click.argument("subject")
-@click.option("--issuer", required=True, help="The user's issuer, exactly as `users list` shows it.")
+@click.option("--issuer", required=True, help="The issuer of any of the user's identities, as `users list` shows it.")
 def disable(subject: str, issuer: str) -> None:
-    """End every session of a user now and refuse their sign-ins."""
+    """End every session of a user now and refuse their sign-ins (SUBJECT: any of their identities)."""
     _change(subject, issuer, True)
 
 
 @users_cli.command("enable")
 @click.argument("subject")
-@click.option("--issuer", required=True, help="The user's issuer, exactly as `users list` shows it.")
+@click.option("--issuer", required=True, help="The issuer of any of the user's identities, as `users list` shows it.")
 def enable(subject: str, issuer: str) -> None:
     """Let a disabled user sign in again."""
     _change(subject, issuer, False)

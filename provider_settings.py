@@ -5,8 +5,8 @@ Two forms, never both:
   /auth/callback and its name is "oidc");
 - several: OIDC_PROVIDERS=corp,partner and, for each NAME (upper-cased, dashes as underscores),
   OIDC_<NAME>_ISSUER, OIDC_<NAME>_CLIENT_ID, OIDC_<NAME>_CLIENT_SECRET, OIDC_<NAME>_LABEL and the
-  optional OIDC_<NAME>_SCOPES, OIDC_<NAME>_LOGOUT_HINT, OIDC_<NAME>_TRUST_EMAIL,
-  OIDC_<NAME>_TENANTS and OIDC_<NAME>_DISCOVERY_URL; each has its callback /auth/callback/<name>.
+  optional OIDC_<NAME>_SCOPES, OIDC_<NAME>_LOGOUT_HINT, OIDC_<NAME>_TENANTS and
+  OIDC_<NAME>_DISCOVERY_URL; each has its callback /auth/callback/<name>.
 
 An issuer may be a template holding `{tenantid}` (Microsoft Entra's multi-tenant issuer): an
 ID token's `iss` must then equal the template filled with the token's own `tid`, and
@@ -29,7 +29,6 @@ TENANT_PLACEHOLDER = "{tenantid}"
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,63}\Z")
 LOGOUT_HINTS = ("id_token", "client_id")
 SINGLE_FORM = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class ProviderSettings:
     client_secret: str
     scopes: str
     logout_hint: str
-    trust_email: bool
     tenants: frozenset[str]
     discovery_url: str
     # The OIDC_ISSUER form: its callback is /auth/callback.
@@ -104,7 +102,6 @@ def _single_provider(settings: Mapping[str, Any]) -> tuple[tuple[ProviderSetting
         client_secret=str(settings["OIDC_CLIENT_SECRET"]),
         scopes=str(settings.get("OIDC_SCOPES") or "openid email profile"),
         logout_hint=str(settings.get("LOGOUT_HINT") or "id_token"),
-        trust_email=False,
         tenants=frozenset(),
         discovery_url=_discovery_url(issuer, ""),
         single=True,
@@ -127,9 +124,6 @@ def _named_provider(settings: Mapping[str, Any], name: str) -> tuple[ProviderSet
     logout_hint = value("LOGOUT_HINT", str(settings.get("LOGOUT_HINT") or "id_token"))
     if logout_hint not in LOGOUT_HINTS:
         problems.append(f"{prefix}LOGOUT_HINT must be one of {', '.join(LOGOUT_HINTS)} (got {logout_hint!r})")
-    trust_email = value("TRUST_EMAIL").lower()
-    if trust_email not in _TRUE + _FALSE:
-        problems.append(f"{prefix}TRUST_EMAIL must be true or false (got {trust_email!r})")
     tenants = frozenset(tenant.strip() for tenant in value("TENANTS").split(",") if tenant.strip())
     if tenants and TENANT_PLACEHOLDER not in issuer:
         problems.append(f"{prefix}TENANTS is only for an issuer template holding {TENANT_PLACEHOLDER}")
@@ -147,7 +141,6 @@ def _named_provider(settings: Mapping[str, Any], name: str) -> tuple[ProviderSet
         client_secret=value("CLIENT_SECRET"),
         scopes=value("SCOPES", str(settings.get("OIDC_SCOPES") or "openid email profile")),
         logout_hint=logout_hint,
-        trust_email=trust_email in _TRUE,
         tenants=tenants,
         discovery_url=_discovery_url(issuer, discovery),
     )

@@ -83,7 +83,14 @@ LIMITS = (
     RateLimit(SIGN_IN_STARTS, "LOGIN_RATE_LIMIT_TOTAL", everyone),
     RateLimit(CALLBACKS, "CALLBACK_RATE_LIMIT", client_network),
     RateLimit(
-        ("sessions.revoke", "sessions.revoke_others", "profile.edit", "account.delete"),
+        (
+            "sessions.revoke",
+            "sessions.revoke_others",
+            "profile.edit",
+            "account.delete",
+            "account.link",
+            "account.unlink_identity",
+        ),
         "USER_ACTION_RATE_LIMIT",
         signed_in_user,
         methods=("POST",),

@@ -22,6 +22,8 @@ RECENT_ACTIVITY = 10
 # (kind, outcome) -> what the user reads; an event missing here is not shown to the user.
 _DESCRIPTIONS = {
     ("sign_in", "success"): "Signed in",
+    ("identity_linked", "success"): "Linked a sign-in",
+    ("identity_unlinked", "user"): "Unlinked a sign-in",
     ("sign_out", "user"): "Signed out",
     ("sign_out", "app"): "Signed out by the application",
     ("reauthenticated", "success"): "Confirmed the sign-in for a sensitive action",

@@ -34,6 +34,11 @@ KINDS: Mapping[str, frozenset[str] | None] = {
     "sign_out": frozenset({"user", "app"}),
     # A signed-in user confirmed it is them at the provider (signin/reauth.py): "success", or the refusal's kind.
     "reauthenticated": frozenset({"success", "reauth_stale", "reauth_other_user", "reauth_signed_out"}),
+    # Another provider's sign-in linked into the account, or refused (signin/linking.py); detail: the provider.
+    "identity_linked": frozenset(
+        {"success", "link_taken", "link_provider_taken", "link_signed_out", "link_unavailable", "failed", "expired"}
+    ),
+    "identity_unlinked": frozenset({"user"}),
     "profile_changed": frozenset({"saved"}),
     # An operator's `users disable` is the account_disabled event (it ends every session of the user).
     "session_revoked": frozenset({"user", "user_others", "backchannel"}),

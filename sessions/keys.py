@@ -13,6 +13,8 @@ slot and one Lua script can read them in one round trip:
                            read only by requests that call the API)
     gh:{U}:l:R     string  the lease of the one request refreshing those tokens
     gh:a:R         hash    an anonymous session (a sign-in in progress)
+    gh:i:<digest>  string  an identity (issuer, subject) linked into an account whose U is not its own -> U
+                           (the account's state lists it too: fields "l:<digest>" and "lp:<provider>")
     gh:p:<digest>  hash    a provider session (`sid`): the users U it signed in, and when it was
                            logged out ("!out", "!out:U"), for back-channel logout by `sid`
     gh:j:<digest>  string  a back-channel logout token's jti, so it cannot be replayed
@@ -115,3 +117,18 @@ def provider_session_key(issuer: str, provider_sid: str) -> str:
 def logout_token_key(issuer: str, jti: str) -> str:
     """Marks a back-channel logout token as used."""
     return f"{PREFIX}j:{_digest(issuer, jti)}"
+
+
+def identity_digest(issuer: str, subject: str) -> str:
+    """An identity's name in keys and fields (no personal data in key names)."""
+    return _digest("identity", issuer, subject)
+
+
+def identity_link_key(issuer: str, subject: str) -> str:
+    """Names the account an identity was linked into (only for an identity that did not create it)."""
+    return f"{PREFIX}i:{identity_digest(issuer, subject)}"
+
+
+def link_field(issuer: str, subject: str) -> str:
+    """The field of the account's state that lists one linked identity."""
+    return f"l:{identity_digest(issuer, subject)}"

@@ -30,6 +30,10 @@ class AccountDisabled(Exception):
     """The user is disabled: no session may start."""
 
 
+class StaleLink(Exception):
+    """The identity's link leads to an account that no longer lists it (unlinked, or deleted): no session started."""
+
+
 class ProviderSessionEnded(Exception):
     """The provider logged out the provider session (`sid`) while its sign-in was completing: no session started."""
 
@@ -44,11 +48,14 @@ def start_user_session(
     auth_time: int | None,
     issued_at: int,
     provider: str,
+    link_field: str = "",
 ) -> StoredSession:
     """Replace the browser's session with a new signed-in one under a new id.
 
-    `issued_at` is the ID token's `iat`, `provider` the name of the provider it came from. Raises
-    AccountDisabled, and ProviderSessionEnded when a
+    `issued_at` is the ID token's `iat`, `provider` the name of the provider it came from. `identity` is
+    the account's own; a sign-in with an identity linked into the account names its `link_field`
+    (sessions/keys.py), and the account keeps its identity. Raises AccountDisabled, StaleLink, and
+    ProviderSessionEnded when a
     back-channel logout of the provider session arrived before this sign-in named its user.
     """
     store = session_store(current_app)
@@ -75,13 +82,14 @@ def start_user_session(
             describe_device(request.user_agent.string),
             request.remote_addr or "",
             "" if auth_time is None else auth_time,
-            encode(identity),
+            "" if link_field else encode(identity),
             encode(profile),
             pack_tokens(tokens, keep_id_token=provider_named(provider).keeps_id_token),
             keys.session_key(user, ""),
             keys.tokens_key(user, ""),
             store.seen_interval,
             provider,
+            link_field,
         ],
     )
     # Back-channel logout may name only the provider session: name its user there, after the session exists.
@@ -89,6 +97,8 @@ def start_user_session(
     result, *joined = store.scripts.replicated_all(calls)
     if result[0] == b"disabled":
         raise AccountDisabled(user)
+    if result[0] == b"unlinked":
+        raise StaleLink(user)
     if joined and not joined[0]:
         end_sessions(user, "member", member)
         raise ProviderSessionEnded(user)

@@ -26,9 +26,10 @@ from oidc.provider import ProviderError, UnknownProvider
 from oidc.tokens import token_fields
 from sessions import tokens as stored_tokens
 from sessions.hooks import SessionChangeRefused, propose_refresh
+from sessions.identity_links import account_of
 from sessions.provider import session_provider
 from sessions.token_record import StoredTokens
-from sessions.user import current_identity, session_view
+from sessions.user import current_session, session_view
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +209,13 @@ class SessionTokens:
 
     @staticmethod
     def _check_same_user(id_token: str) -> None:
-        """A refreshed ID token must name the same user at the same issuer."""
-        user = current_identity() or {}
+        """A refreshed ID token must name the session's account (by its own identity, or one linked into it)."""
         try:
             claims = session_provider().validate_id_token(id_token, nonce=None)
         except (IdTokenError, ProviderError) as error:
             metrics.token_refresh("rejected")
             raise TokenRefreshFailed(f"refreshed ID token rejected: {error}", curable=False) from error
-        if claims["sub"] != user.get("subject") or claims["iss"] != user.get("issuer"):
+        if account_of(claims["iss"], claims["sub"])[0] != current_session().user:
             metrics.token_refresh("rejected")
             raise TokenRefreshFailed("refreshed ID token names another user", curable=False)
 

@@ -46,6 +46,8 @@ NAMES = (
     "set_auth_time",
     "lease",
     "provider_session",
+    "link",
+    "compare_delete",
 )
 
 
@@ -75,6 +77,8 @@ class SessionScripts:
     set_auth_time: Script
     lease: Script
     provider_session: Script
+    link: Script
+    compare_delete: Script
 
     def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0):
         self.client = client

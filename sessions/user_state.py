@@ -18,9 +18,10 @@ from redis.exceptions import NoScriptError
 
 from connections import session_redis
 from sessions import keys
+from sessions.identity_links import account_links, forget_stale_link
 from sessions.scripts import SessionScripts
 from sessions.store import session_store
-from users.schema import Profile, decode_profile, encode
+from users.schema import Identity, Profile, decode_identity, decode_profile, encode
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class UserState:
     profile: Profile | None
     profile_version: int
     disabled: bool
+    # The account's own identity (None: no state, or written before it was read here).
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,13 @@ def _ending_arguments(user: str) -> list[str]:
 def read_user_state(user: str) -> UserState:
     """A user's shared state (one round trip)."""
     # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
-    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off"))
-    raw_profile, version, disabled = reply
+    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off", "i"))
+    raw_profile, version, disabled, raw_identity = reply
     return UserState(
         profile=decode_profile(raw_profile) if raw_profile else None,
         profile_version=int(version or 0),
         disabled=disabled == b"1",
+        identity=decode_identity(raw_identity) if raw_identity else None,
     )
 
 
@@ -133,11 +137,15 @@ def delete_user_state(user: str) -> tuple[int, int]:
     The version is above every version the user's data had, so no late job can bring them back.
     """
     scripts = _scripts()
+    links = account_links(user)
     version, ended = scripts.replicated(
         scripts.delete_user,
         keys=[keys.user_key(user), keys.index_key(user)],
         args=[*_ending_arguments(user), current_app.config["USER_STATE_TTL"]],
     )
+    # The identities linked into it lead nowhere now (sign_in.lua would find no link field either).
+    for link in links:
+        forget_stale_link(link.issuer, link.subject, user)
     return int(version), int(ended)
 
 

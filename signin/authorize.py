@@ -41,6 +41,15 @@ def reauthentication_url(provider: Provider, resume_path: str, user: str, max_ag
     return _start_authorization(provider, {"next": resume_path, "reauthentication": reauthentication}, params)
 
 
+def linking_url(provider: Provider, resume_path: str, user: str) -> str:
+    """Start a sign-in at `provider` whose identity is to be linked into the signed-in `user`'s account.
+
+    The provider is asked to show its sign-in form (`prompt=login`): the identity linked is the one the
+    person authenticates as now, not a session someone left open there.
+    """
+    return _start_authorization(provider, {"next": resume_path, "link": {"user": user}}, {"prompt": "login"})
+
+
 def _start_authorization(provider: Provider, kept: dict[str, Any], params: Mapping[str, str] | None = None) -> str:
     """Remember a new state with its provider, nonce, PKCE verifier and `kept`; return the authorization URL.
 

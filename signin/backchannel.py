@@ -12,9 +12,9 @@ from audit import events as audit
 from oidc.id_token import LEEWAY_SECONDS, MAX_TOKEN_AGE_SECONDS
 from oidc.logout_token import LogoutRequest, LogoutTokenError, claimed_issuer
 from oidc.provider import ProviderError, oidc_providers
+from sessions.identity_links import account_of
 from sessions.lifecycle import end_sessions
 from sessions.provider_sessions import mark_logout_token_used, provider_session_logged_out, unmark_logout_token
-from users.tags import user_tag
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def end_named_sessions(request: LogoutRequest, provider: str) -> int:
     """
     if request.provider_sid:
         # Every user the provider session signed in (a provider may reuse a `sid`), or the one `sub` names.
-        named = user_tag(request.issuer, request.subject) if request.subject else ""
+        named = account_of(request.issuer, request.subject)[0] if request.subject else ""
         users = provider_session_logged_out(
             request.issuer, request.provider_sid, request.issued_at, TOKEN_ACCEPTED_SECONDS, named
         )
@@ -92,7 +92,7 @@ def end_named_sessions(request: LogoutRequest, provider: str) -> int:
         user = ", ".join(users) or None
     else:
         # validate_logout_token guarantees a `sub` whenever there is no `sid`.
-        user = user_tag(request.issuer, request.subject or "")
+        user = account_of(request.issuer, request.subject or "")[0]
         # Not "all": a sign-in newer than the token must survive a late or replayed delivery. An `iat` ahead of
         # our clock (a fast provider clock, inside the leeway) counts as now: "not valid before" in the future
         # would silently end the user's next sign-ins too.

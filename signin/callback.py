@@ -35,6 +35,8 @@ class LoginResult:
     provider: str
     # Set when this was a re-authentication of a signed-in user (signin/reauth.py), not a sign-in.
     reauthentication: dict[str, Any] | None = None
+    # Set when the identity is to be linked into the signed-in user's account (signin/linking.py).
+    link: dict[str, Any] | None = None
 
 
 def complete_login(args: Mapping[str, str], provider: Provider) -> LoginResult:
@@ -73,6 +75,7 @@ def complete_login(args: Mapping[str, str], provider: Provider) -> LoginResult:
         next_path=state["next"],
         provider=provider.name,
         reauthentication=state.get("reauthentication"),
+        link=state.get("link"),
     )
 
 

@@ -29,6 +29,12 @@ FAILURE_MESSAGES = {
     "reauth_other_user": "You signed in at the provider as someone else, so the action was not done. You are still "
     "signed in as before.",
     "reauth_signed_out": "Your session ended while you were confirming it was you. Please sign in again.",
+    # Linking another provider's sign-in into the account (signin/linking.py); the user stays signed in.
+    "link_taken": "That sign-in already belongs to another account here, so it was not linked. You are still "
+    "signed in as before.",
+    "link_provider_taken": "Your account already has a sign-in at that provider, so nothing was linked.",
+    "link_signed_out": "Your session ended while you were linking a sign-in. Please sign in again.",
+    "link_unavailable": "Linking is not possible right now. Please try again later.",
 }
 
 

@@ -28,6 +28,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from audit import events as audit
 from oidc.id_token import LEEWAY_SECONDS, is_number
 from oidc.provider import UnknownProvider, oidc_providers
+from sessions.identity_links import account_of
 from sessions.lifecycle import record_auth_time
 from sessions.provider import session_provider
 from sessions.store import StoredSession
@@ -36,7 +37,6 @@ from signin.authorize import reauthentication_url
 from signin.callback import LoginResult
 from signin.failures import PROVIDER_GONE, LoginFailed
 from signin.redirects import safe_next
-from users.tags import user_tag
 from web import wants_json
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def confirm_reauthentication(result: LoginResult, now: float | None = None) -> N
     stored = current_session()
     if not stored.signed_in or stored.user is None or stored.user != asked.get("user"):
         raise LoginFailed("reauth_signed_out", "the session ended or changed during re-authentication")
-    if user_tag(result.claims["iss"], result.claims["sub"]) != stored.user:
+    if account_of(result.claims["iss"], result.claims["sub"])[0] != stored.user:
         raise LoginFailed("reauth_other_user", "re-authentication returned another user")
     auth_time = result.claims.get("auth_time")
     if auth_time is None:

@@ -12,7 +12,8 @@ import msgspec
 from accounts.persistence import persist_signed_in_user
 from oidc.id_token import usable_auth_time
 from sessions.hooks import session_hooks
-from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, start_user_session
+from sessions.identity_links import account_of, forget_stale_link, linked_elsewhere
+from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, StaleLink, end_user_session, start_user_session
 from sessions.user_state import read_user_state
 from signin.callback import LoginResult
 from signin.failures import LoginFailed
@@ -70,22 +71,45 @@ def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
 def sign_in(result: LoginResult) -> None:
     """Run the sign-in hooks, start the user's session under a new id, then queue their persistence.
 
-    Raises LoginFailed("disabled") for a disabled account, and LoginFailed("provider_signed_out") when the
-    provider logged its provider session out before the sign-in completed. The hooks see the
-    profile every session of the user shares (or, the first time, the provider's
-    defaults); the database is never touched here.
+    The session belongs to the account the identity created, or the one it was linked into
+    (sessions/identity_links.py). Raises LoginFailed("disabled") for a disabled account, and
+    LoginFailed("provider_signed_out") when the provider logged its provider session out before the
+    sign-in completed. The hooks see the profile every session of the user shares (or, the first
+    time, the provider's defaults); the database is never touched here.
     """
-    identity = identity_from(result.claims)
-    state = read_user_state(user_tag(identity.issuer, identity.subject))
+    signed_in_as = identity_from(result.claims)
+    account, link_field = account_of(signed_in_as.issuer, signed_in_as.subject)
+    try:
+        start_account_session(result, signed_in_as, account, link_field)
+    except StaleLink:
+        # Unlinked, or its account deleted, since the link was read: the identity stands for itself again.
+        forget_stale_link(signed_in_as.issuer, signed_in_as.subject, account)
+        start_account_session(result, signed_in_as, user_tag(signed_in_as.issuer, signed_in_as.subject), "")
+        link_field = ""
+    if not link_field and linked_elsewhere(signed_in_as.issuer, signed_in_as.subject):
+        # Linked into another account while this first sign-in made one of its own (identity_links.py):
+        # the link stands, this session ends, and signing in again lands in the account it was linked into.
+        end_user_session()
+        raise LoginFailed("failed", "the identity was linked into another account during its sign-in")
+    persist_signed_in_user(
+        signed_in_with={"provider": result.provider, "issuer": signed_in_as.issuer, "subject": signed_in_as.subject}
+    )
+
+
+def start_account_session(result: LoginResult, signed_in_as: Identity, account: str, link_field: str) -> None:
+    """Start the session in `account` (through the link named by `link_field`, or '' for its own identity)."""
+    state = read_user_state(account)
     if state.disabled:
         raise LoginFailed("disabled", "account disabled")
+    # Signed in with a linked identity, the account keeps its own identity and the hooks see that one.
+    identity = state.identity if link_field and state.identity else signed_in_as
     profile = profile_dict(state.profile, state.profile_version) if state.profile else default_profile(result.claims)
     proposed = {"created_at": time.time(), "user": identity_dict(identity), "profile": profile, "tokens": result.tokens}
     data = session_hooks().run_before_session_saved(proposed, result.claims)
     own = {key: value for key, value in data.items() if key not in ("created_at", "user", "profile", "tokens")}
     try:
         start_user_session(
-            identity=with_hook_changes(identity, data.get("user")),
+            identity=identity if link_field else with_hook_changes(identity, data.get("user")),
             profile=profile_from(data.get("profile") or profile),
             tokens=data.get("tokens") or result.tokens,
             data=own,
@@ -93,12 +117,12 @@ def sign_in(result: LoginResult) -> None:
             auth_time=usable_auth_time(result.claims.get("auth_time")),
             issued_at=int(result.claims["iat"]),
             provider=result.provider,
+            link_field=link_field,
         )
     except AccountDisabled as error:
         raise LoginFailed("disabled", "account disabled") from error
     except ProviderSessionEnded as error:
         raise LoginFailed("provider_signed_out", "the provider logged this sign-in's session out") from error
-    persist_signed_in_user()
 
 
 def _text(value: Any) -> str | None:

@@ -1,18 +1,29 @@
-"""Delete my account: a confirmation page, then a POST behind a fresh sign-in."""
+"""The account: its linked sign-ins (link another provider's, unlink one), and deleting it behind a fresh sign-in."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from accounts.deletion import delete_current_account
-from sessions.user import login_required
+from accounts.identities import LinkedIdentity, account_identities
+from audit import events as audit
+from errors import render_error
+from oidc.provider import oidc_providers
+from sessions.identity_links import Link
+from sessions.user import current_profile, current_session, login_required
+from signin.authorize import linking_url
+from signin.failures import LoginFailed
+from signin.linking import linked_providers, unlink
 from signin.reauth import recent_sign_in_required
+from users.schema import Identity
 
 bp = Blueprint("account", __name__)
 
-# Deleting needs an authentication at the provider at most this many seconds old.
+# Deleting, linking and unlinking need an authentication at the provider at most this many seconds old.
 DELETE_MAX_AGE = 300
+LINK_MAX_AGE = 300
 
 
 @bp.get("/account/delete")
@@ -34,3 +45,72 @@ def delete() -> Response:
 def deleted() -> str:
     """Confirm the deletion (no session needed: there is none any more)."""
     return render_template("account/deleted.html")
+
+
+@bp.get("/account/identities")
+@login_required
+def identities() -> str:
+    """The account's sign-ins (its own and the linked ones), with a form to link each provider not yet linked."""
+    linked = linked_providers()
+    providers = oidc_providers().all
+    identity = current_session().identity
+    saved: dict[tuple[str, str] | None, LinkedIdentity] = {}
+    try:
+        if identity is not None:
+            listed = account_identities(identity.issuer, identity.subject)
+            saved = {(row.issuer, row.subject): row for row in listed}
+    except SQLAlchemyError:
+        pass  # when each was last used shows once the database answers again
+    rows = [
+        {
+            "provider": provider,
+            "link": linked[provider.name],
+            "own": linked[provider.name] is None,
+            "saved": saved.get(_identity_of(linked[provider.name], identity)),
+            "current": current_session().provider_name == provider.name,
+        }
+        for provider in providers
+        if provider.name in linked
+    ]
+    unlinked = [provider for provider in providers if provider.name not in linked]
+    return render_template(
+        "account/identities.html", rows=rows, unlinked=unlinked, timezone=current_profile()["timezone"]
+    )
+
+
+@bp.post("/account/identities/link/<name>")
+@recent_sign_in_required(max_age=LINK_MAX_AGE, confirm_endpoint="account.identities")
+def link(name: str) -> Response | tuple[Response | str, int]:
+    """Send the user to that provider to sign in; the identity they authenticate as there is linked."""
+    provider = oidc_providers().named(name)
+    if provider is None:
+        return render_error(404, "There is no such sign-in provider here.")
+    if name in linked_providers():
+        flash(f"Your account already has a sign-in with {provider.label}.", "success")
+        return redirect(url_for("account.identities"), 303)
+    try:
+        url = linking_url(provider, url_for("account.identities"), current_session().user or "")
+    except LoginFailed as failure:
+        return render_error(503, failure.message)
+    return redirect(url, 303)
+
+
+@bp.post("/account/identities/<name>/unlink")
+@recent_sign_in_required(max_age=LINK_MAX_AGE, confirm_endpoint="account.identities")
+def unlink_identity(name: str) -> Response | tuple[Response | str, int]:
+    """Unlink the account's sign-in at that provider; the sessions it signed in end. The account's own stays."""
+    if current_session().provider_name == name:
+        return render_error(400, "You are signed in with that sign-in now: sign in with another one to unlink it.")
+    ended = unlink(name)
+    if ended is None:
+        return render_error(404, "That sign-in is not linked to your account, or it cannot be unlinked.")
+    audit.record_for_session("identity_unlinked", "user", detail=name)
+    flash(f"Unlinked. {ended} session(s) signed in with it ended.", "success")
+    return redirect(url_for("account.identities"), 303)
+
+
+def _identity_of(link: Link | None, identity: Identity | None) -> tuple[str, str] | None:
+    """(issuer, subject) of a row: the link's, or the account's own."""
+    if link is not None:
+        return link.issuer, link.subject
+    return (identity.issuer, identity.subject) if identity else None

@@ -16,6 +16,7 @@ from signin import backchannel
 from signin.authorize import authorization_url
 from signin.callback import LoginResult, complete_login
 from signin.failures import LoginFailed, failure_message
+from signin.linking import confirm_link
 from signin.reauth import confirm_reauthentication, record_reauthentication
 from signin.redirects import safe_next
 from signin.session import sign_in
@@ -89,6 +90,8 @@ def finish_sign_in(provider: Provider) -> BaseResponse:
         result = complete_login(request.args, provider)
         if result.reauthentication is not None:
             return reauthenticated(result)
+        if result.link is not None:
+            return linked(result)
         sign_in(result)
     except LoginFailed as failure:
         log.warning("sign-in failed: %s", failure.reason)
@@ -112,6 +115,24 @@ def reauthenticated(result: LoginResult) -> BaseResponse:
     record_reauthentication(result, "success")
     # Back where the user was: after a POST (its confirmation page) they press again.
     flash("Your sign-in has been confirmed.", "success")
+    return redirect(result.next_path, 303)
+
+
+def linked(result: LoginResult) -> BaseResponse:
+    """A signed-in user linking another provider's sign-in (signin/linking.py): no new session; audited."""
+    provider = oidc_providers().named(result.provider)
+    label = provider.label if provider else result.provider
+    try:
+        added = confirm_link(result)
+    except LoginFailed as failure:
+        log.warning("linking refused: %s", failure.reason)
+        audit.record_for_session("identity_linked", failure.kind, detail=result.provider)
+        return redirect(url_for("auth.failed", reason=failure.kind), 303)
+    if added:
+        audit.record_for_session("identity_linked", "success", detail=result.provider)
+        flash(f"Your sign-in with {label} is now linked to this account.", "success")
+    else:
+        flash(f"Your sign-in with {label} was linked already.", "success")
     return redirect(result.next_path, 303)
 
 

@@ -26,7 +26,11 @@ local user = redis.call('HMGET', KEYS[2], 'i', 'p', 'pv', 'ok', 'off', 'nvb', 'n
 -- Valid only while the user's state exists, the user is enabled and the session started after their
 -- "not valid before" time (and its provider's): a lost index entry can never keep a revoked one alive.
 local not_before = math.max(tonumber(user[6] or '0'), tonumber(user[7] or '0'))
-if remaining <= 0 or not user[1] or user[5] == '1' or tonumber(record[3]) < not_before then
+local every = tonumber(ARGV[4])
+-- Idle since its last-seen write for the whole timeout plus one interval: over, even if Redis has not expired the
+-- record yet (its expiry and its index score are counted from the same write, a moment after `seen`).
+local idle_over = now >= tonumber(record[4] or record[3]) + idle + every
+if remaining <= 0 or idle_over or not user[1] or user[5] == '1' or tonumber(record[3]) < not_before then
   redis.call('DEL', KEYS[1], KEYS[4])
   redis.call('ZREM', KEYS[3], ARGV[6])
   return false
@@ -35,7 +39,6 @@ end
 -- every `every` seconds, and then to `idle + every`, so a session ends between `idle` and `idle + every`
 -- after its last request (never early). A page that writes costs Redis the write, its replication and
 -- its append-only log entry; one in `every` seconds of a user's pages does.
-local every = tonumber(ARGV[4])
 if now - tonumber(record[4] or '0') >= every then
   local ttl = math.ceil(math.min(idle + every, remaining))
   redis.call('EXPIRE', KEYS[1], ttl)

@@ -4,9 +4,15 @@
 --       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
 --       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
 --       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes,
---       19 the provider's name (signed in with)
--- Returns {'disabled'} for a disabled user, else {'ok', profile, profile version, confirmed}.
+--       19 the provider's name (signed in with), 20 the link field (sessions/keys.py) of an identity linked
+--       into this account ('' for the account's own identity; 13 is then '': the account keeps its identity)
+-- Returns {'disabled'} for a disabled user, {'unlinked'} when the link is gone (unlinked, or the account
+-- deleted), else {'ok', profile, profile version, confirmed, identity version}.
 local user = redis.call('HMGET', KEYS[2], 'off', 'iv', 'p', 'gone')
+local link = ARGV[20] or ''
+if link ~= '' and redis.call('HEXISTS', KEYS[2], link) == 0 then
+  return {'unlinked'}
+end
 if user[1] == '1' then
   return {'disabled'}
 end
@@ -26,7 +32,11 @@ if user[4] then
   user[3] = false
   first_profile_version = identity_version
 end
-redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
+if ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
+else
+  identity_version = tonumber(user[2] or '0')
+end
 if not user[3] then
   redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', first_profile_version, 'ok', 0)
 end

@@ -52,7 +52,12 @@ def test_every_state_changing_route_requires_a_csrf_token(gatehouse: Gatehouse, 
     browser = signed_in(gatehouse)
     other_device = signed_in(gatehouse)
     other_handle = gatehouse.session_record(other_device.session_id)["handle"]
-    routes = state_changing_routes(gatehouse, {"/sessions/<handle>/revoke": f"/sessions/{other_handle}/revoke"})
+    examples = {
+        "/sessions/<handle>/revoke": f"/sessions/{other_handle}/revoke",
+        "/account/identities/link/<name>": "/account/identities/link/oidc",
+        "/account/identities/<name>/unlink": "/account/identities/oidc/unlink",
+    }
+    routes = state_changing_routes(gatehouse, examples)
     assert {("POST", "/logout"), ("POST", "/profile"), ("POST", "/sessions/revoke-others")} <= set(routes)
     before = state_of(gatehouse, browser)
     for method, path in routes:

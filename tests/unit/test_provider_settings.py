@@ -64,7 +64,6 @@ def test_each_named_provider_has_its_settings_and_defaults() -> None:
     assert partner.issuer == "https://partner.example.test/"
     assert partner.discovery_url == "https://partner.example.test/.well-known/openid-configuration"
     assert corp.scopes == partner.scopes == "openid email profile"
-    assert not corp.trust_email
 
 
 def test_both_forms_at_once_are_refused() -> None:
@@ -91,7 +90,6 @@ def test_both_forms_at_once_stop_a_command_with_exit_code_2(tmp_path: Path) -> N
         ({"OIDC_CORP_ISSUER": "corp.example.test"}, "OIDC_CORP_ISSUER must be an absolute http(s) URL"),
         ({"OIDC_PARTNER_IDP_ISSUER": "https://corp.example.test"}, "have the same issuer"),
         ({"OIDC_CORP_LOGOUT_HINT": "session"}, "OIDC_CORP_LOGOUT_HINT must be one of id_token, client_id"),
-        ({"OIDC_CORP_TRUST_EMAIL": "maybe"}, "OIDC_CORP_TRUST_EMAIL must be true or false"),
         ({"OIDC_CORP_TENANTS": "abc"}, "OIDC_CORP_TENANTS is only for an issuer template"),
         ({"OIDC_CORP_ISSUER": "https://{tenantid}.example.test/"}, "may hold {tenantid} once, in its path"),
         ({"OIDC_CORP_DISCOVERY_URL": "file:///etc/passwd"}, "OIDC_CORP_DISCOVERY_URL must be an absolute http(s) URL"),
@@ -111,7 +109,6 @@ def test_an_entra_style_template_finds_discovery_at_the_common_tenant_and_takes_
         several(
             OIDC_CORP_ISSUER="https://login.microsoftonline.com/{tenantid}/v2.0",
             OIDC_CORP_TENANTS="0f3b1a8e-0000-4000-8000-00000000000a, contoso",
-            OIDC_CORP_TRUST_EMAIL="false",
         )
     )
     assert corp.is_template

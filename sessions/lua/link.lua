@@ -1,0 +1,50 @@
+-- An account's linked identities, in its state: add one, or remove one and end the sessions it signed in.
+-- KEYS: the account's state, its index
+-- ARGV: 1 mode ("add" or "remove"), 2 the identity's digest (sessions/keys.py), 3 its provider's name,
+--       4 add: the link's record; remove: the session key prefix, 5 add: the provider name of the account's
+--       own identity; remove: the tokens key prefix, 6 remove: seconds the state lives once it has no links
+-- Fields: "l:<digest>" the link's record, "lp:<provider>" the digest of the account's identity at that provider
+--         ("primary" for the identity that created the account): one identity per provider.
+-- add returns 'linked', 'already', 'provider_taken' or 'gone'; remove returns {'unlinked' or 'absent', sessions ended}.
+local mode, digest, provider = ARGV[1], ARGV[2], ARGV[3]
+if mode == 'add' then
+  if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'gone') == 1 then
+    return 'gone'
+  end
+  redis.call('HSETNX', KEYS[1], 'lp:' .. ARGV[5], 'primary')
+  local holder = redis.call('HGET', KEYS[1], 'lp:' .. provider)
+  if holder == digest then
+    return 'already'
+  end
+  if holder then
+    return 'provider_taken'
+  end
+  redis.call('HSET', KEYS[1], 'l:' .. digest, ARGV[4], 'lp:' .. provider, digest)
+  -- A linked identity finds its account through this state: it must not expire with inactivity.
+  redis.call('PERSIST', KEYS[1])
+  return 'linked'
+end
+
+if redis.call('HEXISTS', KEYS[1], 'l:' .. digest) == 0 then
+  return {'absent', 0}
+end
+redis.call('HDEL', KEYS[1], 'l:' .. digest, 'lp:' .. provider)
+local ended = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('HGET', ARGV[4] .. member, 'pn') == provider then
+    ended = ended + redis.call('DEL', ARGV[4] .. member)
+    redis.call('DEL', ARGV[5] .. member)
+    redis.call('ZREM', KEYS[2], member)
+  end
+end
+local linked = false
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 2) == 'l:' then
+    linked = true
+    break
+  end
+end
+if not linked and redis.call('HGET', KEYS[1], 'off') ~= '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
+end
+return {'unlinked', ended}

@@ -345,3 +345,41 @@ def listed_identities(users: Sequence[User]) -> dict[int, list[dict[str, str]]]:
         )
         listed[user.id] = [first, *(row.to_dict() for row in linked)]
     return listed
+
+
+def without_linked_identities(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records that are not of an identity linked into another account (one query for the whole batch).
+
+    Such a record comes from a sign-in that could not learn of the link (the session store had lost
+    it, and sign-ins never ask the database): it must not become an account of its own
+    (accounts/relinking.py folds it back into its account).
+    """
+    wanted = {(record["issuer"], record["subject"]) for record in records}
+    if not wanted:
+        return []
+    linked = db.session.execute(
+        select(UserIdentity.issuer, UserIdentity.subject)
+        .join(User, UserIdentity.user_id == User.id)
+        .where(
+            tuple_(UserIdentity.issuer, UserIdentity.subject).in_(sorted(wanted)),
+            or_(User.issuer != UserIdentity.issuer, User.subject != UserIdentity.subject),
+        )
+    ).all()
+    elsewhere = {(row.issuer, row.subject) for row in linked}
+    for issuer, subject in sorted(elsewhere):
+        log.warning("not storing an account for user %s: it is linked into another account", user_tag(issuer, subject))
+    return [record for record in records if (record["issuer"], record["subject"]) not in elsewhere]
+
+
+def account_linked_into(issuer: str, subject: str) -> tuple[User, UserIdentity] | None:
+    """The account this identity is linked into (not its own) and the identity's row, or None (current session)."""
+    row = db.session.execute(
+        select(User, UserIdentity)
+        .join(UserIdentity, UserIdentity.user_id == User.id)
+        .where(
+            UserIdentity.issuer == issuer,
+            UserIdentity.subject == subject,
+            or_(User.issuer != issuer, User.subject != subject),
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])

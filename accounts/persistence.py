@@ -20,6 +20,7 @@ from rq import get_current_job
 from sqlalchemy import select, tuple_, update
 
 import metrics
+from accounts.relinking import fold_back
 from accounts.upsert import upsert_users
 from extensions import db
 from jobs.failures import PERMANENT_FAILURES, give_up, job_transaction
@@ -82,9 +83,10 @@ def persist_user(record: dict[str, Any]) -> None:
     record = clean_record(record)
     # The user's opaque id only: no personal data in logs.
     with job_transaction(log, "persist_user failed for user %s", user, give_up_on=PERMANENT_FAILURES):
-        upsert_users([record])
+        folded = upsert_users([record])
         db.session.commit()
         publish_rows([(record["issuer"], record["subject"])])
+        fold_back(folded)
         metrics.persisted(get_current_job())
 
 
@@ -98,9 +100,10 @@ def persist_users(records: Sequence[Mapping[str, Any]]) -> None:
     """
     cleaned = [clean_record(dict(record)) for record in records]
     try:
-        upsert_users(cleaned)
+        folded = upsert_users(cleaned)
         db.session.commit()
         publish_rows(sorted({(record["issuer"], record["subject"]) for record in cleaned}))
+        fold_back(folded)
     except Exception:
         db.session.rollback()
         raise

@@ -16,14 +16,17 @@ from sqlalchemy import Insert, case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from accounts.deletion import without_deleted
-from accounts.identities import record_identities
+from accounts.identities import record_identities, without_linked_identities
 from extensions import db
 from models.user import User, utcnow
 from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS
 
 
-def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
+def upsert_users(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """INSERT … ON CONFLICT DO UPDATE for each record, then their identity rows, in the current transaction.
+
+    Returns the records left out because their identity is linked into another account
+    (accounts/relinking.py folds those back once the transaction is committed).
 
     Rows are written in (issuer, subject) order, so two workers' transactions lock rows in
     the same order and cannot deadlock on PostgreSQL. Each row is its own statement
@@ -31,7 +34,8 @@ def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
     and the version guards leave the newest of each, as separate jobs would.
     """
     now = utcnow()
-    live = without_deleted(records)  # a record queued before its user deleted the account changes nothing
+    alive = without_deleted(records)  # a record queued before its user deleted the account changes nothing
+    live = without_linked_identities(alive)  # nor does one of an identity linked into another account
     ordered = sorted(live, key=lambda record: (record["issuer"], record["subject"]))
     connection = db.session.connection()
     # Consecutive records with the same changed-fields set share one statement.
@@ -39,6 +43,7 @@ def upsert_users(records: Sequence[Mapping[str, Any]]) -> None:
         connection.execute(_upsert_statement(only), [_row(record, now) for record in group])
     # Then each user's identities (accounts/identities.py), after every users row: the same lock order everywhere.
     record_identities(ordered, now)
+    return [record for record in alive if record not in live]
 
 
 def _changed_fields(record: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -23,6 +23,7 @@ from flask import current_app
 from connections import session_redis
 from sessions import keys
 from sessions.store import session_store
+from users.schema import Identity, Profile, encode
 from users.tags import user_tag
 
 
@@ -139,3 +140,33 @@ def account_links(account: str) -> list[Link]:
 def new_link(provider: str, issuer: str, subject: str) -> Link:
     """A link made now."""
     return Link(provider=provider, issuer=issuer, subject=subject, linked_at=time.time())
+
+
+def restore_link(
+    account: str, own_provider: str, link: Link, identity: Identity, profile: Profile, versions: tuple[int, int]
+) -> str:
+    """Put back a link the store lost, from the database (the worker); what link.lua answered.
+
+    The link leads to `account` again (the database is the truth), and an account with no state at all
+    gets its identity and profile back (`versions`: identity and profile version of the row), so the
+    identity's next sign-in opens it.
+    """
+    session_redis().set(keys.identity_link_key(link.issuer, link.subject), account)
+    store = session_store(current_app)
+    record = _link_encoder.encode((link.provider, link.issuer, link.subject, link.linked_at))
+    outcome = store.scripts.replicated(
+        store.scripts.link,
+        keys=[keys.user_key(account), keys.index_key(account)],
+        args=[
+            "restore",
+            keys.identity_digest(link.issuer, link.subject),
+            link.provider,
+            record,
+            own_provider,
+            encode(identity),
+            versions[0],
+            encode(profile),
+            versions[1],
+        ],
+    )
+    return bytes(outcome).decode()

@@ -5,9 +5,15 @@
 --       own identity; remove: the tokens key prefix, 6 remove: seconds the state lives once it has no links
 -- Fields: "l:<digest>" the link's record, "lp:<provider>" the digest of the account's identity at that provider
 --         ("primary" for the identity that created the account): one identity per provider.
--- add returns 'linked', 'already', 'provider_taken' or 'gone'; remove returns {'unlinked' or 'absent', sessions ended}.
+-- restore (the worker, after the store lost its data): as add, but an account with no state at all gets its
+--       state back first from the database's row: ARGV 6 identity, 7 identity version, 8 profile, 9 profile version.
+-- add and restore return 'linked', 'already', 'provider_taken' or 'gone'; remove returns {'unlinked' or 'absent',
+-- sessions ended}.
 local mode, digest, provider = ARGV[1], ARGV[2], ARGV[3]
-if mode == 'add' then
+if mode == 'restore' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'i', ARGV[6], 'iv', ARGV[7], 'p', ARGV[8], 'pv', ARGV[9], 'ok', 1)
+end
+if mode == 'add' or mode == 'restore' then
   if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'gone') == 1 then
     return 'gone'
   end

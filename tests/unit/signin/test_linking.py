@@ -289,3 +289,30 @@ def test_a_link_left_behind_by_a_deletion_or_unlink_in_flight_leads_nowhere(
     assert (session_id(app, later) or "").split(".")[0] == keys.user_tag(PARTNER_ISSUER, "alice-p")
     assert not fake_redis.exists(keys.identity_link_key(PARTNER_ISSUER, "alice-p"))
     assert not fake_redis.exists(f"gh:{{{ALICE}}}:x")  # nothing of the deleted account came back
+
+
+def test_after_the_store_lost_its_data_a_linked_identity_is_folded_back_into_its_account(
+    app: Flask, provider: MockProvider, partner: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """Redis restarts empty: partner's sign-in cannot know of the link and opens an account of its own. The
+    worker stores no such account, ends that session and puts the link back (with the account's state), so
+    the next sign-in with partner opens alice's account, her saved profile included."""
+    alice = fresh_alice(app, provider)
+    token = signed_in_page_token(alice)
+    form = {"csrf_token": token, "display_name": "Alice Saved", "locale": "en", "timezone": "UTC"}
+    assert alice.post("/profile", data=form).status_code == 302
+    link_partner(alice, partner)
+    run_queued_jobs(app)
+    fake_redis.flushall()
+
+    stray = app.test_client()
+    sign_in_with(stray, "partner", partner, "alice-p")  # the worker runs right after (sign_in_with)
+    assert not session_exists(fake_redis, session_id(app, stray))
+    with app.app_context():
+        assert [row.subject for row in db.session.execute(select(User)).scalars()] == ["alice"]
+
+    again = app.test_client()
+    sign_in_with(again, "partner", partner, "alice-p")
+    assert (session_id(app, again) or "").split(".")[0] == ALICE
+    assert 'value="Alice Saved"' in again.get("/profile").get_data(as_text=True)
+    assert 'data-provider="partner"' in identities_page(again)

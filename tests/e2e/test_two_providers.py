@@ -10,6 +10,7 @@ own browser profile in these tests, so one provider never sees the other's cooki
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -305,3 +306,234 @@ def test_sign_out_of_a_partner_session_goes_to_partners_end_session_page(
     # Partner's session ended too: its button asks for a login again.
     page.get_by_test_id("provider-partner").click()
     provider_login_form(page, partner.url)
+
+
+# ---- account linking (/account/identities) -------------------------------------------------
+# Linking takes one browser profile to both providers (corp's sign-in, then partner's login form): their
+# cookies share 127.0.0.1, and partner, not knowing corp's `_session` cookie, starts a session of its own.
+
+LINK_TAKEN = (
+    "That sign-in already belongs to another account here, so it was not linked. You are still signed in as before."
+)
+
+
+def partner_login_of(user_login: str) -> str:
+    """The login a test uses at partner: another name than its corp login, so a link is never a same-name match."""
+    return f"{user_login}-partner"
+
+
+def assert_identities(page: Page, app: str, providers: list[str]) -> None:
+    """/account/identities lists exactly these providers' sign-ins, in order, and offers to link each other one."""
+    page.goto(f"{app}/account/identities")
+    rows = page.get_by_test_id("identity-row")
+    expect(rows).to_have_count(len(providers))
+    for index, name in enumerate(providers):
+        expect(rows.nth(index)).to_have_attribute("data-provider", name)
+        expect(rows.nth(index).get_by_test_id("identity-provider")).to_contain_text(LABELS[name])
+    for name in LABELS:
+        expect(page.get_by_test_id(f"link-{name}")).to_have_count(0 if name in providers else 1)
+
+
+def link_partner(page: Page, deployment: TwoProviders, login: str) -> None:
+    """On /account/identities of a recent corp sign-in: press "Link Partner ID" and log in at partner as `login`.
+
+    The sign-in is recent, so the button goes straight to partner (no re-authentication at corp first), asking
+    for its login form (prompt=login); back on /account/identities, the link is confirmed.
+    """
+    app, partner = deployment.app, deployment.partner
+    page.goto(f"{app}/account/identities")
+    with page.expect_response(f"{app}/account/identities/link/partner") as pressed:
+        page.get_by_test_id("link-partner").click()
+    location = pressed.value.headers.get("location", "")
+    assert pressed.value.status == 303, f"the link button answered {pressed.value.status}"
+    assert location.startswith(f"{partner.url}/"), f"not sent to partner: {location}"
+    assert parse_qs(urlsplit(location).query).get("prompt") == ["login"], location
+    complete_provider_sign_in(page, partner.url, login)
+
+
+def accounts_of(deployment: TwoProviders, *subjects: str) -> list[dict[str, object]]:
+    """`users list --json`'s users having an identity of one of `subjects` (each with its "identities")."""
+    listed = deployment.stack.flask("users", "list", "--json").stdout.splitlines()
+    users = [json.loads(line) for line in listed if line.strip()]
+    return [user for user in users if any(each["subject"] in subjects for each in user["identities"])]
+
+
+def wait_for_accounts(deployment: TwoProviders, expected: list[dict[str, object]], *subjects: str) -> None:
+    """Wait until the database's users of `subjects` are exactly `expected` (issuer, subject, display name,
+    identities; in any order), after every queued job so far has run."""
+    deployment.stack.wait_for_jobs()
+    keys = ("issuer", "subject", "display_name", "identities")
+    expected = sorted(expected, key=str)
+
+    def persisted() -> list[dict[str, object]]:
+        return sorted(({key: user[key] for key in keys} for user in accounts_of(deployment, *subjects)), key=str)
+
+    seen: list[list[dict[str, object]]] = [[]]
+
+    def matches() -> bool:
+        seen[0] = persisted()
+        return seen[0] == expected
+
+    try:
+        wait_until(matches, timeout=30, interval=0.5, what="the accounts in the database")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nexpected {expected}\ngot {seen[0]}") from None
+
+
+def identity(deployment: TwoProviders, name: str, subject: str) -> dict[str, str]:
+    return {"provider": name, "issuer": deployment.providers[name].url, "subject": subject}
+
+
+def test_a_linked_partner_sign_in_opens_the_corp_account(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """corp's account links partner (another login name there); partner's sign-in then opens that same account."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    corp_page = signed_in_page(open_context, two_providers, "corp", user_login, "/account/identities")
+    assert_identities(corp_page, app, ["corp"])
+    expect(corp_page.get_by_test_id("identity-row")).to_contain_text("created this account")
+    save_display_name(corp_page, app, "Linked Ada")
+
+    link_partner(corp_page, two_providers, partner_login)
+    expect(corp_page).to_have_url(f"{app}/account/identities")
+    expect(corp_page.get_by_role("status")).to_have_text("Your sign-in with Partner ID is now linked to this account.")
+    assert_identities(corp_page, app, ["corp", "partner"])
+    expect(corp_page.get_by_test_id("unlink-partner")).to_have_count(1)
+    expect(corp_page.get_by_test_id("unlink-corp")).to_have_count(0)  # the account's own sign-in stays
+    assert signed_in_as(corp_page) == "Linked Ada"  # still the same session
+
+    # Another browser signs in with partner as that login: corp's account, with its profile.
+    partner_page = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(partner_page.locator("#display_name")).to_have_value("Linked Ada")
+    assert signed_in_as(partner_page) == "Linked Ada"
+    # The account's devices: this browser's session with partner's label, corp's browser with corp's.
+    partner_page.goto(f"{app}/sessions")
+    expect(partner_page.get_by_test_id("session-row")).to_have_count(2)
+    current = partner_page.locator("[data-testid=session-row][data-current=true]")
+    expect(current.get_by_test_id("session-provider")).to_have_text(LABELS["partner"])
+    other = partner_page.locator("[data-testid=session-row]:not([data-current=true])")
+    expect(other.get_by_test_id("session-provider")).to_have_text(LABELS["corp"])
+    # Its identities page: both, partner's the one this session used, so neither can be unlinked from here.
+    assert_identities(partner_page, app, ["corp", "partner"])
+    expect(partner_page.get_by_test_id("identity-row").nth(1)).to_contain_text("(this session)")
+    expect(partner_page.locator("[data-testid^=unlink-]")).to_have_count(0)
+
+    # One users row, corp's, listing both identities; no row of partner's login of its own.
+    wait_for_accounts(
+        two_providers,
+        [
+            {
+                "issuer": two_providers.corp.url,
+                "subject": user_login,
+                "display_name": "Linked Ada",
+                "identities": [
+                    identity(two_providers, "corp", user_login),
+                    identity(two_providers, "partner", partner_login),
+                ],
+            }
+        ],
+        user_login,
+        partner_login,
+    )
+    assert two_providers.stack.user(partner_login) is None
+
+
+def test_a_partner_sign_in_with_an_account_of_its_own_is_not_linked(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """A partner login that signed in on its own has its account: linking it into a corp account is refused."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    own_page = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    save_display_name(own_page, app, "Own Partner Ada")
+
+    corp_page = signed_in_page(open_context, two_providers, "corp", user_login, "/account/identities")
+    link_partner(corp_page, two_providers, partner_login)
+    expect(corp_page).to_have_url(f"{app}/auth/failed?reason=link_taken")
+    expect(corp_page.get_by_test_id("login-error")).to_have_text(LINK_TAKEN)
+
+    # Nothing was linked: corp's account has its own sign-in only, and the session is the one it was.
+    assert_identities(corp_page, app, ["corp"])
+    assert signed_in_as(corp_page) == provider_name(user_login)
+    assert_sessions_page(corp_page, app, LABELS["corp"])
+    # And the partner login's account is still its own, its one session untouched.
+    assert_signed_in(own_page, app, partner_login, "Own Partner Ada")
+    assert_sessions_page(own_page, app, LABELS["partner"])
+    assert_identities(own_page, app, ["partner"])
+    # A new sign-in with it still opens its own account.
+    again = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(again.locator("#display_name")).to_have_value("Own Partner Ada")
+
+    wait_for_accounts(
+        two_providers,
+        [
+            {
+                "issuer": two_providers.partner.url,
+                "subject": partner_login,
+                "display_name": "Own Partner Ada",
+                "identities": [identity(two_providers, "partner", partner_login)],
+            },
+            {
+                "issuer": two_providers.corp.url,
+                "subject": user_login,
+                "display_name": provider_name(user_login),
+                "identities": [identity(two_providers, "corp", user_login)],
+            },
+        ],
+        user_login,
+        partner_login,
+    )
+
+
+def test_unlinking_partner_ends_its_sessions_and_its_next_sign_in_is_a_new_account(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """Unlinked, partner's session of the account ends; partner's next sign-in makes an account of its own."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    corp_page = signed_in_page(open_context, two_providers, "corp", user_login, "/profile")
+    save_display_name(corp_page, app, "Unlinked Ada")
+    link_partner(corp_page, two_providers, partner_login)
+    expect(corp_page).to_have_url(f"{app}/account/identities")
+    partner_page = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(partner_page.locator("#display_name")).to_have_value("Unlinked Ada")  # linked, to begin with
+
+    assert_identities(corp_page, app, ["corp", "partner"])
+    corp_page.get_by_test_id("unlink-partner").click()
+    expect(corp_page).to_have_url(f"{app}/account/identities")
+    expect(corp_page.get_by_role("status")).to_have_text("Unlinked. 1 session(s) signed in with it ended.")
+    assert_identities(corp_page, app, ["corp"])
+
+    # The browser signed in with partner is signed out; corp's goes on.
+    assert_sent_to_choose_a_provider(partner_page, app)
+    assert_signed_in(corp_page, app, user_login, "Unlinked Ada")
+    assert_sessions_page(corp_page, app, LABELS["corp"])
+
+    # Partner's next sign-in as that login: an account of its own, with the name partner gives it.
+    again = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(again.locator("#display_name")).to_have_value(provider_name(partner_login))
+    assert signed_in_as(again) == provider_name(partner_login)
+    assert_sessions_page(again, app, LABELS["partner"])
+    assert_identities(again, app, ["partner"])
+    expect(again.get_by_test_id("identity-row")).to_contain_text("created this account")
+
+    wait_for_accounts(
+        two_providers,
+        [
+            {
+                "issuer": two_providers.corp.url,
+                "subject": user_login,
+                "display_name": "Unlinked Ada",
+                "identities": [identity(two_providers, "corp", user_login)],
+            },
+            {
+                "issuer": two_providers.partner.url,
+                "subject": partner_login,
+                "display_name": provider_name(partner_login),
+                "identities": [identity(two_providers, "partner", partner_login)],
+            },
+        ],
+        user_login,
+        partner_login,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from flask import current_app
@@ -51,6 +51,19 @@ class AccountGone(Exception):
 
 _link_encoder = msgspec.msgpack.Encoder()
 _link_decoder = msgspec.msgpack.Decoder(tuple[str, str, str, float])
+
+
+def _run_link_script(account: str, *args: Any) -> Any:
+    """sessions/lua/link.lua on the account's state and index (a write: acknowledged once replicated)."""
+    store = session_store(current_app)
+    return store.scripts.replicated(
+        store.scripts.link, keys=[keys.user_key(account), keys.index_key(account)], args=args
+    )
+
+
+def _record(link: Link) -> bytes:
+    """A link as its field in the account's state holds it."""
+    return _link_encoder.encode((link.provider, link.issuer, link.subject, link.linked_at))
 
 
 def account_of(issuer: str, subject: str) -> tuple[str, str]:
@@ -92,14 +105,8 @@ def add_link(account: str, own_provider: str, link: Link) -> bool:
     if redis.exists(keys.user_key(user_tag(link.issuer, link.subject))):
         forget_stale_link(link.issuer, link.subject, account)
         raise IdentityTaken(account)
-    store = session_store(current_app)
-    record = _link_encoder.encode((link.provider, link.issuer, link.subject, link.linked_at))
     digest = keys.identity_digest(link.issuer, link.subject)
-    outcome = store.scripts.replicated(
-        store.scripts.link,
-        keys=[keys.user_key(account), keys.index_key(account)],
-        args=["add", digest, link.provider, record, own_provider],
-    )
+    outcome = _run_link_script(account, "add", digest, link.provider, _record(link), own_provider)
     if outcome != b"linked":
         forget_stale_link(link.issuer, link.subject, account)
         if outcome == b"gone":
@@ -111,18 +118,14 @@ def add_link(account: str, own_provider: str, link: Link) -> bool:
 
 def remove_link(account: str, link: Link) -> int | None:
     """Unlink an identity from `account` and end the sessions it signed in; how many ended (None: not linked)."""
-    store = session_store(current_app)
-    outcome, ended = store.scripts.replicated(
-        store.scripts.link,
-        keys=[keys.user_key(account), keys.index_key(account)],
-        args=[
-            "remove",
-            keys.identity_digest(link.issuer, link.subject),
-            link.provider,
-            keys.session_key(account, ""),
-            keys.tokens_key(account, ""),
-            current_app.config["USER_STATE_TTL"],
-        ],
+    outcome, ended = _run_link_script(
+        account,
+        "remove",
+        keys.identity_digest(link.issuer, link.subject),
+        link.provider,
+        keys.session_key(account, ""),
+        keys.tokens_key(account, ""),
+        current_app.config["USER_STATE_TTL"],
     )
     if outcome != b"unlinked":
         return None
@@ -152,21 +155,16 @@ def restore_link(
     identity's next sign-in opens it.
     """
     session_redis().set(keys.identity_link_key(link.issuer, link.subject), account)
-    store = session_store(current_app)
-    record = _link_encoder.encode((link.provider, link.issuer, link.subject, link.linked_at))
-    outcome = store.scripts.replicated(
-        store.scripts.link,
-        keys=[keys.user_key(account), keys.index_key(account)],
-        args=[
-            "restore",
-            keys.identity_digest(link.issuer, link.subject),
-            link.provider,
-            record,
-            own_provider,
-            encode(identity),
-            versions[0],
-            encode(profile),
-            versions[1],
-        ],
+    outcome = _run_link_script(
+        account,
+        "restore",
+        keys.identity_digest(link.issuer, link.subject),
+        link.provider,
+        _record(link),
+        own_provider,
+        encode(identity),
+        versions[0],
+        encode(profile),
+        versions[1],
     )
     return bytes(outcome).decode()

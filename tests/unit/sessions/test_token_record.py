@@ -49,8 +49,9 @@ def stored(tokens: dict[str, object], generation: int = 1) -> bytes:
 @pytest.mark.parametrize(
     "token",
     [
-        realistic_id_token(),
-        secrets.token_urlsafe(32),  # an opaque access or refresh token
+        # Random values under fixed ids: every pytest-xdist worker collects the same test names.
+        pytest.param(realistic_id_token(), id="a signed JWT"),
+        pytest.param(secrets.token_urlsafe(32), id="an opaque access or refresh token"),
         "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..iv_part.cipher_text.tag_part",  # JWE: an empty part
         "a+b/c==",  # standard base64 with padding is not base64url: kept as text
         "AB",  # decodes, but its unused bits are set: encoding again would give "AA"

@@ -19,10 +19,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from devstack.processes import free_port, stop
+from devstack.processes import stop
 from tests.e2e.pages import complete_provider_sign_in, provider_login_form, provider_name, signed_in_as
 from tests.support.certified_provider import CertifiedProvider, start_certified_provider
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.postgres import database_url_for
 from tests.support.stack import Stack, start_stack
 

@@ -17,12 +17,13 @@ import requests
 from redis import Redis
 from redis.exceptions import AuthenticationError
 
-from devstack.processes import free_port, port_is_free
+from devstack.processes import port_is_free
 from devstack.settings_file import RELATIVE_PATH
 from tests.integration.pages import texts
 from tests.support.browserless import sign_in
 from tests.support.cli import second_terminal
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
-from devstack.processes import free_port, wait_for_port
+from devstack.processes import wait_for_port
 from tests.support.browserless import sign_in
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.stack import ROOT, Stack, start_stack, wait_for_app
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,12 @@ import requests
 from redis import Redis
 
 from app import create_app
-from devstack.processes import free_port, start_redis, stop
+from devstack.processes import start_redis, stop
 from tests.integration.pages import is_signed_in_as, is_signed_out
 from tests.integration.topology_journeys import Topology, running_topology
 from tests.security.tls import make_certificate
 from tests.support.browserless import TIMEOUT, csrf_token
+from tests.support.ports import free_port
 from tests.support.redis_topology import RedisClusterGroup, SentinelGroup, TlsFiles
 
 pytestmark = pytest.mark.integration

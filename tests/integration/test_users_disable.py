@@ -10,12 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from devstack.processes import free_port
 from sessions import keys
 from tests.integration.pages import is_signed_in_as, is_signed_out, texts
 from tests.integration.persisted import user_rows, wait_for_row
 from tests.support.browserless import session_id, sign_in
 from tests.support.cli import run_flask
+from tests.support.ports import free_port
 from tests.support.session_records import session_exists
 from tests.support.stack import Stack
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from devstack.processes import free_port
 from tests.security.harness import Gatehouse, LogCapture, base_settings
 from tests.security.hostile_provider import HostileProvider, Recorder
 from tests.security.leaks import assert_no_leaks
 from tests.security.servers import SwappableApp, ThreadedServer
 from tests.security.tls import make_certificate, server_context
+from tests.support.ports import free_port
 from tests.support.stack import RedisServer
 
 

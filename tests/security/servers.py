@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from devstack.processes import free_port
+from tests.support.ports import free_port
 
 # Request threads of the app under test carry this name, so the log capture can
 # tell the app's records from those of the test's own HTTP client and the provider.

@@ -22,7 +22,6 @@ import redis
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.processes import free_port
 from sessions import keys
 from signin import backchannel
 from tests.security.browser import Browser
@@ -30,6 +29,7 @@ from tests.security.harness import Gatehouse, LogCapture
 from tests.security.hostile_provider import BACKCHANNEL_LOGOUT_EVENT, CLIENT_ID, DROP, HostileProvider, Recorder
 from tests.security.jose_forge import RsaKey, compact, corrupt_signature, hmac_signer, no_signature
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.session_records import rewrite_session, session_ids
 
 pytestmark = pytest.mark.integration

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from devstack.processes import free_port, stop, wait_for_port
+from devstack.processes import stop, wait_for_port
 from tests.security.browser import Browser
 from tests.security.checks import attempt_login
 from tests.security.harness import base_settings
 from tests.security.hostile_provider import HostileProvider
 from tests.security.leaks import leaks_in_logs, secret_values
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devstack.processes import free_port
+from tests.support.ports import free_port
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.processes import free_port, wait_for_port
+from devstack.processes import wait_for_port
+from tests.support.ports import free_port
 
 
 def postgres_bin(tool: str) -> str:

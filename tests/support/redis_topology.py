@@ -15,10 +15,8 @@ is `rediss+sentinel://` or `rediss+cluster://`.
 
 from __future__ import annotations
 
-import random
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
@@ -33,13 +31,12 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.sentinel import Sentinel
 
-from devstack.processes import free_port, redis_server_binary, stop
+from devstack.processes import redis_server_binary, stop
 from tests.support.polling import wait_until
+from tests.support.ports import free_cluster_port, free_port
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
-# A cluster node's bus listens on its port + 10000 (fixed by Redis), so client ports stop 10000 below 65535.
-CLUSTER_BUS_OFFSET = 10000
 ALL_SLOTS_COVERED = f"[OK] All {CLUSTER_SLOTS} slots covered."
 # redis-cli's cluster manager colours its output even when it is not a terminal.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -570,41 +567,6 @@ class SentinelGroup:
 
 
 # ---- Redis Cluster -------------------------------------------------------------------------------
-
-_cluster_ports_taken: set[int] = set()
-
-
-def cluster_port_range() -> range:
-    """Client ports for cluster nodes: 20000 up to where a bus port (port + 10000) would enter the kernel's
-    ephemeral range (outgoing connections take local ports there and could steal a bus port)."""
-    try:
-        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 32768
-    high = min(45000, 65535 - CLUSTER_BUS_OFFSET, ephemeral_low - CLUSTER_BUS_OFFSET)
-    return range(20000, high) if high - 20000 >= 500 else range(20000, 45000)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_cluster_port() -> int:
-    """A random port P with both P and its cluster bus port P + 10000 free (bind test), never returned twice
-    in this process (a stopped node's port stays reserved for its restart)."""
-    candidates = cluster_port_range()
-    for _ in range(1000):
-        port = random.choice(candidates)  # noqa: S311 - not cryptographic
-        if port in _cluster_ports_taken or not (_bindable(port) and _bindable(port + CLUSTER_BUS_OFFSET)):
-            continue
-        _cluster_ports_taken.add(port)
-        return port
-    raise RuntimeError(f"no free port pair (P, P+{CLUSTER_BUS_OFFSET}) found in {candidates}")
 
 
 def redis_cli_binary() -> str:

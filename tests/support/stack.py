@@ -28,10 +28,11 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy import select
 
-from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
+from devstack.processes import start_mock_provider, start_redis, stop, wait_for_port
 from tests.support.certified_provider import CLIENT_ID, CLIENT_SECRET, CertifiedProvider, start_certified_provider
 from tests.support.cli import run_flask
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.session_records import read_session
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.downstream_api import DownstreamApi
 from tests.support.postgres import PostgresCluster, start_cluster
+from tests.support.recovery_times import RecoveryTimes
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,8 @@ def downstream_api() -> Iterator[DownstreamApi]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the run's plugins."""
+    config.pluginmanager.register(RecoveryTimes(), "gatehouse-recovery-times")

@@ -3,8 +3,6 @@ measured timings."""
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +12,8 @@ import pytest
 
 from tests.reliability.helpers import StartStack, start_reliability_stack
 from tests.support.postgres import PostgresCluster
+from tests.support.recovery_times import RECOVERY_TIME
 from tests.support.stack import Stack
-
-TIMINGS = pytest.StashKey[dict[str, float]]()
-TIMINGS_FILE = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability-timings.json"
 
 
 @pytest.fixture
@@ -58,19 +54,11 @@ def start_test_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture
-def timings(request: pytest.FixtureRequest) -> dict[str, float]:
-    """Where tests record measured recovery times (printed at the end of the run)."""
-    return request.config.stash.setdefault(TIMINGS, {})
+def timings(request: pytest.FixtureRequest) -> Iterator[dict[str, float]]:
+    """Where a test records measured recovery times, printed at the end of the run (tests/conftest.py).
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Print the measured recovery times and keep them in test-artifacts/ for docs/reliability.md."""
-    measured = config.stash.get(TIMINGS, {})
-    if not measured:
-        return
-    terminalreporter.section("reliability: measured recovery times (seconds)")
-    for name, seconds in sorted(measured.items()):
-        terminalreporter.write_line(f"{name:<60} {seconds:8.2f}")
-    if os.access(TIMINGS_FILE.parents[1], os.W_OK):
-        TIMINGS_FILE.parent.mkdir(exist_ok=True)
-        TIMINGS_FILE.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n")
+    They travel on the test's report (user properties), so under pytest-xdist they reach the controller too.
+    """
+    measured: dict[str, float] = {}
+    yield measured
+    request.node.user_properties.extend((f"{RECOVERY_TIME}{name}", seconds) for name, seconds in measured.items())

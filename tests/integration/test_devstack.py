@@ -28,6 +28,15 @@ from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.integration
 
+# `python -m devstack` as a terminal starts it: with Ctrl-C's signals at their defaults. A test run started in
+# the background by a shell (`make test &`, `nohup make test &`) ignores SIGINT, every child inherits that, and
+# a Python started with SIGINT ignored never turns it into KeyboardInterrupt. The exec keeps the process id.
+AS_A_TERMINAL_STARTS_IT = (
+    "import os, signal, sys; "
+    "[signal.signal(number, signal.SIG_DFL) for number in (signal.SIGINT, signal.SIGQUIT)]; "
+    "os.execv(sys.executable, [sys.executable, '-m', 'devstack'])"
+)
+
 # Settings that would make devstack skip its embedded servers if the caller had them set.
 CONFIGURED = ("REDIS_URL", "QUEUE_REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "API_BASE_URL")
 
@@ -109,7 +118,7 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
     }
     with open(tmp_path / "devstack.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack"],
+            [sys.executable, "-c", AS_A_TERMINAL_STARTS_IT],
             cwd=tmp_path,
             env=env,
             stdout=log,

@@ -93,7 +93,9 @@ class DevStack(NamedTuple):
         web = f"http://127.0.0.1:{self.ports['web']}"
 
         def web_answers() -> bool:
-            assert self.process.poll() is None, f"devstack exited with {self.process.returncode}"
+            if self.process.poll() is not None:
+                output = self.log.read_text(errors="replace")[-4000:]
+                raise AssertionError(f"devstack exited with {self.process.returncode}; its output ends:\n{output}")
             try:
                 return requests.get(f"{web}/readyz", timeout=2).status_code == 200
             except requests.ConnectionError:

@@ -21,6 +21,7 @@ from extensions import db
 from jobs.failures import job_transaction
 from jobs.queues import enqueue
 from models.deleted_user import DeletedUser
+from models.identity_unlink import IdentityUnlink
 from models.user import User, utcnow
 from models.user_identity import UserIdentity
 from sessions.lifecycle import end_user_session
@@ -62,7 +63,7 @@ def delete_user_row(issuer: str, subject: str, version: int, deleted_at: str | N
 
 
 def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
-    """Delete the user's row and identities, unless a newer sign-in wrote the row; keep the tombstone.
+    """Delete the user's row, identities and unlink times, unless a newer sign-in wrote the row; keep the tombstone.
 
     In the current transaction.
     """
@@ -93,6 +94,10 @@ def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
     ids = list(deleted)
     if ids:
         db.session.execute(delete(UserIdentity).where(UserIdentity.user_id.in_(ids)))
+        # Its unlinks' times go too: the tombstone above already refuses every link asked for before now.
+        db.session.execute(
+            delete(IdentityUnlink).where(IdentityUnlink.user_issuer == issuer, IdentityUnlink.user_subject == subject)
+        )
 
 
 def without_deleted(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from extensions import db
 from jobs.failures import PERMANENT_FAILURES, give_up, job_transaction
 from models.deleted_user import DeletedUser
+from models.identity_unlink import IdentityUnlink
 from models.user import User
 from models.user_identity import PROVIDER_MAX, UserIdentity
 from oidc.provider import oidc_providers
@@ -63,6 +64,10 @@ class AccountDeleted(Exception):
 
 class IdentityTaken(Exception):
     """The identity belongs to another account: it is never moved."""
+
+
+class LinkUndone(Exception):
+    """The identity was unlinked after the link was asked for: the link is dropped."""
 
 
 class OwnIdentity(Exception):
@@ -182,7 +187,7 @@ def link_identity(record: dict[str, Any]) -> None:
             raise ValueError("provider")
     except (KeyError, TypeError, ValueError) as error:
         give_up("link_identity got a malformed record", error)
-    give_up_on = (*PERMANENT_FAILURES, AccountDeleted, IdentityTaken)
+    give_up_on = (*PERMANENT_FAILURES, AccountDeleted, IdentityTaken, LinkUndone)
     with job_transaction(log, "link_identity failed for user %s", user, give_up_on=give_up_on):
         _link(account, provider, issuer, subject, linked_at, user)
 
@@ -193,6 +198,17 @@ def _link(account: tuple[str, str], provider: str, issuer: str, subject: str, li
     ).scalar()
     if deleted_at is not None and _aware(deleted_at) >= linked_at:
         raise AccountDeleted(f"user {user} was deleted after the link was asked for")
+    # A link job retried (its account had no row yet) after the user unlinked the identity again.
+    unlinked_at = db.session.execute(
+        select(IdentityUnlink.unlinked_at).where(
+            IdentityUnlink.issuer == issuer,
+            IdentityUnlink.subject == subject,
+            IdentityUnlink.user_issuer == account[0],
+            IdentityUnlink.user_subject == account[1],
+        )
+    ).scalar()
+    if unlinked_at is not None and _aware(unlinked_at) >= linked_at:
+        raise LinkUndone(f"the identity was unlinked after its link to user {user} was asked for")
     user_id = _user_id(*account)
     if user_id is None:
         raise AccountNotStoredYet(f"user {user} has no row yet; retried")
@@ -220,11 +236,18 @@ def _link(account: tuple[str, str], provider: str, issuer: str, subject: str, li
 
 
 def unlink_identity(record: dict[str, Any]) -> None:
-    """Remove an identity linked to the account whose primary is (user_issuer, user_subject); never its primary."""
+    """Remove an identity linked to the account whose primary is (user_issuer, user_subject); never its primary.
+
+    Only a link asked for no later than the unlink goes (a link made again since stays), and the unlink's
+    time is kept for the account (identity_unlinks), so a link job asked for before it and run after it
+    stores nothing.
+    """
     try:
         user = user_tag(record["user_issuer"], record["user_subject"])
         account = (_text(record, "user_issuer"), _text(record, "user_subject"))
         issuer, subject = _text(record, "issuer"), _text(record, "subject")
+        # Queued before unlinks carried their time: the worker's clock, later than anything asked for before.
+        unlinked_at = _moment(record["unlinked_at"], "unlinked_at") if "unlinked_at" in record else datetime.now(UTC)
     except (KeyError, TypeError, ValueError) as error:
         give_up("unlink_identity got a malformed record", error)
     if (issuer, subject) == account:
@@ -234,9 +257,29 @@ def unlink_identity(record: dict[str, Any]) -> None:
         # A row of another account, or none (never linked, already unlinked, account gone): nothing to do.
         db.session.execute(
             delete(UserIdentity).where(
-                UserIdentity.issuer == issuer, UserIdentity.subject == subject, UserIdentity.user_id == owner
+                UserIdentity.issuer == issuer,
+                UserIdentity.subject == subject,
+                UserIdentity.user_id == owner,
+                UserIdentity.linked_at <= unlinked_at,
             )
         )
+        _remember_unlink(account, issuer, subject, unlinked_at)
+
+
+def _remember_unlink(account: tuple[str, str], issuer: str, subject: str, unlinked_at: datetime) -> None:
+    """Keep the account's latest unlink of the identity (an older one, run late, never moves it back)."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(IdentityUnlink).values(
+        issuer=issuer, subject=subject, user_issuer=account[0], user_subject=account[1], unlinked_at=unlinked_at
+    )
+    newer = insert.excluded.unlinked_at > IdentityUnlink.__table__.c.unlinked_at
+    db.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["issuer", "subject", "user_issuer", "user_subject"],
+            set_={"unlinked_at": insert.excluded.unlinked_at},
+            where=newer,
+        )
+    )
 
 
 def _text(record: Mapping[str, Any], field: str) -> str:
@@ -246,10 +289,11 @@ def _text(record: Mapping[str, Any], field: str) -> str:
     return value
 
 
-def _moment(value: Any) -> datetime:
+def _moment(value: Any, field: str = "linked_at") -> datetime:
     if not isinstance(value, str):
-        raise TypeError("linked_at")
-    return _aware(datetime.fromisoformat(value))
+        raise TypeError(field)
+    # In UTC: SQLite stores a time without its offset, and these are compared with stored ones.
+    return _aware(datetime.fromisoformat(value)).astimezone(UTC)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -122,5 +122,12 @@ def queue_unlink(account: tuple[str, str], link: Link) -> None:
     """Queue the removal of the identity's row (the worker's unlink_identity)."""
     enqueue(
         unlink_identity,
-        {"user_issuer": account[0], "user_subject": account[1], "issuer": link.issuer, "subject": link.subject},
+        {
+            "user_issuer": account[0],
+            "user_subject": account[1],
+            "issuer": link.issuer,
+            "subject": link.subject,
+            # Orders the unlink against link jobs of the same identity (accounts/identities.py).
+            "unlinked_at": datetime.now(UTC).isoformat(),
+        },
     )

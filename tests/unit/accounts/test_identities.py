@@ -27,6 +27,7 @@ from accounts.persistence import persist_signed_in_user, persist_user, persist_u
 from extensions import db
 from jobs.failures import PermanentJobFailure
 from jobs.queues import enqueue, job_queue
+from models.identity_unlink import IdentityUnlink
 from models.user import User
 from models.user_identity import UserIdentity
 from tests.unit.conftest import AppFactory
@@ -36,6 +37,7 @@ from users.tags import user_tag
 
 PARTNER = "https://partner.example.test"
 LINKED_AT = "2026-12-10T09:00:00+00:00"
+UNLINKED_AT = "2026-12-10T10:00:00+00:00"
 
 
 def identities(app: Flask) -> list[tuple[str, str, str, str | None]]:
@@ -79,8 +81,15 @@ def link(subject: str = "alice-at-partner", user: str = "alice", **changes: Any)
 
 
 def unlink(subject: str = "alice-at-partner", user: str = "alice", **changes: Any) -> dict[str, Any]:
-    """An unlink job's record."""
-    return {"user_issuer": ISSUER, "user_subject": user, "issuer": PARTNER, "subject": subject, **changes}
+    """An unlink job's record, asked for an hour after LINKED_AT."""
+    return {
+        "user_issuer": ISSUER,
+        "user_subject": user,
+        "issuer": PARTNER,
+        "subject": subject,
+        "unlinked_at": UNLINKED_AT,
+        **changes,
+    }
 
 
 def run(app: Flask, job: Any, record: dict[str, Any]) -> None:
@@ -356,6 +365,67 @@ def test_unlinking_never_removes_another_user_s_identity(app: Flask) -> None:
     assert ("oidc", ISSUER, "bob", "bob") in identities(app)
 
 
+# Link and unlink jobs of one identity, in any order (RQ retries a link whose account has no row yet).
+
+
+def test_a_link_job_run_after_its_unlink_stores_nothing(app: Flask) -> None:
+    persist(app)
+    run(app, unlink_identity, unlink())  # the unlink's job ran first; the link's is retried after it
+    with pytest.raises(PermanentJobFailure):
+        run(app, link_identity, link())
+    assert identities(app) == [("oidc", ISSUER, "alice", "alice")]
+
+
+def test_an_unlink_job_run_after_the_identity_was_linked_again_keeps_the_new_link(app: Flask) -> None:
+    persist(app)
+    run(app, link_identity, link(linked_at="2026-12-10T11:00:00+00:00"))  # linked again after the unlink
+    run(app, unlink_identity, unlink())  # the earlier unlink's job, run late
+    assert ("partner", PARTNER, "alice-at-partner", "alice") in identities(app)
+
+
+def test_linking_again_after_an_unlink_stores_the_new_link(app: Flask) -> None:
+    persist(app)
+    run(app, link_identity, link())
+    run(app, unlink_identity, unlink())
+    run(app, link_identity, link(linked_at="2026-12-10T11:00:00+00:00"))
+    assert ("partner", PARTNER, "alice-at-partner", "alice") in identities(app)
+
+
+def test_an_older_unlink_run_late_does_not_move_the_latest_one_back(app: Flask) -> None:
+    persist(app)
+    run(app, unlink_identity, unlink(unlinked_at="2026-12-10T12:00:00+00:00"))
+    run(app, unlink_identity, unlink())  # 10:00, run after the 12:00 one
+    with pytest.raises(PermanentJobFailure):
+        run(app, link_identity, link(linked_at="2026-12-10T11:00:00+00:00"))  # asked for before 12:00
+    assert identities(app) == [("oidc", ISSUER, "alice", "alice")]
+
+
+def test_one_account_s_unlink_never_refuses_another_account_s_link(app: Flask) -> None:
+    persist(app)
+    persist(app, subject="bob")
+    run(app, unlink_identity, unlink())  # alice unlinked it at 10:00
+    run(app, link_identity, link(user="bob"))  # bob's link, asked for at 09:00
+    assert ("partner", PARTNER, "alice-at-partner", "bob") in identities(app)
+
+
+def test_an_unlink_queued_before_unlinks_carried_their_time_still_unlinks(app: Flask) -> None:
+    persist(app)
+    run(app, link_identity, link(linked_at="2026-12-01T09:00:00+00:00"))
+    old_record = unlink()
+    del old_record["unlinked_at"]
+    run(app, unlink_identity, old_record)
+    assert identities(app) == [("oidc", ISSUER, "alice", "alice")]
+
+
+@pytest.mark.parametrize("bad", [{"unlinked_at": 17}, {"unlinked_at": "yesterday"}, {"unlinked_at": ""}])
+def test_an_unlink_record_with_a_malformed_time_changes_nothing(app: Flask, bad: dict[str, Any]) -> None:
+    persist(app)
+    run(app, link_identity, link())
+    with pytest.raises(PermanentJobFailure):
+        run(app, unlink_identity, unlink(**bad))
+    assert ("partner", PARTNER, "alice-at-partner", "alice") in identities(app)
+
+
 # Deletion.
 
 
@@ -364,10 +434,15 @@ def test_deleting_an_account_deletes_its_identities_only(app: Flask) -> None:
     persist(app, subject="bob")
     run(app, link_identity, link())
     run(app, link_identity, link("bob-at-partner", user="bob"))
+    run(app, unlink_identity, unlink("alice-old-partner"))
+    run(app, unlink_identity, unlink("bob-old-partner", user="bob"))
     with app.app_context():
         bury(ISSUER, "alice", 5000, datetime.now(UTC))
         db.session.commit()
     assert identities(app) == [("oidc", ISSUER, "bob", "bob"), ("partner", PARTNER, "bob-at-partner", "bob")]
+    with app.app_context():
+        kept = db.session.execute(select(IdentityUnlink.user_subject, IdentityUnlink.subject)).all()
+    assert [tuple(row) for row in kept] == [("bob", "bob-old-partner")]
 
 
 def test_a_row_a_newer_sign_in_wrote_keeps_its_identities(app: Flask) -> None:

@@ -16,6 +16,8 @@ from werkzeug.test import TestResponse
 
 import signin.session as signing_in
 from extensions import db
+from jobs.failures import PermanentJobFailure
+from jobs.queues import job_queue
 from models.user import User
 from models.user_identity import UserIdentity
 from sessions import keys
@@ -173,6 +175,22 @@ def test_unlinking_ends_the_sessions_it_signed_in_and_the_identity_stands_alone_
     later = app.test_client()
     sign_in_with(later, "partner", partner, "alice-p")
     assert (session_id(app, later) or "").split(".")[0] == keys.user_tag(PARTNER_ISSUER, "alice-p")
+
+
+def test_a_link_job_retried_after_its_unlink_puts_no_link_back(
+    app: Flask, provider: MockProvider, partner: MockProvider
+) -> None:
+    alice = fresh_alice(app, provider)
+    run_queued_jobs(app)  # alice's users row
+    link_partner(alice, partner)
+    assert press(alice, "/account/identities/partner/unlink").status_code == 303
+    # The worker meets the unlink first: the link's job failed once (say, the database was down) and is retried.
+    with app.app_context():
+        jobs = {job.func_name.rsplit(".", 1)[-1]: job for job in job_queue().get_jobs()}
+        jobs["unlink_identity"].perform()
+        with pytest.raises(PermanentJobFailure):
+            jobs["link_identity"].perform()
+        assert db.session.execute(select(UserIdentity.subject)).scalars().all() == ["alice"]
 
 
 def test_the_accounts_own_sign_in_cannot_be_unlinked(app: Flask, provider: MockProvider, partner: MockProvider) -> None:

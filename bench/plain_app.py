@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
 
@@ -50,11 +52,13 @@ class Reader:
 READER = Reader(subject="bench-reader", display_name="Bench Reader")
 
 
-def add_page_routes(app: Flask) -> None:
+def add_page_routes(app: Flask, views: Mapping[str, Callable[[], Any]] | None = None) -> None:
     """Gatehouse's endpoint names and paths, so its templates' url_for calls give the same URLs.
 
-    Only "/" is served; the others exist to be linked to.
+    Only "/" is served unless `views` ({"auth.login": view}, bench/typical_signin_app.py) serves more;
+    the others exist to be linked to.
     """
+    views = views or {}
 
     def unused() -> str:
         return ""
@@ -69,7 +73,7 @@ def add_page_routes(app: Flask) -> None:
     for name, rules in pages.items():
         blueprint = Blueprint(name, __name__)
         for rule, endpoint, view, methods in rules:
-            blueprint.add_url_rule(rule, endpoint, view, methods=methods)
+            blueprint.add_url_rule(rule, endpoint, views.get(f"{name}.{endpoint}", view), methods=methods)
         app.register_blueprint(blueprint)
 
 

@@ -12,7 +12,7 @@ as Gatehouse and plain_app.py, with Flask-Login's `current_user`, so only the st
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, session
@@ -24,8 +24,11 @@ from redis import Redis
 from bench.plain_app import ROOT, Reader, add_page_routes
 
 
-def create_app(environ: Mapping[str, str] | None = None) -> Flask:
-    """The typical app, configured from `environ` (default: the process's): SECRET_KEY, REDIS_URL."""
+def create_app(environ: Mapping[str, str] | None = None, views: Mapping[str, Callable[[], Any]] | None = None) -> Flask:
+    """The typical app, configured from `environ` (default: the process's): SECRET_KEY, REDIS_URL.
+
+    `views` serves more of Gatehouse's endpoints (add_page_routes): bench/typical_signin_app.py's sign-in.
+    """
     environ = os.environ if environ is None else environ
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(
@@ -45,7 +48,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         stored = session.get("user")
         return Reader(**stored) if stored and stored.get("subject") == user_id else None
 
-    add_page_routes(app)
+    add_page_routes(app, views)
     return app
 
 

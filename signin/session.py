@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import available_timezones
 
 import msgspec
 
@@ -17,7 +16,7 @@ from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, StaleLink,
 from sessions.user_state import read_user_state
 from signin.callback import LoginResult
 from signin.failures import LoginFailed
-from users.choices import LOCALE_CODES
+from users.choices import LOCALE_CODES, timezone_codes
 from users.schema import (
     DISPLAY_NAME_MAX,
     EMAIL_MAX,
@@ -61,7 +60,7 @@ def default_profile(claims: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "display_name": display_name or "New user",
         "locale": locale if locale in LOCALE_CODES else "en",
-        "timezone": zone if zone in available_timezones() else "UTC",
+        "timezone": zone if zone in timezone_codes() else "UTC",
         "website": None,
         "bio": None,
         "version": 0,

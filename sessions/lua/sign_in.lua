@@ -16,6 +16,8 @@ end
 if user[1] == '1' then
   return {'disabled'}
 end
+-- A state written whole by an earlier version is rewritten in pieces (lib/long_fields.lua), compact again.
+compact_state(KEYS[2])
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
 local absolute = tonumber(ARGV[3])
@@ -33,12 +35,14 @@ if user[4] then
   first_profile_version = identity_version
 end
 if ARGV[13] ~= '' then
-  redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
+  write_long(KEYS[2], 'i', ARGV[13])
+  redis.call('HSET', KEYS[2], 'iv', identity_version)
 else
   identity_version = tonumber(user[2] or '0')
 end
 if not user[3] then
-  redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', first_profile_version, 'ok', 0)
+  write_long(KEYS[2], 'p', ARGV[14])
+  redis.call('HSET', KEYS[2], 'pv', first_profile_version, 'ok', 0)
 end
 -- The user's state outlives each of their sessions (a disabled user's never expires).
 local user_ttl = redis.call('TTL', KEYS[2])
@@ -83,4 +87,4 @@ if redis.call('TTL', KEYS[3]) < latest - now then
   redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
 end
 local state = redis.call('HMGET', KEYS[2], 'p', 'pv', 'ok')
-return {'ok', state[1], state[2], state[3], tostring(identity_version)}
+return {'ok', read_long(KEYS[2], 'p', state[1]), state[2], state[3], tostring(identity_version)}

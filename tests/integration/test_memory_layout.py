@@ -130,6 +130,7 @@ def test_a_state_stored_whole_before_the_upgrade_reads_and_is_made_compact_at_th
     second = sign_in(app, subject)
 
     assert encoding(redis, state) == b"listpack"
+    assert redis.ttl(state) > 0
     for stored in (first, second):
         page = page_view(app, stored)
         assert page.signed_in and page.identity == identity(subject) and page.profile == profile()

@@ -1,6 +1,7 @@
 """What one user's sessions cost in Redis: revoking them all, storing them, and reading one per page.
 
-    .venv/bin/python -m bench.sessions      # or: make bench
+    .venv/bin/python -m bench.sessions            # or: make bench
+    .venv/bin/python -m bench.sessions --memory   # only the bytes per user (a few seconds)
 
 It starts two throwaway redis-servers on free ports (stopped at the end, whatever happens), an
 app on each (GATEHOUSE_ENV=testing, SQLite in a temporary folder), and measures:
@@ -11,8 +12,10 @@ app on each (GATEHOUSE_ENV=testing, SQLite in a temporary folder), and measures:
    The design says O(that user's sessions), so the ratio 100,000 / 100 should be about 1.
    Revokes alternate between the two servers, so a busy moment of a shared machine slows both
    alike instead of skewing the ratio.
-2. Redis bytes per session (MEMORY USAGE of each key a session costs), with token sizes a
-   provider really gives, and the growth of `used_memory` per session over the 100,000.
+2. Redis bytes per signed-in user with 1, 2 and 10 sessions, with the ID token stored (the default)
+   and with LOGOUT_HINT=client_id: MEMORY USAGE of each key the user costs (sessions, tokens,
+   index, user state, provider-sid lookups) and its encoding, with token sizes a provider really
+   gives; and the growth of `used_memory` per session over the 100,000.
 3. Round trips to Redis per signed-in page view (GET / and GET /profile through the test client).
 
 It prints a table, then the same figures as one JSON line (for docs/performance.md).
@@ -90,11 +93,12 @@ def bench_redis(workdir: Path) -> Iterator[BenchRedis]:
         stop([process])
 
 
-def bench_app(port: int, workdir: Path) -> Flask:
-    """A testing app whose sessions (and queue) live on the bench Redis."""
+def bench_app(port: int, workdir: Path, **settings: Any) -> Flask:
+    """A testing app whose sessions (and queue) live on the bench Redis; `settings` override the bench's."""
     url = f"redis://127.0.0.1:{port}/0"
     return create_app(
         {
+            **settings,
             "GATEHOUSE_ENV": "testing",
             "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
             "REDIS_URL": url,
@@ -222,6 +226,8 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                         keys.session_key(user, ""),
                         keys.tokens_key(user, ""),
                         store.seen_interval,
+                        "oidc",  # the provider's name, as start_user_session passes it
+                        "",  # the account's own identity, not a linked one
                     ],
                     client=pipeline,
                 )
@@ -252,7 +258,9 @@ def stored_layout(redis: Redis, session: SignedIn) -> dict[str, tuple[str, list[
         ("provider sid", keys.provider_session_key(ISSUER, provider_sid.decode())),
     ):
         kind = redis.type(key).decode()
-        fields = sorted(redis.hkeys(key)) if kind == "hash" else []
+        # Fields named after the user (the provider sid lookup's) compare by role, not by name.
+        user = session.user.encode()
+        fields = sorted(b"<user>" if name == user else name for name in redis.hkeys(key)) if kind == "hash" else []
         layout[role] = (kind, fields, redis.ttl(key) > 0)
     return layout
 
@@ -359,42 +367,87 @@ def median_sample(samples: list[RevokeSample]) -> RevokeSample:
     return RevokeSample(*(round(median, 1) for median in medians))
 
 
-# 2. Bytes per session.
+# 2. Bytes per signed-in user.
+
+# Sessions per user the memory figures are given for: most users have one or two.
+SESSIONS_PER_USER_WEIGHED = (1, 2, 10)
+# The keys one user costs, in the order the tables show them.
+KEY_ROLES = ("session", "tokens", "index", "user_state", "provider_sid")
 
 
 @dataclass(frozen=True)
-class SessionBytes:
-    """MEMORY USAGE per session of each key a session costs (shared keys divided among the user's sessions)."""
+class UserBytes:
+    """MEMORY USAGE (SAMPLES 0) of every key one signed-in user costs, summed per kind of key, and their encodings.
 
-    session: float
-    tokens: float
-    index_share: float
-    user_share: float
-    provider_sid: float
+    Per user, not per session: the user's state and index are counted whole, once, however many sessions
+    share them, because a user who has one session pays for them alone.
+    """
+
+    sessions: int
+    bytes: dict[str, int]
+    encodings: dict[str, str]
 
     @property
-    def total(self) -> float:
-        return self.session + self.tokens + self.index_share + self.user_share + self.provider_sid
+    def total(self) -> int:
+        return sum(self.bytes.values())
+
+    @property
+    def per_session(self) -> float:
+        return round(self.total / self.sessions, 1)
 
 
-def measure_session_bytes(server: BenchRedis, subject: str, sessions: int, access_token: str | None) -> SessionBytes:
-    """Sign `subject` in `sessions` times and weigh what Redis holds for them."""
-    created = [sign_in(server.app, subject, access_token=access_token) for _ in range(sessions)]
-    user, redis = created[0].user, server.redis
+def user_keys(redis: Redis, created: list[SignedIn]) -> dict[str, list[str]]:
+    """Each kind of key the user's sessions stored (sessions/keys.py), by role; missing keys left out."""
+    user = created[0].user
+    found: dict[str, list[str]] = {role: [] for role in KEY_ROLES}
+    for session in created:
+        session_key = keys.session_key(user, session.member)
+        found["session"].append(session_key)
+        found["tokens"].append(keys.tokens_key(user, session.member))
+        provider_sid = redis.hget(session_key, "ps")
+        if provider_sid:
+            found["provider_sid"].append(keys.provider_session_key(ISSUER, provider_sid.decode()))
+    found["index"].append(keys.index_key(user))
+    found["user_state"].append(keys.user_key(user))
+    return {role: [key for key in names if redis.exists(key)] for role, names in found.items()}
+
+
+def weigh_user(redis: Redis, created: list[SignedIn]) -> UserBytes:
+    """What Redis holds for one user's sessions, key by key."""
 
     def usage(key: str) -> int:
         return redis.memory_usage(key, samples=0) or 0  # SAMPLES 0: every element, not an estimate
 
-    def provider_sid_key(session: SignedIn) -> str:
-        return keys.provider_session_key(ISSUER, redis.hget(keys.session_key(user, session.member), "ps").decode())
-
-    return SessionBytes(
-        session=statistics.fmean(usage(keys.session_key(user, session.member)) for session in created),
-        tokens=statistics.fmean(usage(keys.tokens_key(user, session.member)) for session in created),
-        index_share=round(usage(keys.index_key(user)) / sessions, 1),
-        user_share=round(usage(keys.user_key(user)) / sessions, 1),
-        provider_sid=statistics.fmean(usage(provider_sid_key(session)) for session in created),
+    found = user_keys(redis, created)
+    encodings = {
+        role: "/".join(sorted({redis.object("encoding", key).decode() for key in names})) or "-"
+        for role, names in found.items()
+    }
+    return UserBytes(
+        sessions=len(created),
+        bytes={role: sum(usage(key) for key in names) for role, names in found.items()},
+        encodings=encodings,
     )
+
+
+def measure_user_bytes(app: Flask, redis: Redis, subject: str, sessions: int, access_token: str | None) -> UserBytes:
+    """Sign `subject` in `sessions` times through the app and weigh what Redis holds for them."""
+    return weigh_user(redis, [sign_in(app, subject, access_token=access_token) for _ in range(sessions)])
+
+
+def measure_all_user_bytes(server: BenchRedis, client_id_app: Flask) -> dict[str, UserBytes]:
+    """The memory table: 1, 2 and 10 sessions per user, with the ID token stored (the default) and without it
+    (LOGOUT_HINT=client_id), opaque access tokens; and one JWT access token row."""
+    weighed = {}
+    for hint, app in (("id_token", server.app), ("client_id", client_id_app)):
+        for count in SESSIONS_PER_USER_WEIGHED:
+            label = f"LOGOUT_HINT={hint}, {count} session{'s' if count > 1 else ''}"
+            weighed[label] = measure_user_bytes(app, server.redis, f"weighed-{hint}-{count}", count, None)
+    jwt = jwt_like(JWT_ACCESS_TOKEN_BYTES)
+    weighed["LOGOUT_HINT=id_token, 1 session, JWT access token"] = measure_user_bytes(
+        server.app, server.redis, "weighed-jwt-1", 1, jwt
+    )
+    return weighed
 
 
 # 3. Round trips per page.
@@ -445,19 +498,10 @@ def run(workdir: Path) -> dict[str, Any]:
     with bench_redis(workdir / "small") as small, bench_redis(workdir / "large") as large:
         check_same_layout(small)
         pages = {path: measure_page(small, path) for path in ("/", "/profile")}
-        jwt = jwt_like(JWT_ACCESS_TOKEN_BYTES)
-        bytes_per_session = {
-            "opaque access token, 1 session": measure_session_bytes(small, "weighed-a1", 1, None),
-            "opaque access token, 10 sessions": measure_session_bytes(small, "weighed-a10", 10, None),
-            "JWT access token, 1 session": measure_session_bytes(small, "weighed-j1", 1, jwt),
-            "JWT access token, 10 sessions": measure_session_bytes(small, "weighed-j10", 10, jwt),
-        }
-        small.app.config["LOGOUT_HINT"] = "client_id"  # no ID token stored
-        bytes_per_session |= {
-            "opaque, LOGOUT_HINT=client_id, 1 session": measure_session_bytes(small, "weighed-c1", 1, None),
-            "opaque, LOGOUT_HINT=client_id, 10 sessions": measure_session_bytes(small, "weighed-c10", 10, None),
-        }
-        small.app.config["LOGOUT_HINT"] = "id_token"
+        # A second app on the same Redis that stores no ID token: the provider settings are read when the app
+        # is built, so changing the first app's config afterwards would not change what it stores.
+        client_id_app = bench_app(small.port, workdir / "small", LOGOUT_HINT="client_id")
+        bytes_per_user = measure_all_user_bytes(small, client_id_app)
         # From here on each Redis holds only the sessions its figures count.
         small.redis.flushall()
         fill_with_other_users(small, SMALL_TOTAL)
@@ -477,12 +521,38 @@ def run(workdir: Path) -> dict[str, Any]:
                 name: round(getattr(revoke_large, name) / getattr(revoke_small, name), 2) for name in REVOKE_FIGURES
             },
         },
-        "bytes_per_session": {
-            label: {**asdict(weighed), "total": round(weighed.total, 1)} for label, weighed in bytes_per_session.items()
+        "bytes_per_user": {
+            label: {**asdict(weighed), "total": weighed.total, "per_session": weighed.per_session}
+            for label, weighed in bytes_per_user.items()
         },
         "used_memory_per_session": round((memory_after - memory_before) / added),
         "pages": {path: asdict(cost) for path, cost in pages.items()},
     }
+
+
+def run_memory(workdir: Path) -> dict[str, Any]:
+    """Only the bytes per user, on one throwaway Redis."""
+    with bench_redis(workdir / "small") as small:
+        check_same_layout(small)
+        client_id_app = bench_app(small.port, workdir / "small", LOGOUT_HINT="client_id")
+        weighed = measure_all_user_bytes(small, client_id_app)
+    return {
+        label: {**asdict(user), "total": user.total, "per_session": user.per_session} for label, user in weighed.items()
+    }
+
+
+def print_memory(bytes_per_user: dict[str, Any]) -> None:
+    """The bytes-per-user table."""
+    print("Redis bytes per signed-in user, all their keys (MEMORY USAGE SAMPLES 0; opaque access and refresh")
+    print("tokens 43 chars, ID token 800 bytes, a provider sid per session)")
+    headings = "".join(f"{role.replace('_', ' '):>13}" for role in KEY_ROLES)
+    print(f"  {'':50}{headings}{'total':>8}{'/session':>10}")
+    for label, weighed in bytes_per_user.items():
+        cells = "".join(f"{weighed['bytes'][role]:>13}" for role in KEY_ROLES)
+        print(f"  {label:50}{cells}{weighed['total']:>8}{weighed['per_session']:>10.0f}")
+    print("  encodings (OBJECT ENCODING):")
+    for label, weighed in bytes_per_user.items():
+        print(f"  {label:50}  " + ", ".join(f"{role} {encoding}" for role, encoding in weighed["encodings"].items()))
 
 
 def print_report(figures: dict[str, Any]) -> None:
@@ -500,11 +570,8 @@ def print_report(figures: dict[str, Any]) -> None:
     for label, name, shape in rows:
         print(f"  {label:34} {shape.format(small[name]):>12} {shape.format(large[name]):>14} {ratio[name]:>7.2f}")
 
-    print("\nRedis bytes per session (MEMORY USAGE; refresh token 43 chars, ID token 800 bytes, provider sid kept)")
-    columns = ("session", "tokens", "index_share", "user_share", "provider_sid", "total")
-    print(f"  {'':34}" + "".join(f"{column.replace('_', ' '):>13}" for column in columns))
-    for label, weighed in figures["bytes_per_session"].items():
-        print(f"  {label:34}" + "".join(f"{weighed[column]:>13.0f}" for column in columns))
+    print()
+    print_memory(figures["bytes_per_user"])
     print(f"  used_memory growth per session, over {LARGE_TOTAL:,} sessions: {figures['used_memory_per_session']:.0f}")
 
     print(f"\nRedis per signed-in page view ({PAGE_VIEWS} views each)")
@@ -520,9 +587,17 @@ def main() -> None:
     # A SIGTERM (a CI timeout, a `kill`) unwinds like Ctrl-C, so the Redis below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
+    memory_only = "--memory" in sys.argv[1:]
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as folder:
-        figures = run(Path(folder))
-    print_report(figures)
+        if memory_only:
+            bytes_per_user = run_memory(Path(folder))
+        else:
+            figures = run(Path(folder))
+    if memory_only:
+        print_memory(bytes_per_user)
+        print("\n" + json.dumps({"bench": "sessions", "bytes_per_user": bytes_per_user}, ensure_ascii=False))
+    else:
+        print_report(figures)
     sys.stdout.flush()  # so this note on stderr lands after the JSON line, not in the middle of it
     print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
 

@@ -5,7 +5,9 @@ Every key a signed-in request reads together carries the user's hash tag
 slot and one Lua script can read them in one round trip:
 
     gh:{U}:u       hash    per-user state: identity, profile and their versions,
-                           confirmed/disabled flags, "not valid before"
+                           confirmed/disabled flags, "not valid before"; identity ("i") and profile ("p")
+                           in pieces of 64 bytes ("i", "i2", ...) so the hash stays a compact listpack
+                           (sessions/long_fields.py)
     gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest
     gh:{U}:s:R     hash    one session: app data (msgpack), created, auth time, handle,
                            provider sid, device, address, last seen

@@ -26,6 +26,9 @@ from redis.exceptions import AskError, MovedError, TryAgainError
 from connections import WriteNotReplicated
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
+# Put in front of each script that uses its functions: how a user's state keeps long values in pieces.
+LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
+_LONG_FIELD_CALLS = (b"read_long(", b"write_long(", b"compact_state(")
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5
 # How long a write caught in a slot's migration (TRYAGAIN) waits before it tries again.
@@ -49,6 +52,17 @@ NAMES = (
     "link",
     "compare_delete",
 )
+
+
+def script_source(name: str) -> bytes:
+    """The text of sessions/lua/<name>.lua as Redis runs it: with the long-fields functions in front if it calls them.
+
+    Redis scripts cannot import one another; a shared file in front keeps one copy of the rule in the repository.
+    """
+    source = (LUA_DIR / f"{name}.lua").read_bytes()
+    if any(call in source for call in _LONG_FIELD_CALLS):
+        return LONG_FIELDS.read_bytes() + b"\n" + source
+    return source
 
 
 class ScriptCall(NamedTuple):
@@ -86,7 +100,7 @@ class SessionScripts:
         self.wait_timeout_ms = wait_timeout_ms
         for name in NAMES:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
-            setattr(self, name, client.register_script((LUA_DIR / f"{name}.lua").read_bytes()))
+            setattr(self, name, client.register_script(script_source(name)))
 
     def replicated(self, script: Script, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a write script, acknowledged only once replicated; its result."""

@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from connections import session_redis
 from sessions import keys
 from sessions.identity_links import account_links, forget_stale_link
+from sessions.long_fields import join_pieces, piece_fields
 from sessions.scripts import SessionScripts
 from sessions.store import session_store
 from users.schema import Identity, Profile, decode_identity, decode_profile, encode
@@ -68,8 +69,15 @@ def _ending_arguments(user: str) -> list[str]:
 def read_user_state(user: str) -> UserState:
     """A user's shared state (one round trip)."""
     # redis-py types replies as bytes | str; this client does not decode responses, so they are bytes.
-    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "p", "pv", "off", "i"))
-    raw_profile, version, disabled, raw_identity = reply
+    # Identity and profile may be stored in pieces (sessions/long_fields.py): all of them in the one HMGET.
+    profile_fields, identity_fields = piece_fields("p"), piece_fields("i")
+    reply = cast(
+        list[bytes | None],
+        session_redis().hmget(keys.user_key(user), "pv", "off", *profile_fields, *identity_fields),
+    )
+    version, disabled = reply[:2]
+    raw_profile = join_pieces(reply[2 : 2 + len(profile_fields)])
+    raw_identity = join_pieces(reply[2 + len(profile_fields) :])
     return UserState(
         profile=decode_profile(raw_profile) if raw_profile else None,
         profile_version=int(version or 0),
@@ -80,8 +88,9 @@ def read_user_state(user: str) -> UserState:
 
 def read_saved_profile(user: str) -> SavedProfile | None:
     """The user's shared profile with its version and confirmation (None: the user's state is gone)."""
-    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "ok", "p", "pv"))
-    confirmed, raw_profile, version = reply
+    reply = cast(list[bytes | None], session_redis().hmget(keys.user_key(user), "ok", "pv", *piece_fields("p")))
+    confirmed, version = reply[:2]
+    raw_profile = join_pieces(reply[2:])
     if raw_profile is None:
         return None
     if confirmed == b"1" and version is None:  # written with the profile; int(None) would raise this

@@ -11,7 +11,9 @@
 -- sessions ended}.
 local mode, digest, provider = ARGV[1], ARGV[2], ARGV[3]
 if mode == 'restore' and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'i', ARGV[6], 'iv', ARGV[7], 'p', ARGV[8], 'pv', ARGV[9], 'ok', 1)
+  write_long(KEYS[1], 'i', ARGV[6])
+  write_long(KEYS[1], 'p', ARGV[8])
+  redis.call('HSET', KEYS[1], 'iv', ARGV[7], 'pv', ARGV[9], 'ok', 1)
 end
 if mode == 'add' or mode == 'restore' then
   if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'gone') == 1 then

@@ -10,12 +10,14 @@ local gone = redis.call('HGET', KEYS[1], 'gone')
 if gone and tonumber(ARGV[8]) <= tonumber(gone) then
   return 0
 end
+compact_state(KEYS[1])
 local state = redis.call('HMGET', KEYS[1], 'pv', 'rv', 'ok')
 local created = redis.call('EXISTS', KEYS[1]) == 0
 local version = tonumber(ARGV[2])
 local taken = version >= tonumber(state[1] or '-1')
 if taken then
-  redis.call('HSET', KEYS[1], 'p', ARGV[1], 'pv', ARGV[2])
+  write_long(KEYS[1], 'p', ARGV[1])
+  redis.call('HSET', KEYS[1], 'pv', ARGV[2])
 end
 if version > tonumber(state[2] or '0') then
   redis.call('HSET', KEYS[1], 'rv', ARGV[2])

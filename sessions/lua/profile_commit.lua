@@ -4,5 +4,7 @@ local current = redis.call('HGET', KEYS[1], 'pv')
 if not current or tonumber(current) >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'p', ARGV[2], 'pv', ARGV[1])
+compact_state(KEYS[1])
+write_long(KEYS[1], 'p', ARGV[2])
+redis.call('HSET', KEYS[1], 'pv', ARGV[1])
 return 1

@@ -23,6 +23,9 @@ if #KEYS == 1 then
 end
 
 local user = redis.call('HMGET', KEYS[2], 'i', 'p', 'pv', 'ok', 'off', 'nvb', 'nvb:' .. (record[7] or ''))
+-- Identity and profile may be in pieces (lib/long_fields.lua).
+user[1] = read_long(KEYS[2], 'i', user[1])
+user[2] = read_long(KEYS[2], 'p', user[2])
 -- Valid only while the user's state exists, the user is enabled and the session started after their
 -- "not valid before" time (and its provider's): a lost index entry can never keep a revoked one alive.
 local not_before = math.max(tonumber(user[6] or '0'), tonumber(user[7] or '0'))

@@ -16,6 +16,24 @@ end
 if user[1] == '1' then
   return {'disabled'}
 end
+-- The state's expiry before this sign-in, read before anything is written: -2 none yet (or the tombstone of a
+-- deleted account, replaced below), -1 kept on purpose (an account with linked identities: link.lua), else the
+-- seconds left. Read after the writes below, a new state's -1 looked like "kept on purpose" and it never expired.
+local user_ttl = user[4] and -2 or redis.call('TTL', KEYS[2])
+if user_ttl == -1 then
+  local linked = false
+  for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if string.sub(field, 1, 2) == 'l:' then
+      linked = true
+      break
+    end
+  end
+  if not linked then
+    user_ttl = -2  -- a state an earlier version left without expiry by that mistake
+  end
+end
+-- A state written whole by an earlier version is rewritten in pieces (lib/long_fields.lua), compact again.
+compact_state(KEYS[2])
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
 local absolute = tonumber(ARGV[3])
@@ -33,15 +51,17 @@ if user[4] then
   first_profile_version = identity_version
 end
 if ARGV[13] ~= '' then
-  redis.call('HSET', KEYS[2], 'i', ARGV[13], 'iv', identity_version)
+  write_long(KEYS[2], 'i', ARGV[13])
+  redis.call('HSET', KEYS[2], 'iv', identity_version)
 else
   identity_version = tonumber(user[2] or '0')
 end
 if not user[3] then
-  redis.call('HSET', KEYS[2], 'p', ARGV[14], 'pv', first_profile_version, 'ok', 0)
+  write_long(KEYS[2], 'p', ARGV[14])
+  redis.call('HSET', KEYS[2], 'pv', first_profile_version, 'ok', 0)
 end
--- The user's state outlives each of their sessions (a disabled user's never expires).
-local user_ttl = redis.call('TTL', KEYS[2])
+-- The user's state outlives each of their sessions (a disabled user's never expires, and a disabled user does
+-- not get this far).
 if user_ttl ~= -1 and user_ttl < tonumber(ARGV[4]) then
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
@@ -83,4 +103,4 @@ if redis.call('TTL', KEYS[3]) < latest - now then
   redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
 end
 local state = redis.call('HMGET', KEYS[2], 'p', 'pv', 'ok')
-return {'ok', state[1], state[2], state[3], tostring(identity_version)}
+return {'ok', read_long(KEYS[2], 'p', state[1]), state[2], state[3], tostring(identity_version)}

@@ -14,6 +14,7 @@ import msgspec
 from redis import Redis
 
 from sessions import keys
+from sessions.long_fields import join_pieces, piece_fields
 from sessions.token_record import pack_tokens, unpack_tokens
 from users.schema import decode_identity, decode_profile, encode, identity_dict, profile_dict, profile_from
 
@@ -39,10 +40,11 @@ def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
     tokens = client.get(keys.tokens_key(user, member))
     composed["handle"] = _text(record.get(b"h"))
     composed["provider_sid"] = _text(record.get(b"ps"))
-    if state.get(b"i"):
-        composed["user"] = identity_dict(decode_identity(state[b"i"]))
-    if state.get(b"p"):
-        composed["profile"] = profile_dict(decode_profile(state[b"p"]), int(state.get(b"pv", b"0")))
+    identity, profile = (join_pieces([state.get(name.encode()) for name in piece_fields(field)]) for field in "ip")
+    if identity:
+        composed["user"] = identity_dict(decode_identity(identity))
+    if profile:
+        composed["profile"] = profile_dict(decode_profile(profile), int(state.get(b"pv", b"0")))
     if tokens:
         composed["tokens"] = unpack_tokens(tokens).as_dict()
     return composed
@@ -103,15 +105,18 @@ def session_exists(client: Redis, sid: str | None) -> bool:
 
 def shared_profile(client: Redis, issuer: str, subject: str) -> dict[str, Any] | None:
     """The profile every session of the user shares (with its version), or None."""
-    state = client.hmget(keys.user_key(keys.user_tag(issuer, subject)), "p", "pv")
-    if state[0] is None:
+    version, *pieces = client.hmget(keys.user_key(keys.user_tag(issuer, subject)), "pv", *piece_fields("p"))
+    profile = join_pieces(pieces)
+    if profile is None:
         return None
-    return profile_dict(decode_profile(state[0]), int(state[1] or 0))
+    return profile_dict(decode_profile(profile), int(version or 0))
 
 
 def seed_profile(client: Redis, issuer: str, subject: str, profile: dict[str, Any]) -> None:
     """Store a user's shared profile (with its "version"), as the worker does after persisting them."""
     user_key = keys.user_key(keys.user_tag(issuer, subject))
+    # Stored whole, as Gatehouse before 2026-12 did (the store reads both); no pieces of an earlier value stay.
+    client.hdel(user_key, *piece_fields("p")[1:])
     client.hset(user_key, mapping={"p": encode(profile_from(profile)), "pv": int(profile["version"]), "ok": 1})
     client.expire(user_key, 30 * 24 * 3600)
 

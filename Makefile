@@ -45,11 +45,13 @@ lint: $(INSTALLED)
 # bench.pages loads the servers with wrk (a Debian package, from system-packages).
 # bench.persistence also starts a throwaway PostgreSQL cluster (tests/support/postgres.py).
 # bench.topologies starts a Redis Cluster and Sentinel groups (tests/support/redis_topology.py).
+# bench.signins signs in through the mock provider, Gatehouse beside a typical Authlib + Flask-Login stack.
 bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
 	$(PY) -m bench.persistence
 	$(PY) -m bench.topologies
+	$(PY) -m bench.signins
 
 install: $(INSTALLED)
 

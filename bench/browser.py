@@ -1,6 +1,6 @@
 """A small, cheap browser for the sign-in benchmarks: keep-alive HTTP/1.1, cookies per server, no redirects followed.
 
-bench/signins.py and bench/storm.py drive whole sign-ins with it. It is http.client with a cookie jar and
+bench/signins.py drives whole sign-ins with it. It is http.client with a cookie jar and
 nothing else, because the load generator shares the machine's two cores with the servers it measures:
 `requests` would spend several times more CPU per request in the client.
 """

@@ -58,6 +58,7 @@ from flask import Flask
 from app import create_app
 from bench import typical_app
 from bench.plain_app import READER
+from bench.runner import benchmark_folder
 from devstack.processes import free_port, start_redis, stop, wait_for_port
 from tests.support.redis_monitor import recording
 from tests.support.session_records import plant_session
@@ -565,16 +566,11 @@ def views(browser: Any, count: int) -> None:
 
 def main() -> None:
     """Run the benchmark (or, with --profile, the profile) and print its figures."""
-    # A SIGTERM (a CI timeout, a `kill`) unwinds like Ctrl-C, so every server below is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as folder:
+    with benchmark_folder() as folder:
         if "--profile" in sys.argv[1:]:
-            profile(Path(folder))
+            profile(folder)
         else:
-            print_report(run(Path(folder)))
-    sys.stdout.flush()  # so this note on stderr lands after the JSON line, not in the middle of it
-    print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+            print_report(run(folder))
 
 
 if __name__ == "__main__":

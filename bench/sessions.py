@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -42,6 +40,7 @@ from flask import Flask
 from redis import Redis
 
 from app import create_app
+from bench.runner import benchmark_folder
 from devstack.processes import free_port, start_redis, stop
 from sessions import keys
 from sessions.devices import describe_device
@@ -584,22 +583,13 @@ def print_report(figures: dict[str, Any]) -> None:
 
 def main() -> None:
     """Run the benchmark on two throwaway Redis servers and print its figures."""
-    # A SIGTERM (a CI timeout, a `kill`) unwinds like Ctrl-C, so the Redis below is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    memory_only = "--memory" in sys.argv[1:]
-    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as folder:
-        if memory_only:
-            bytes_per_user = run_memory(Path(folder))
+    with benchmark_folder() as folder:
+        if "--memory" in sys.argv[1:]:
+            bytes_per_user = run_memory(folder)
+            print_memory(bytes_per_user)
+            print("\n" + json.dumps({"bench": "sessions", "bytes_per_user": bytes_per_user}, ensure_ascii=False))
         else:
-            figures = run(Path(folder))
-    if memory_only:
-        print_memory(bytes_per_user)
-        print("\n" + json.dumps({"bench": "sessions", "bytes_per_user": bytes_per_user}, ensure_ascii=False))
-    else:
-        print_report(figures)
-    sys.stdout.flush()  # so this note on stderr lands after the JSON line, not in the middle of it
-    print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+            print_report(run(folder))
 
 
 if __name__ == "__main__":

@@ -30,11 +30,9 @@ import json
 import os
 import pstats
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -57,22 +55,13 @@ from bench.pages import (
     migrate,
     stat_fields,
 )
+from bench.runner import benchmark_folder
 from devstack.processes import free_port, start_mock_provider, start_redis, stop, wait_for_port
+from tests.support.stack import GENEROUS_RATE_LIMITS  # every sign-in comes from 127.0.0.1
 
 SIGN_INS = 100
 BLOCK = 10
 WARM_UP = 3  # sign-ins per server before the first reading: JWKS and discovery fetched, templates compiled
-# Every sign-in comes from 127.0.0.1: lift Gatehouse's per-address limits (tests/support/stack.py does too).
-GENEROUS_RATE_LIMITS = {
-    name: "100000 per minute"
-    for name in (
-        "LOGIN_RATE_LIMIT",
-        "LOGIN_RATE_LIMIT_PER_NETWORK",
-        "LOGIN_RATE_LIMIT_TOTAL",
-        "CALLBACK_RATE_LIMIT",
-        "USER_ACTION_RATE_LIMIT",
-    )
-}
 PERSIST_TIMEOUT = 60.0
 PROFILED_SIGN_INS = 200
 # The callback's code: Gatehouse's own modules and the libraries it calls for a sign-in.
@@ -97,7 +86,7 @@ def tree_cpu(pid: int) -> float:
 
 @dataclass
 class Deployment:
-    """What bench/signins.py and bench/storm.py start: Redis, the provider, G (with its worker) and T."""
+    """What bench/signins.py starts: Redis, the provider, G (with its worker) and T."""
 
     workdir: Path
     redis: subprocess.Popen[bytes]
@@ -262,7 +251,8 @@ def run(workdir: Path) -> dict[str, Any]:
                 gatehouse_sign_in(stack, persisted, f"warm-g-{index}")
                 typical_sign_in(stack, f"warm-t-{index}")
             events = WARM_UP
-            time.sleep(6)  # the worker's scheduler is older than any work horse can be
+            # The worker's scheduler is the child older than any work horse can be.
+            wait_for(lambda: bool(long_lived_children(stack.worker.pid)), "no scheduler under the worker", timeout=20)
             stack.scheduler = long_lived_children(stack.worker.pid)
             settled_worker(stack, persisted, events)
             for block in range(SIGN_INS // BLOCK):
@@ -409,15 +399,11 @@ def finish(app: Any, started: tuple[Any, str]) -> None:
 
 def main() -> None:
     """Run the benchmark (or, with --profile, the profile) and print its figures."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-signins-") as folder:
+    with benchmark_folder("gatehouse-bench-signins-") as folder:
         if "--profile" in sys.argv[1:]:
-            profile(Path(folder))
+            profile(folder)
         else:
-            print_report(run(Path(folder)))
-    sys.stdout.flush()
-    print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+            print_report(run(folder))
 
 
 if __name__ == "__main__":

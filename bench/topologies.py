@@ -45,7 +45,6 @@ import json
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -80,6 +79,7 @@ from bench.pages import (
     wrk_served,
 )
 from bench.plain_app import READER
+from bench.runner import benchmark_folder
 from devstack.processes import free_port, start_redis, stop
 from sessions import keys
 from tests.integration.pages import is_signed_out
@@ -601,14 +601,9 @@ def sentinel_figures(workdir: Path) -> None:
 
 def main() -> None:
     """Run the four figures and print them."""
-    # A SIGTERM (a CI timeout, a `kill`) unwinds like Ctrl-C, so every server is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as folder:
-        cluster_figures(Path(folder) / "cluster")
-        sentinel_figures(Path(folder) / "sentinel")
-    sys.stdout.flush()
-    print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+    with benchmark_folder() as folder:
+        cluster_figures(folder / "cluster")
+        sentinel_figures(folder / "sentinel")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,14 @@ from redis.exceptions import AskError, MovedError, TryAgainError
 from connections import WriteNotReplicated
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
-# Put in front of each script that uses its functions: how a user's state keeps long values in pieces.
+# Shared functions, each file put in front of every script that calls one of its functions:
+# how a user's state keeps long values in pieces, and whether it lists linked identities.
 LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
-_LONG_FIELD_CALLS = (b"read_long(", b"write_long(", b"compact_state(")
+LINKS = LUA_DIR / "lib" / "links.lua"
+_LIBRARIES = (
+    (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(")),
+    (LINKS, (b"has_links(",)),
+)
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5
 # How long a write caught in a slot's migration (TRYAGAIN) waits before it tries again.
@@ -55,14 +60,13 @@ NAMES = (
 
 
 def script_source(name: str) -> bytes:
-    """The text of sessions/lua/<name>.lua as Redis runs it: with the long-fields functions in front if it calls them.
+    """The text of sessions/lua/<name>.lua as Redis runs it: with each shared file in front whose functions it calls.
 
     Redis scripts cannot import one another; a shared file in front keeps one copy of the rule in the repository.
     """
     source = (LUA_DIR / f"{name}.lua").read_bytes()
-    if any(call in source for call in _LONG_FIELD_CALLS):
-        return LONG_FIELDS.read_bytes() + b"\n" + source
-    return source
+    needed = [library.read_bytes() for library, calls in _LIBRARIES if any(call in source for call in calls)]
+    return b"\n".join([*needed, source])
 
 
 class ScriptCall(NamedTuple):

@@ -45,14 +45,7 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     redis.call('ZREM', KEYS[2], member)
   end
 end
-local linked = false
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, 2) == 'l:' then
-    linked = true
-    break
-  end
-end
-if not linked and redis.call('HGET', KEYS[1], 'off') ~= '1' then
+if not has_links(KEYS[1]) and redis.call('HGET', KEYS[1], 'off') ~= '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[6])
 end
 return {'unlinked', ended}

@@ -21,14 +21,7 @@ end
 -- seconds left. Read after the writes below, a new state's -1 looked like "kept on purpose" and it never expired.
 local user_ttl = user[4] and -2 or redis.call('TTL', KEYS[2])
 if user_ttl == -1 then
-  local linked = false
-  for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
-    if string.sub(field, 1, 2) == 'l:' then
-      linked = true
-      break
-    end
-  end
-  if not linked then
+  if not has_links(KEYS[2]) then
     user_ttl = -2  -- a state an earlier version left without expiry by that mistake
   end
 end

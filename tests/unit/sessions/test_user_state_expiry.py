@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 from sessions import keys
+from sessions.scripts import LINKS, script_source
 from tests.unit.helpers import RecordingRedis, sign_in
 from tests.unit.mock_provider import ISSUER, MockProvider
 
@@ -53,3 +54,11 @@ def test_a_later_sign_in_extends_a_shorter_expiry(
     fake_redis.expire(STATE, 100)
     signs_in(app, provider)
     assert fake_redis.ttl(STATE) > 100
+
+
+def test_the_scripts_that_ask_for_linked_identities_carry_the_one_shared_check() -> None:
+    for name in ("sign_in", "link"):
+        source = script_source(name)
+        assert LINKS.read_bytes() in source
+        assert source.count(b"HKEYS") == 1  # the shared check's, not a copy of it
+    assert b"has_links" not in script_source("read")

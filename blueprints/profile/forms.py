@@ -11,7 +11,7 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms is 3.2
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from users.choices import LOCALE_CODES, LOCALES, timezone_names
+from users.choices import LOCALE_CODES, LOCALES, timezone_codes, timezone_names
 from users.schema import BIO_MAX, DISPLAY_NAME_MAX, PROFILE_FIELDS, WEBSITE_MAX
 
 
@@ -103,7 +103,7 @@ class ProfileForm(FlaskForm):
     timezone = SelectField(
         "Time zone",
         validate_choice=False,
-        validators=[one_of(lambda: set(timezone_names()), "Choose a time zone from the list, such as Europe/Paris.")],
+        validators=[one_of(timezone_codes, "Choose a time zone from the list, such as Europe/Paris.")],
     )
     website = StringField(
         "Website",

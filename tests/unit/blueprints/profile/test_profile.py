@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from accounts import profile as accounts_profile
 from accounts.persistence import persist_user
 from connections import session_redis
 from extensions import db
@@ -183,6 +184,31 @@ def test_each_edit_gets_a_higher_version(app: Flask, signed_in: FlaskClient) -> 
     versions = [record["profile_version"] for record in queued_records(app)]
     assert versions == sorted(versions)
     assert len(set(versions)) == len(versions)
+
+
+def test_an_edit_the_worker_saves_before_the_request_commits_it_is_reported_saved(
+    app: Flask, signed_in: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fast worker can store the edit's job, and publish it, before the request's own commit: the edit is
+    kept, so the user hears "saved", never "nothing was saved" about an edit the row already holds."""
+    queue_then_run = accounts_profile.enqueue_persistence
+
+    def queued_and_done_at_once(record: dict[str, Any]) -> None:
+        queue_then_run(record)
+        assert run_queued_jobs(app) >= 1
+
+    monkeypatch.setattr(accounts_profile, "enqueue_persistence", queued_and_done_at_once)
+    page = signed_in.get("/profile").get_data(as_text=True)
+    form = form_values(page) | {"display_name": "Saved By The Worker", "csrf_token": csrf_token(page)}
+
+    response = signed_in.post("/profile", data=form)
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "Your profile has been saved." in signed_in.get("/profile").get_data(as_text=True)
+    assert snapshot(app)["display_name"] == "Saved By The Worker"
+    with app.app_context():
+        row = db.session.execute(select(User).filter_by(subject="alice")).scalar_one()
+        assert row.display_name == "Saved By The Worker"
 
 
 def test_a_submit_without_the_csrf_token_changes_nothing(

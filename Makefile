@@ -13,20 +13,27 @@ E2E_NODE_MODULES := $(E2E_PROVIDER)/node_modules/.package-lock.json
 run: $(INSTALLED)
 	$(PY) -m devstack
 
+# The suite mostly waits on servers, so it runs in more pytest-xdist workers than a 2-core machine has
+# cores. `--dist loadgroup` keeps the tests sharing a module's deployment on one worker (tests/conftest.py
+# `deployment_group`). `make test TEST_WORKERS=2` overrides; pyproject's addopts print the 15 slowest tests.
+TEST_WORKERS ?= 3
+UNIT_WORKERS ?= 3
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 # Lint first (ruff, mypy --strict): a red lint fails the run before the servers start.
 test: lint system-packages e2e-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 unit: $(INSTALLED)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n $(UNIT_WORKERS) tests/unit
 
 integration: $(INSTALLED) system-packages
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest $(XDIST) tests/integration
 
 # The browser suite: Debian's Chromium against the certified provider (oidc-provider from
 # npm), PostgreSQL, and two web processes with two workers. `make test` runs it too.
 e2e: $(INSTALLED) system-packages e2e-deps
-	$(PY) -m pytest tests/e2e
+	$(PY) -m pytest $(XDIST) tests/e2e
 
 e2e-deps: $(E2E_NODE_MODULES)
 

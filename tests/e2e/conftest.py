@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,8 +101,12 @@ def screenshot(database: str) -> Callable[[Page, str], Path]:
     def save(page: Page, name: str) -> Path:
         path = SCREENSHOTS / database / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(path), full_page=True)
-        assert path.read_bytes().startswith(b"\x89PNG"), f"{path} is not a PNG"
+        # Tests of other modules, on other pytest-xdist workers, may save the same name at the same moment: each
+        # writes a file of its own and renames it into place, so no one ever reads another's half-written file.
+        written = path.with_name(f"{name}.{os.getpid()}.partial")
+        page.screenshot(path=str(written), type="png", full_page=True)
+        assert written.read_bytes().startswith(b"\x89PNG"), f"{path} is not a PNG"
+        written.replace(path)
         return path
 
     return save

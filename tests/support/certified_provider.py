@@ -6,6 +6,7 @@ URLs, and adds test-only admin routes (revoke, token lifetimes, provider session
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -34,18 +35,30 @@ def node_binary() -> str:
     return found
 
 
-def ensure_provider_installed() -> None:
-    """Install the provider's pinned npm packages (`npm ci`) unless the lock file's set is in place."""
+def _provider_installed() -> bool:
     installed = PROVIDER_DIR / "node_modules" / ".package-lock.json"
     lock = PROVIDER_DIR / "package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+    return installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime
+
+
+def ensure_provider_installed() -> None:
+    """Install the provider's pinned npm packages (`npm ci`) unless the lock file's set is in place.
+
+    pytest-xdist workers may all start a provider at once: one installs, under an exclusive lock, while the
+    others wait for it (`npm ci` first deletes node_modules, so a second one would pull it from under a
+    provider that is starting)."""
+    if _provider_installed():
         return
     npm = shutil.which("npm")
     if not npm:
         raise RuntimeError("npm not found: run scripts/system-packages.sh (or `make test`, which does)")
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROVIDER_DIR, check=True, timeout=300
-    )
+    with open(PROVIDER_DIR / ".npm-ci.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _provider_installed():
+            return  # another worker installed it while this one waited
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROVIDER_DIR, check=True, timeout=300
+        )
 
 
 @dataclass

@@ -7,7 +7,8 @@ claims a block of its own below the ephemeral range, on first use: an exclusive 
 `<tmp>/gatehouse-test-ports/block-N`, held until the process exits (the kernel drops it even after SIGKILL), so
 workers of one run and of runs in other clones on the same machine never share a block. Inside its block a
 process hands ports out in turn (a port comes back only after the whole block has been handed out) and skips
-any it cannot bind (something else listens there, or a closed connection still holds it).
+any it cannot bind (something else listens there, or a closed connection still holds it) and the few a browser
+refuses to open (BROWSER_UNSAFE_PORTS).
 
 Each block has two parts: ports for any server (`free_port`), and Redis Cluster ports (`free_cluster_port`),
 whose bus port (port + 10000, fixed by Redis) must be free and outside the ephemeral range too.
@@ -34,6 +35,9 @@ LOCKS = Path(tempfile.gettempdir()) / "gatehouse-test-ports"
 BLOCKS = 32
 # Ports for any server: below the cluster ports and the usual ephemeral range (32768-60999), 500 per block.
 SERVER_PORTS = range(4000, 20000)
+# Ports of SERVER_PORTS that Chromium refuses to open (net::ERR_UNSAFE_PORT: its kRestrictedPorts list, SIP,
+# X11, IRC, ...): a browser test whose web process got one fails, so they are never handed out.
+BROWSER_UNSAFE_PORTS = frozenset({4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080})
 
 
 def cluster_port_range() -> range:
@@ -112,7 +116,7 @@ def free_port() -> int:
     for _ in range(len(ports)):
         port = ports[block.next_server % len(ports)]
         block.next_server += 1
-        if _bindable(port):
+        if port not in BROWSER_UNSAFE_PORTS and _bindable(port):
             return port
     raise RuntimeError(f"no free port left in {ports}")
 

@@ -49,6 +49,7 @@ bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
 	$(PY) -m bench.persistence
+	$(PY) -m bench.worker_cpu
 	$(PY) -m bench.topologies
 
 install: $(INSTALLED)

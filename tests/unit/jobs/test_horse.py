@@ -1,7 +1,8 @@
 """The standing work horse (jobs/horse.py): one fork for many batches, and a death its worker sees at once.
 
-Real fork()s, no Redis: the horse's side runs plain functions here; the worker's use of it is in
-tests/reliability/test_batches.py and test_worker_killed.py.
+Real fork()s, no Redis server (fakeredis where a worker is built): the horse's side runs plain
+functions here; the worker's use of it is in tests/reliability/test_batches.py and
+test_worker_killed.py.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ import time
 from typing import Any
 
 import pytest
+from flask import Flask
+from redis import Redis
+from rq import Queue
 
+from extensions import db
 from jobs.horse import HorseDied, Outcome, StandingHorse, outcome_of
+from jobs.queues import DEFAULT_QUEUE, SERIALIZER
+from jobs.worker import AppWorker
 
 
 def answer_with_pid(message: Any) -> Outcome:
@@ -88,3 +95,33 @@ def test_a_horse_let_go_exits(horse: StandingHorse) -> None:
     assert not horse.alive
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_standing_horse_never_uses_a_database_connection_of_its_worker(app: Flask, fake_redis: Redis) -> None:
+    queue = Queue(DEFAULT_QUEUE, connection=fake_redis, serializer=SERIALIZER)
+    worker = AppWorker([queue], connection=fake_redis, serializer=SERIALIZER, name="horse-test")
+    worker.app = app
+    with app.app_context(), db.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")  # the worker's pool now holds a connection (outbox drains use it)
+    with app.app_context():
+        assert db.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+
+    def pooled_in_horse(message: Any) -> Outcome:
+        with app.app_context():
+            inherited = db.engine.pool.checkedin()  # type: ignore[attr-defined]
+            with db.engine.connect() as connection:  # the horse's own, kept for its next batches
+                connection.exec_driver_sql("SELECT 1")
+            return "ok", f"{inherited} {db.engine.pool.checkedin()}", ""  # type: ignore[attr-defined]
+
+    horse = StandingHorse(worker.horse_ready, pooled_in_horse)
+    try:
+        horse.send(0)
+        first = horse.wait(10)
+        horse.send(1)
+        second = horse.wait(10)
+    finally:
+        horse.stop()
+    assert first == ("ok", "0 1", "")  # fork()'s copy of the worker's pool was dropped before the first batch
+    assert second == ("ok", "1 1", "")  # and the horse's own connection is reused from batch to batch
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1  # the worker's connection still works

@@ -57,6 +57,7 @@ bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
 	$(PY) -m bench.persistence
+	$(PY) -m bench.worker_cpu
 	$(PY) -m bench.topologies
 	$(PY) -m bench.signins
 

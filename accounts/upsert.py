@@ -9,6 +9,7 @@ primary identity row, and a record's `signed_in_with` marks the identity it used
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -69,7 +70,16 @@ def _row(record: Mapping[str, Any], now: Any) -> dict[str, Any]:
 
 def _upsert_statement(only: tuple[str, ...] | None) -> Insert:
     """The upsert, each group of columns guarded by its version (`only`: the profile fields it may change)."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    known = None if only is None else tuple(name for name in PROFILE_FIELDS if name in only)
+    return _built_upsert(db.engine.dialect.name, known)
+
+
+# Building the statement (its `excluded` alias, a CASE per column) cost more CPU than running it
+# for a batch of one or two; it holds no values (executemany's rows carry them), so one per shape
+# serves every batch of a long-lived work horse (jobs/horse.py).
+@lru_cache(maxsize=64)
+def _built_upsert(dialect_name: str, only: tuple[str, ...] | None) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     insert = dialect.insert(User)
     excluded = insert.excluded
     columns = User.__table__.c

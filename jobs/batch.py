@@ -1,30 +1,36 @@
 """Many persistence jobs in one work horse and one transaction (WORKER_BATCH_SIZE).
 
 Every sign-in stays its own RQ job, so status, retries and failures stay per job. What a
-batch saves is the cost around each job: a fork, a database connection, a transaction and
-a dozen Redis round trips of bookkeeping.
+batch saves is the cost around each job: a transaction and a dozen Redis round trips of
+bookkeeping. A batch may hold a single job: a ready job of a batchable function always takes
+this path, so that it runs in the worker's standing work horse (jobs/horse.py), forked once
+and kept with its database connection, instead of a horse forked for it alone.
 
 1. After RQ dequeues a job of a batchable function (jobs/registry.py: persisting users, storing
    audit events), the worker moves up to WORKER_BATCH_SIZE - 1 more ready jobs from the queue
-   to RQ's intermediate queue (one pipeline of LMOVEs, never blocking). Jobs of any other
-   function go back to the front of the queue, in order.
+   to RQ's intermediate queue (one pipeline of LMOVEs, as many as the queue holds, never
+   blocking). Jobs of any other function go back to the front of the queue, in order.
 2. One transaction (MULTI) marks every job of the batch started, as RQ does for one job:
    an execution with a heartbeat in the started registry, status "started", and out of the
    intermediate queue.
-3. One forked work horse runs `run_batch` (all upserts in one database transaction, every
-   row published to the sessions Redis in one pipeline), then finishes every job in one
-   MULTI. Meanwhile the worker keeps every job's heartbeat alive, as for one job.
+3. The standing work horse runs `run_batch` (all upserts in one database transaction, every
+   row published to the sessions Redis in one pipeline) and answers; the worker then marks
+   every job finished in one MULTI. Meanwhile the worker keeps every job's heartbeat alive,
+   as for one job.
 4. If the batch fails with an error that says the database or Redis is away (or it timed
    out), every job of the batch fails and is retried by its own Retry policy. Any other
-   error may be one bad record: the horse then runs the jobs one at a time, RQ's own way,
-   so that record fails alone (for good if it can never succeed) and the rest succeed.
+   error may be one bad record: a work horse forked for it then runs the jobs one at a time,
+   RQ's own way, so that record fails alone (for good if it can never succeed) and the rest
+   succeed. After either, the standing horse is let go and the next batch gets a new one,
+   with new connections.
 
 Killed at any point, nothing is lost: a job moved but not yet marked started is still in
 RQ's intermediate queue, whose cleanup retries it; a started job is retried at once by its
 worker if only the horse died, or by the abandoned-job cleanup once its heartbeat lapses if
-the worker died too; the finishing MULTI marks all jobs finished or none. A job whose rows
-were committed but which was not marked finished runs again, which is harmless: upserts are
-idempotent and guarded by versions.
+the worker died too (a worker killed after its horse committed but before the finishing
+MULTI leaves the jobs started, the same way); the finishing MULTI marks all jobs finished or
+none. A job whose rows were committed but which was not marked finished runs again, which is
+harmless: upserts are idempotent and guarded by versions.
 
 Gatehouse's jobs have no dependents, callbacks, repeats or rate limits (put_on_queue never
 sets them), so the batch's finishing transaction leaves those features of RQ out.
@@ -36,17 +42,14 @@ import errno
 import logging
 import os
 import random
-import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.job_lifecycle import call_exception_handlers, format_exc_info
 from rq.timeouts import BaseTimeoutException, HorseMonitorTimeoutException, JobTimeoutException
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
@@ -54,6 +57,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 import metrics
+from jobs.horse import HorseDied, Outcome, StandingHorse, outcome_of
 from jobs.registry import JobRegistry
 
 log = logging.getLogger(__name__)
@@ -71,7 +75,6 @@ OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 Batch = list[tuple[Job, Execution]]
-ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 
 class BatchingWorker(Worker):
@@ -95,10 +98,10 @@ class BatchingWorker(Worker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run a dequeued job, with more ready batchable jobs if there are some."""
         if self.batch_size > 1 and self.batchable(job) and self._uses_intermediate_queue():
+            # Alone too: a batch of one runs in the standing horse, without a fork of its own.
             jobs = [job, *self.take_more(queue, self.batch_size - 1)]
-            if len(jobs) > 1:
-                self.execute_batch(self.mark_started(jobs, queue), queue)
-                return
+            self.execute_batch(self.mark_started(jobs, queue), queue)
+            return
         super().execute_job(job, queue)
 
     def _uses_intermediate_queue(self) -> bool:
@@ -108,6 +111,12 @@ class BatchingWorker(Worker):
 
     def take_more(self, queue: Queue, count: int) -> list[Job]:
         """Move up to `count` more ready batchable jobs to the intermediate queue, without waiting."""
+        # As many moves as the queue holds: a quiet queue costs one LLEN, not `count` LMOVEs. Jobs
+        # queued after the LLEN wait for the next batch; a job another worker takes meanwhile is a
+        # move that finds nothing.
+        count = min(count, int(self.connection.llen(queue.key)))
+        if count <= 0:
+            return []
         with self.connection.pipeline(transaction=False) as pipe:
             for _ in range(count):
                 pipe.lmove(queue.key, queue.intermediate_queue_key)
@@ -147,24 +156,96 @@ class BatchingWorker(Worker):
         self.log.info("Worker %s: %s: batch of %d jobs", self.name, queue.name, len(batch))
         return batch
 
-    # The worker's side: fork, keep heartbeats, notice a dead horse.
+    # The worker's side: hand the batch to the standing horse, keep heartbeats, notice a dead horse.
+
+    def standing_horse(self) -> StandingHorse:
+        """This worker's standing horse (forked at the first batch that needs it)."""
+        horse: StandingHorse | None = getattr(self, "_standing_horse", None)
+        if horse is None:
+            horse = self._standing_horse = StandingHorse(self.horse_ready, self.run_in_horse)
+        return horse
 
     def execute_batch(self, batch: Batch, queue: Queue) -> None:
-        """Run the batch in one forked work horse and watch over it."""
+        """Run the batch in the standing horse and watch over it; finish, fail or recover its jobs."""
+        started = now()
+        for job, _execution in batch:
+            job.started_at = started
+        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
+        horse = self.standing_horse()
+        try:
+            horse.send((timeout, [(job.func_name or "", job.args[0]) for job, _ in batch]))
+            # RQ's cold shutdown and stop-job command kill `horse_pid`'s group.
+            self._horse_pid = horse.pid
+            self.procline(f"Batch of {len(batch)} in horse {horse.pid}")  # type: ignore[no-untyped-call]
+            outcome, error, detail = self.watch_standing_horse(batch, horse)
+        except HorseDied as died:
+            self._batch_over(batch)
+            self.recover_batch(batch, queue, died.status)
+            self.set_state(WorkerStatus.IDLE)
+            return
+        except BaseException:
+            # The queue's Redis went away mid-batch (jobs/outage.py), or the worker is stopping: the
+            # horse ends its batch first (bounded by its timeout), so no two horses ever run at once.
+            self._batch_over(batch)
+            horse.stop()
+            raise
+        self._batch_over(batch)
+        if outcome == "ok":
+            metrics.persisted_jobs(job for job, _ in batch if self._measured(job))
+            self.finish_batch(batch, queue)
+        else:
+            horse.stop()  # the next batch gets a new horse, with new connections
+            if outcome == "outage":
+                log.warning("batch of %d jobs failed (%s): each is retried", len(batch), error)
+                self.fail_batch(batch, queue, detail)
+            else:  # maybe one bad record: find it by running them alone
+                log.warning("batch of %d jobs failed (%s): running them one by one", len(batch), error)
+                self.run_one_by_one(batch, queue)
+        self.set_state(WorkerStatus.IDLE)
+
+    def _batch_over(self, batch: Batch) -> None:
+        self._horse_pid = 0
+        for _job, execution in batch:
+            self.executions.pop(execution.id, None)
+
+    def batch_time_limit(self, batch: Batch) -> float:
+        """Seconds after which the worker kills the horse: the batch, then each job alone, may use its timeout."""
+        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
+        return float(timeout) * (1 + len(batch)) + 60
+
+    def watch_standing_horse(self, batch: Batch, horse: StandingHorse) -> Outcome:
+        """Wait for the horse's answer, heartbeating every job; kill it if it outlives the batch's timeout."""
+        started = now()
+        # The horse runs the batch under its own timeout; this is the backstop (RQ's: timeout + 60 s).
+        limit = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch) + 60
+        while True:
+            outcome = horse.wait(self.job_monitoring_interval)
+            if outcome is not None:
+                return outcome
+            if (now() - started).total_seconds() > limit:
+                self.heartbeat(self.job_monitoring_interval + 60)
+                raise HorseDied(horse.kill())
+            self.maintain_batch_heartbeats(batch)
+
+    def teardown(self) -> None:
+        """RQ's teardown; the standing horse is let go first (it is idle between batches)."""
+        horse: StandingHorse | None = getattr(self, "_standing_horse", None)
+        if horse is not None and not self.is_horse:
+            horse.stop()
+        super().teardown()  # type: ignore[no-untyped-call]
+
+    # A batch that failed for another reason than an outage: its jobs one by one, in a horse of their own.
+
+    def run_one_by_one(self, batch: Batch, queue: Queue) -> None:
+        """Fork a work horse that runs the batch's jobs one at a time, RQ's own way, and watch over it."""
         child = os.fork()
         if child == 0:
             os.setpgrp()
             self.main_batch_horse(batch, queue)
             os._exit(0)  # just in case
         self._horse_pid = child
-        self.procline(f"Forked {child} for a batch of {len(batch)}")  # type: ignore[no-untyped-call]
+        self.procline(f"Forked {child} for a batch of {len(batch)}, one by one")  # type: ignore[no-untyped-call]
         self.monitor_batch_horse(batch, queue)
-        self.set_state(WorkerStatus.IDLE)
-
-    def batch_time_limit(self, batch: Batch) -> float:
-        """Seconds after which the worker kills the horse: the batch, then each job alone, may use its timeout."""
-        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
-        return float(timeout) * (1 + len(batch)) + 60
 
     def monitor_batch_horse(self, batch: Batch, queue: Queue) -> None:
         """Wait for the horse, heartbeating every job of the batch; then recover the jobs it left started."""
@@ -189,9 +270,7 @@ class BatchingWorker(Worker):
                 if error.errno != errno.EINTR:
                     raise
                 self.heartbeat()
-        self._horse_pid = 0
-        for _job, execution in batch:
-            self.executions.pop(execution.id, None)
+        self._batch_over(batch)
         if ret_val != os.EX_OK:
             self.recover_batch(batch, queue, ret_val)
 
@@ -223,40 +302,34 @@ class BatchingWorker(Worker):
             else:
                 self.handle_job_failure(job, queue=queue, exc_string=reason, execution=execution)
 
-    # The work horse's side.
+    # The work horses' side.
+
+    def horse_ready(self) -> None:
+        """Runs once in a new work horse, before its first job or batch (subclasses drop inherited pools)."""
+        random.seed()
+        self._is_horse = True
+
+    def run_in_horse(self, message: tuple[int, Sequence[tuple[str, Any]]]) -> Outcome:
+        """In the standing horse: one batch, under its timeout (the job timeout's death penalty)."""
+        timeout, work = message
+
+        def run() -> None:
+            with self.death_penalty_class(timeout, JobTimeoutException):
+                self.run_batch(work)
+
+        return outcome_of(run, OUTAGES)
 
     def main_batch_horse(self, batch: Batch, queue: Queue) -> None:
-        """The forked work horse: run the batch, then exit (os._exit, as RQ's horse does)."""
-        random.seed()
+        """The forked work horse of a failed batch: its jobs one at a time, then exit (os._exit, as RQ's horse)."""
         self.setup_work_horse_signals()  # type: ignore[no-untyped-call]
-        self._is_horse = True
         try:
-            self.perform_batch(batch, queue)
+            self.horse_ready()
+            for job, execution in batch:
+                self.perform_job(job, queue, execution)
         except BaseException:  # the worker recovers every job left started
             log.exception("Worker %s: batch horse failed", self.name)
             os._exit(1)
         os._exit(0)
-
-    def perform_batch(self, batch: Batch, queue: Queue) -> None:
-        """All records in one go; on failure, retry them all (an outage) or run them one by one."""
-        started = now()
-        for job, _execution in batch:
-            job.started_at = started
-        timeout = max(job.timeout or self.queue_class.DEFAULT_TIMEOUT for job, _ in batch)
-        try:
-            with self.death_penalty_class(timeout, JobTimeoutException, job_id=batch[0][0].id):
-                self.run_batch([(job.func_name or "", job.args[0]) for job, _ in batch])
-        except OUTAGES as error:
-            log.warning("batch of %d jobs failed (%s): each is retried", len(batch), type(error).__name__)
-            self.fail_batch(batch, queue, sys.exc_info())
-            return
-        except Exception as error:  # maybe one bad record: find it by running them alone
-            log.warning("batch of %d jobs failed (%s): running them one by one", len(batch), type(error).__name__)
-            for job, execution in batch:
-                self.perform_job(job, queue, execution)
-            return
-        metrics.persisted_jobs(job for job, _ in batch if self._measured(job))
-        self.finish_batch(batch, queue)
 
     def _measured(self, job: Job) -> bool:
         spec = self.registry.spec(job.func_name)
@@ -293,11 +366,13 @@ class BatchingWorker(Worker):
     def batch_finished(self, jobs: list[Job]) -> None:
         """Called once the jobs of a batch are marked finished (for their log lines)."""
 
-    def fail_batch(self, batch: Batch, queue: Queue, exc_info: ExcInfo) -> None:
-        """Fail every job of the batch with the batch's error: each is retried per its Retry policy."""
-        exc_string = format_exc_info(exc_info)
+    def fail_batch(self, batch: Batch, queue: Queue, exc_string: str) -> None:
+        """Fail every job of the batch with the batch's error (its traceback): each is retried per its Retry policy.
+
+        The error was raised in the horse, so RQ's custom exception handlers (Gatehouse sets none)
+        are not called; RQ's own failure handling (the traceback kept with a job that fails for good) is.
+        """
         for job, execution in batch:
             job.ended_at = now()
             job._status = JobStatus.FAILED
-            call_exception_handlers(self._exc_handlers, job, *exc_info)
             self.handle_job_failure(job, queue=queue, exc_string=exc_string, execution=execution)

@@ -1,9 +1,12 @@
 """The RQ worker process: `flask --app app worker`.
 
 The app is built by `create_app` (through the Flask CLI) before the worker starts,
-never at import. Each job, or batch of up to WORKER_BATCH_SIZE batchable jobs
-(jobs/batch.py), runs in a forked work horse inside a fresh app context. Which functions
-it runs, batches and runs periodically comes from the app's job registry (jobs/registry.py).
+never at import. Ready jobs of batchable functions, up to WORKER_BATCH_SIZE at a time and
+alone too (jobs/batch.py), run in the worker's standing work horse (jobs/horse.py), a process
+forked once that keeps its database connection from batch to batch; any other job runs in a
+work horse forked for it, as RQ runs jobs. Either runs inside a fresh app context. Which
+functions it runs, batches and runs periodically comes from the app's job registry
+(jobs/registry.py).
 
 Recovery times are bounded by settings rather than RQ's defaults (a dead worker's
 job would otherwise stay "started" for up to ten minutes):
@@ -176,12 +179,19 @@ class AppWorker(OutageTolerantWorker, BatchingWorker):
             db.engine.dispose(close=False)
             return super().perform_job(job, queue, execution)
 
-    def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
-        """Run a batch in the work horse inside an app context: each function's arguments in one go, in
-        the order the registry lists the functions (users are persisted before their audit events)."""
+    def horse_ready(self) -> None:
+        """Once in each new work horse: its metrics files, and none of the pooled connections fork() copied."""
+        super().horse_ready()
         enter_work_horse(self)
         with self.app.app_context():
+            # Those connections belong to the worker (it drains the outbox with them); a horse opens
+            # its own, and the standing horse keeps them from batch to batch.
             db.engine.dispose(close=False)
+
+    def run_batch(self, work: Sequence[tuple[str, Any]]) -> None:
+        """Run a batch in the standing horse inside a fresh app context: each function's arguments in one
+        go, in the order the registry lists the functions (users are persisted before their audit events)."""
+        with self.app.app_context():
             for spec in self.registry.specs:
                 arguments = [argument for name, argument in work if self.registry.spec(name) is spec]
                 if arguments and spec.batch is not None:

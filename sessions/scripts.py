@@ -28,7 +28,7 @@ from connections import WriteNotReplicated
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 # Put in front of each script that uses its functions: how a user's state keeps long values in pieces.
 LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
-_LONG_FIELD_CALLS = (b"read_long(", b"write_long(", b"compact_state(")
+_LONG_FIELD_CALLS = (b"read_long(", b"write_long(", b"compact_state(", b"fits_pieces(", b"drop_pieces(")
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5
 # How long a write caught in a slot's migration (TRYAGAIN) waits before it tries again.

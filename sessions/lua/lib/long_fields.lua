@@ -1,4 +1,5 @@
--- Long values of a user's state (the identity 'i' and the profile 'p') in pieces: 'i', 'i2', 'i3', ...
+-- Long values in pieces: a user's identity 'i' and profile 'p' ('i', 'i2', 'i3', ...), a session's app data 'd'
+-- and tokens 't'.
 -- Redis keeps a hash in its compact listpack encoding only while every value is at most
 -- hash-max-listpack-value (64 bytes by default): one longer value turns the whole hash into a hashtable,
 -- about twice the bytes (docs/performance.md). Pieces of 64 bytes keep it compact.
@@ -33,6 +34,24 @@ local function read_long(key, field, first)
   return table.concat(parts)
 end
 
+-- True when `value` can be stored in pieces (at most MAX_PIECES of them).
+local function fits_pieces(value)
+  return #value <= PIECE * MAX_PIECES
+end
+
+-- Drop the pieces of `field` from the `from`th on (what a longer value left behind).
+local function drop_pieces(key, field, from)
+  if from == 1 then
+    if redis.call('HDEL', key, field) == 0 then
+      return
+    end
+    from = 2
+  end
+  while redis.call('HDEL', key, field .. from) == 1 do
+    from = from + 1
+  end
+end
+
 -- Store `value` in `field` (in pieces when it is longer than one), and drop pieces a longer value left.
 local function write_long(key, field, value)
   local count = math.ceil(#value / PIECE)
@@ -47,10 +66,7 @@ local function write_long(key, field, value)
     end
   end
   redis.call('HSET', key, unpack(args))
-  local stale = count + 1
-  while redis.call('HDEL', key, field .. stale) == 1 do
-    stale = stale + 1
-  end
+  drop_pieces(key, field, count + 1)
 end
 
 -- A state written whole by an earlier version stays a hashtable even once its values are short (Redis never

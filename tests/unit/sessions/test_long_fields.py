@@ -60,7 +60,7 @@ def test_python_and_lua_agree_on_the_pieces() -> None:
 def test_only_scripts_that_use_the_pieces_carry_their_functions() -> None:
     assert script_source("read").startswith(LONG_FIELDS.read_bytes())
     assert script_source("sign_in").startswith(LONG_FIELDS.read_bytes())
-    assert b"read_long" not in script_source("write")
+    assert b"read_long" not in script_source("lease")
 
 
 @pytest.mark.parametrize(
@@ -176,3 +176,44 @@ def test_the_lua_reader_stops_a_forged_chain_at_the_limit(fake_redis: RecordingR
     fake_redis.hset("forged", mapping={"p": b"x" * PIECE_BYTES})
     fake_redis.hset("forged", mapping={f"p{n}": b"x" * PIECE_BYTES for n in range(2, MAX_PIECES + 10)})
     assert reader(keys=["forged"]) == b"x" * PIECE_BYTES * MAX_PIECES
+
+
+def test_app_data_stored_whole_by_the_previous_version_reads_and_the_next_write_stores_it_in_pieces(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    user, member = keys.parse_sid(sid)  # type: ignore[misc]
+    record = keys.session_key(user, member)
+    data = fake_redis.hgetall(record)
+    assert b"d2" in data  # the CSRF token alone makes the app data longer than one piece
+    whole = join_pieces([data.get(name.encode()) for name in piece_fields("d")])
+    fake_redis.hdel(record, *piece_fields("d"))
+    fake_redis.hset(record, "d", whole)  # as the previous version stored it
+
+    assert opened(app, signed_in).get("csrf_token")  # read whole
+    page = signed_in.get("/profile")
+    assert page.status_code == 200
+    with app.test_request_context("/", headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={sid}"}):
+        stored = session_store(app).open_session(app, request)
+        stored["note"] = "x" * 100
+        assert session_store(app)._write(stored, stored.version or "") is not None
+    after = fake_redis.hgetall(record)
+    assert max(len(value) for value in after.values()) <= PIECE_BYTES
+    assert opened(app, signed_in)["note"] == "x" * 100
+    assert opened(app, signed_in).get("csrf_token")
+
+
+def test_a_write_that_lost_the_race_merges_with_the_whole_app_data_in_pieces(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    cookie = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={sid}"}
+    with app.test_request_context("/", headers=cookie):
+        first = session_store(app).open_session(app, request)
+        second = session_store(app).open_session(app, request)
+        first["mine"] = "a" * 90
+        assert session_store(app)._write(first, first.version or "") is not None
+        second["theirs"] = "b" * 90
+        assert session_store(app)._write(second, second.version or "") is not None  # merged with the first
+    stored = opened(app, signed_in)
+    assert stored["mine"] == "a" * 90 and stored["theirs"] == "b" * 90 and stored.get("csrf_token")

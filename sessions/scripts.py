@@ -54,14 +54,17 @@ NAMES = (
 )
 
 
-def script_source(name: str) -> bytes:
+def script_source(name: str, *, compact: bool = True) -> bytes:
     """The text of sessions/lua/<name>.lua as Redis runs it: with the long-fields functions in front if it calls them.
 
     Redis scripts cannot import one another; a shared file in front keeps one copy of the rule in the repository.
+    `compact` False (SESSION_LAYOUT=whole) makes them write long values whole and tokens beside the session, as
+    Gatehouse did before 2026-12, while still reading both forms.
     """
     source = (LUA_DIR / f"{name}.lua").read_bytes()
     if any(call in source for call in _LONG_FIELD_CALLS):
-        return LONG_FIELDS.read_bytes() + b"\n" + source
+        switch = b"local COMPACT = true\n" if compact else b"local COMPACT = false\n"
+        return switch + LONG_FIELDS.read_bytes() + b"\n" + source
     return source
 
 
@@ -94,13 +97,13 @@ class SessionScripts:
     link: Script
     compare_delete: Script
 
-    def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0):
+    def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0, compact: bool = True):
         self.client = client
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         for name in NAMES:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
-            setattr(self, name, client.register_script(script_source(name)))
+            setattr(self, name, client.register_script(script_source(name, compact=compact)))
 
     def replicated(self, script: Script, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a write script, acknowledged only once replicated; its result."""

@@ -55,6 +55,9 @@ class BaseConfig:
     # What sign-out sends the provider to name the session it ends: the session's ID token
     # (stored beside it, ~600 bytes each), or only our client_id (the provider may ask to confirm).
     LOGOUT_HINT = "id_token"
+    # How long values are stored in Redis: "compact" (in 64-byte pieces, tokens in the session's hash), or "whole"
+    # (as Gatehouse wrote them before 2026-12: for the first step of a rolling upgrade; docs/production.md).
+    SESSION_LAYOUT = "compact"
     # Audit events older than this many days are deleted by the workers (0: kept for ever).
     AUDIT_RETENTION_DAYS = 365
     API_BASE_URL = ""
@@ -178,6 +181,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_PROVIDERS": str,
     "OIDC_SCOPES": str,
     "LOGOUT_HINT": str,
+    "SESSION_LAYOUT": str,
     "AUDIT_RETENTION_DAYS": int,
     "API_BASE_URL": str,
     "PUBLIC_URL": str,
@@ -349,7 +353,11 @@ def _audit_problems(settings: Mapping[str, Any]) -> list[str]:
 
 
 # Settings that take one of a few words.
-_CHOICES = {"LOGOUT_HINT": ("id_token", "client_id"), "LOG_FORMAT": ("text", "json")}
+_CHOICES = {
+    "LOGOUT_HINT": ("id_token", "client_id"),
+    "LOG_FORMAT": ("text", "json"),
+    "SESSION_LAYOUT": ("compact", "whole"),
+}
 
 
 def _choice_problems(settings: Mapping[str, Any]) -> list[str]:

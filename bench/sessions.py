@@ -429,21 +429,35 @@ def weigh_user(redis: Redis, created: list[SignedIn]) -> UserBytes:
     )
 
 
-def measure_user_bytes(app: Flask, redis: Redis, subject: str, sessions: int, access_token: str | None) -> UserBytes:
-    """Sign `subject` in `sessions` times through the app and weigh what Redis holds for them."""
-    return weigh_user(redis, [sign_in(app, subject, access_token=access_token) for _ in range(sessions)])
+def measure_user_bytes(
+    app: Flask, redis: Redis, subject: str, sessions: int, access_token: str | None, *, after_page: bool = False
+) -> UserBytes:
+    """Sign `subject` in `sessions` times through the app and weigh what Redis holds for them.
+
+    With `after_page`, each session has first viewed /profile, as a browser does right after signing in: the page
+    stores its CSRF token (and its signed form) in the session's app data, about 200 bytes of msgpack.
+    """
+    created = [sign_in(app, subject, access_token=access_token) for _ in range(sessions)]
+    if after_page:
+        for session in created:
+            browser = app.test_client()
+            browser.set_cookie(app.config["SESSION_COOKIE_NAME"], keys.signed_in_sid(session.user, session.member))
+            view(browser, "/profile")
+    return weigh_user(redis, created)
 
 
 def measure_all_user_bytes(server: BenchRedis, client_id_app: Flask) -> dict[str, UserBytes]:
     """The memory table: 1, 2 and 10 sessions per user, with the ID token stored (the default) and without it
     (LOGOUT_HINT=client_id), opaque access tokens; and one JWT access token row."""
     weighed = {}
-    for hint, app in (("id_token", server.app), ("client_id", client_id_app)):
-        for count in SESSIONS_PER_USER_WEIGHED:
-            label = f"LOGOUT_HINT={hint}, {count} session{'s' if count > 1 else ''}"
-            weighed[label] = measure_user_bytes(app, server.redis, f"weighed-{hint}-{count}", count, None)
+    for after_page in (False, True):
+        for hint, app in (("id_token", server.app), ("client_id", client_id_app)):
+            for count in SESSIONS_PER_USER_WEIGHED:
+                label = f"{hint}, {count} session{'s' if count > 1 else ''}{', after a page' if after_page else ''}"
+                subject = f"weighed-{hint}-{count}-{'page' if after_page else 'signin'}"
+                weighed[label] = measure_user_bytes(app, server.redis, subject, count, None, after_page=after_page)
     jwt = jwt_like(JWT_ACCESS_TOKEN_BYTES)
-    weighed["LOGOUT_HINT=id_token, 1 session, JWT access token"] = measure_user_bytes(
+    weighed["id_token, 1 session, JWT access token"] = measure_user_bytes(
         server.app, server.redis, "weighed-jwt-1", 1, jwt
     )
     return weighed
@@ -543,7 +557,8 @@ def run_memory(workdir: Path) -> dict[str, Any]:
 def print_memory(bytes_per_user: dict[str, Any]) -> None:
     """The bytes-per-user table."""
     print("Redis bytes per signed-in user, all their keys (MEMORY USAGE SAMPLES 0; opaque access and refresh")
-    print("tokens 43 chars, ID token 800 bytes, a provider sid per session)")
+    print("tokens 43 chars, ID token 800 bytes, a provider sid per session; LOGOUT_HINT=id_token or client_id;")
+    print("'after a page': each session has viewed /profile, which keeps its CSRF token in the session)")
     headings = "".join(f"{role.replace('_', ' '):>13}" for role in KEY_ROLES)
     print(f"  {'':50}{headings}{'total':>8}{'/session':>10}")
     for label, weighed in bytes_per_user.items():

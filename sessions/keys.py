@@ -9,10 +9,12 @@ slot and one Lua script can read them in one round trip:
                            in pieces of 64 bytes ("i", "i2", ...) so the hash stays a compact listpack
                            (sessions/long_fields.py)
     gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest
-    gh:{U}:s:R     hash    one session: app data (msgpack), created, auth time, handle,
-                           provider sid, device, address, last seen
-    gh:{U}:t:R     string  that session's tokens, "<generation>|<msgpack>" (sessions/token_record.py;
-                           read only by requests that call the API)
+    gh:{U}:s:R     hash    one session: app data (msgpack, in pieces "d", "d2", ...), created, auth time, handle,
+                           provider sid, device, address, last seen; and its tokens, "<generation>|<msgpack>"
+                           (sessions/token_record.py) in 64-byte pieces "t", "t2", ... (sessions/long_fields.py;
+                           read only by requests that call the API, never by the page script)
+    gh:{U}:t:R     string  that session's tokens instead, when too long for pieces (over 1 KB), or when stored
+                           before 2026-12 (then possibly a hash)
     gh:{U}:l:R     string  the lease of the one request refreshing those tokens
     gh:a:R         hash    an anonymous session (a sign-in in progress)
     gh:i:<digest>  string  an identity (issuer, subject) linked into an account whose U is not its own -> U

@@ -31,7 +31,7 @@ LUA_DIR = Path(__file__).resolve().parent / "lua"
 LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
 LINKS = LUA_DIR / "lib" / "links.lua"
 _LIBRARIES = (
-    (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(")),
+    (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(", b"fits_pieces(", b"drop_pieces(")),
     (LINKS, (b"has_links(",)),
 )
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
@@ -59,14 +59,20 @@ NAMES = (
 )
 
 
-def script_source(name: str) -> bytes:
+def script_source(name: str, *, compact: bool = True) -> bytes:
     """The text of sessions/lua/<name>.lua as Redis runs it: with each shared file in front whose functions it calls.
 
     Redis scripts cannot import one another; a shared file in front keeps one copy of the rule in the repository.
+    `compact` False (SESSION_LAYOUT=whole) makes them write long values whole and tokens beside the session, as
+    Gatehouse did before 2026-12, while still reading both forms.
     """
     source = (LUA_DIR / f"{name}.lua").read_bytes()
     needed = [library.read_bytes() for library, calls in _LIBRARIES if any(call in source for call in calls)]
-    return b"\n".join([*needed, source])
+    if not needed:
+        return source
+    # The long-fields functions read which layout to write (SESSION_LAYOUT); the switch costs nothing elsewhere.
+    switch = b"local COMPACT = true\n" if compact else b"local COMPACT = false\n"
+    return b"\n".join([switch, *needed, source])
 
 
 class ScriptCall(NamedTuple):
@@ -98,13 +104,13 @@ class SessionScripts:
     link: Script
     compare_delete: Script
 
-    def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0):
+    def __init__(self, client: Redis, *, wait_replicas: int = 0, wait_timeout_ms: int = 0, compact: bool = True):
         self.client = client
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         for name in NAMES:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
-            setattr(self, name, client.register_script(script_source(name)))
+            setattr(self, name, client.register_script(script_source(name, compact=compact)))
 
     def replicated(self, script: Script, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a write script, acknowledged only once replicated; its result."""

@@ -164,7 +164,10 @@ class RedisSessionStore(RedisSessionInterface):
         self.anonymous_ttl: int = settings["ANONYMOUS_SESSION_TTL"]
         self.seen_interval: int = settings["SESSION_LAST_SEEN_INTERVAL"]
         self.scripts = SessionScripts(
-            client, wait_replicas=settings["REDIS_WAIT_REPLICAS"], wait_timeout_ms=settings["REDIS_WAIT_TIMEOUT_MS"]
+            client,
+            wait_replicas=settings["REDIS_WAIT_REPLICAS"],
+            wait_timeout_ms=settings["REDIS_WAIT_TIMEOUT_MS"],
+            compact=settings.get("SESSION_LAYOUT", "compact") == "compact",
         )
 
     # Reading

@@ -1,4 +1,8 @@
-"""A session's tokens, stored beside it and read only by requests that need them.
+"""A session's tokens, stored with it and read only by requests that need them.
+
+They are in pieces in the session's own hash (fields "t", "t2", ...; sessions/long_fields.py), which
+the page script never reads; tokens too long for pieces, and tokens stored before 2026-12, are in the
+tokens key beside the session (sessions/keys.py).
 
 Refreshes are single-flight across processes: a request that wants to redeem the
 refresh token must first take the session's lease (SET NX with an expiry longer
@@ -13,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import cast
+from typing import NamedTuple, cast
 
 from flask import current_app
 from redis.exceptions import RedisError, ResponseError
@@ -21,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from connections import session_redis
 from oidc.provider import UnknownProvider
 from sessions import keys
+from sessions.long_fields import join_pieces, piece_fields
 from sessions.provider import session_provider
 from sessions.store import StoredSession, session_store
 from sessions.token_record import StoredTokens, pack_tokens, unpack_tokens
@@ -28,17 +33,33 @@ from sessions.user import current_session
 
 log = logging.getLogger(__name__)
 
+# The session's hash field (in pieces: sessions/long_fields.py) that holds its tokens.
+TOKENS_FIELD = "t"
+
 
 def _text(value: bytes | None) -> str | None:
     return value.decode() if value else None
 
 
-def tokens_location(stored: StoredSession | None = None) -> tuple[str, str] | None:
-    """(tokens key, lease key) of the current signed-in session, or None."""
+class TokensLocation(NamedTuple):
+    """Where one session's tokens live: in pieces in its own hash (or, too long for pieces or stored before
+    2026-12, the tokens key beside it), and the key of its refresh lease."""
+
+    session: str
+    tokens: str
+    lease: str
+
+
+def tokens_location(stored: StoredSession | None = None) -> TokensLocation | None:
+    """The keys of the current signed-in session's tokens, or None."""
     stored = stored or current_session()
     if stored.user is None or stored.member is None or not stored.signed_in:
         return None
-    return keys.tokens_key(stored.user, stored.member), keys.lease_key(stored.user, stored.member)
+    return TokensLocation(
+        keys.session_key(stored.user, stored.member),
+        keys.tokens_key(stored.user, stored.member),
+        keys.lease_key(stored.user, stored.member),
+    )
 
 
 def read_tokens() -> StoredTokens | None:
@@ -46,14 +67,21 @@ def read_tokens() -> StoredTokens | None:
     location = tokens_location()
     if location is None:
         return None
-    client = session_redis()
-    try:
-        stored = cast(bytes | None, client.get(location[0]))
-    except ResponseError as error:
-        if not str(error).startswith("WRONGTYPE"):
-            raise
-        return _read_hash_tokens(location[0])
-    return unpack_tokens(stored) if stored is not None else None
+    # Both places in one round trip (one slot: the keys share the user's hash tag).
+    with session_redis().pipeline(transaction=False) as pipe:
+        pipe.hmget(location.session, piece_fields(TOKENS_FIELD))
+        pipe.get(location.tokens)
+        pieces, beside = pipe.execute(raise_on_error=False)
+    packed = join_pieces(pieces)
+    if packed is not None:
+        return unpack_tokens(packed)
+    if isinstance(beside, ResponseError):
+        if not str(beside).startswith("WRONGTYPE"):
+            raise beside
+        return _read_hash_tokens(location.tokens)
+    if isinstance(beside, Exception):
+        raise beside
+    return unpack_tokens(beside) if beside is not None else None
 
 
 def _read_hash_tokens(key: str) -> StoredTokens | None:
@@ -78,14 +106,14 @@ def take_lease(seconds: float) -> str | None:
     if location is None:
         return None
     owner = secrets.token_urlsafe(12)
-    taken = session_redis().set(location[1], owner, nx=True, px=max(1, int(seconds * 1000)))
+    taken = session_redis().set(location.lease, owner, nx=True, px=max(1, int(seconds * 1000)))
     return owner if taken else None
 
 
 def lease_held() -> bool:
     """True while some request holds this session's refresh lease."""
     location = tokens_location()
-    return location is not None and bool(session_redis().exists(location[1]))
+    return location is not None and bool(session_redis().exists(location.lease))
 
 
 @contextmanager
@@ -102,7 +130,7 @@ def held_lease(owner: str, seconds: float) -> Iterator[None]:
     if location is None:
         yield
         return
-    script, lease = session_store(current_app).scripts.lease, location[1]
+    script, lease = session_store(current_app).scripts.lease, location.lease
     milliseconds = max(1, int(seconds * 1000))
     stop = threading.Event()
 

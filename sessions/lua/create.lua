@@ -3,6 +3,8 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', 1, 'c', ARGV[2])
+-- The app data in pieces (lib/long_fields.lua): the hash stays a listpack.
+write_long(KEYS[1], 'd', ARGV[1])
+redis.call('HSET', KEYS[1], 'v', 1, 'c', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1

@@ -9,6 +9,8 @@ local record = redis.call('HMGET', KEYS[1], 'd', 'v', 'c', 'seen', 'h', 'at', 'p
 if not record[3] then
   return false
 end
+-- The app data may be in pieces (lib/long_fields.lua): one more command only when it is over 64 bytes.
+record[1] = read_long(KEYS[1], 'd', record[1])
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
 local absolute_end = tonumber(record[3]) + tonumber(ARGV[3])

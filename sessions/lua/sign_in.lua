@@ -1,4 +1,5 @@
 -- Start a signed-in session: update the user's state, store the session and its tokens, index it.
+-- The tokens go in the session's hash ('t', 't2', ...: lib/long_fields.lua), or the tokens key when too long.
 -- KEYS: session, user, index, tokens
 -- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
 --       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
@@ -61,7 +62,8 @@ end
 
 -- As read.lua slides it: the idle expiry moves only with the last-seen time, by `idle + every`.
 local ttl = math.ceil(math.min(idle + tonumber(ARGV[18]), absolute))
-redis.call('HSET', KEYS[1], 'd', ARGV[7], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'h', ARGV[8],
+write_long(KEYS[1], 'd', ARGV[7])
+redis.call('HSET', KEYS[1], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'h', ARGV[8],
   'dev', ARGV[10], 'ip', ARGV[11], 'seen', math.floor(now))
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'ps', ARGV[9])
@@ -69,8 +71,16 @@ end
 if ARGV[19] and ARGV[19] ~= '' then
   redis.call('HSET', KEYS[1], 'pn', ARGV[19])
 end
+-- The tokens in pieces in the session's own hash (no key of their own: about 120 bytes less, and they expire with
+-- it); the page script never reads those fields. Too long for pieces (a JWT access token beside an ID token),
+-- they stay a string beside the session, which costs less than a hash that is no longer a listpack.
+local tokens = '1|' .. ARGV[15]
+if fits_pieces(tokens) then
+  write_long(KEYS[1], 't', tokens)
+else
+  redis.call('SET', KEYS[4], tokens, 'EX', ttl)
+end
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[4], '1|' .. ARGV[15], 'EX', ttl)
 
 -- Index it; expired members leave as soon as anyone touches the index.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)

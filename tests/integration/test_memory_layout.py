@@ -74,13 +74,18 @@ def profile() -> Profile:
     return Profile(display_name="Alice Liddell", locale="en", timezone="Europe/Paris", bio="Down the rabbit hole.")
 
 
-def sign_in(app: Flask, subject: str) -> StoredSession:
+def sign_in(app: Flask, subject: str, id_token: str | None = None) -> StoredSession:
     """One sign-in through sessions.lifecycle.start_user_session, as the callback makes it."""
     with app.test_request_context("/", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}):
         return start_user_session(
             identity=identity(subject),
             profile=profile(),
-            tokens={"access_token": "a" * 43, "refresh_token": "r" * 43, "expires_at": time.time() + 3600},
+            tokens={
+                "access_token": "a" * 43,
+                "refresh_token": "r" * 43,
+                "expires_at": time.time() + 3600,
+                "id_token": id_token,
+            },
             data={},
             provider_sid=str(uuid.uuid4()),
             auth_time=int(time.time()),
@@ -112,6 +117,23 @@ def test_a_signed_in_users_state_and_session_stay_listpacks(app: Flask, redis: R
     assert encoding(redis, keys.session_key(stored.user, stored.member or "")) == b"listpack"
     page = page_view(app, stored)
     assert page.signed_in and page.identity == identity(subject) and page.profile == profile()
+
+
+def test_a_session_with_a_csrf_token_and_an_id_token_stays_one_listpack(app: Flask, redis: Redis) -> None:
+    subject = f"user-{uuid.uuid4().hex[:12]}"
+    stored = sign_in(app, subject, id_token="h" * 40 + "." + "p" * 400 + "." + "s" * 342)
+    assert stored.user is not None and stored.member is not None
+    session_key = keys.session_key(stored.user, stored.member)
+    cookie = f"{app.config['SESSION_COOKIE_NAME']}={stored.sid}"
+    with app.test_request_context("/", headers={"Cookie": cookie}):
+        page = session_store(app).open_session(app, request)
+        page["csrf_token"] = "c" * 40  # what Flask-WTF keeps in it after the first page with a form
+        page["_csrf_signed"] = ["c" * 40, "s" * 80]
+        assert session_store(app)._write(page, page.version or "") is not None
+
+    assert encoding(redis, session_key) == b"listpack"
+    assert not redis.exists(keys.tokens_key(stored.user, stored.member))  # the tokens are in the session's hash
+    assert page_view(app, stored)["_csrf_signed"] == ["c" * 40, "s" * 80]
 
 
 def test_a_state_stored_whole_before_the_upgrade_reads_and_is_made_compact_at_the_next_sign_in(

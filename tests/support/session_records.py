@@ -14,7 +14,7 @@ import msgspec
 from redis import Redis
 
 from sessions import keys
-from sessions.long_fields import join_pieces, piece_fields
+from sessions.long_fields import PIECE_BYTES, join_pieces, piece_fields
 from sessions.token_record import pack_tokens, unpack_tokens
 from users.schema import decode_identity, decode_profile, encode, identity_dict, profile_dict, profile_from
 
@@ -32,12 +32,13 @@ def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
     record = client.hgetall(keys.session_key(user, member))
     if not record:
         return None
-    data = msgspec.msgpack.decode(record[b"d"]) if record.get(b"d") else {}
+    raw_data = join_pieces([record.get(name.encode()) for name in piece_fields("d")])
+    data = msgspec.msgpack.decode(raw_data) if raw_data else {}
     composed: dict[str, Any] = {**data, "created_at": float(record[b"c"])}
     if user is None:
         return composed
     state = client.hgetall(keys.user_key(user))
-    tokens = client.get(keys.tokens_key(user, member))
+    tokens = tokens_value(client, user, member)
     composed["handle"] = _text(record.get(b"h"))
     composed["provider_sid"] = _text(record.get(b"ps"))
     identity, profile = (join_pieces([state.get(name.encode()) for name in piece_fields(field)]) for field in "ip")
@@ -86,15 +87,53 @@ def rewrite_session(client: Redis, sid: str, **changes: Any) -> None:
         client.hset(session_key, "c", changes.pop("created_at"))
     if "tokens" in changes:
         assert user is not None
-        tokens_key = keys.tokens_key(user, member)
-        stored = unpack_tokens(client.get(tokens_key))
+        value = tokens_value(client, user, member)
+        assert value is not None, sid
+        stored = unpack_tokens(value)
         merged = {**stored.as_dict(), **changes.pop("tokens")}
-        client.set(tokens_key, f"{stored.generation}|".encode() + pack_tokens(merged), keepttl=True)
+        store_tokens_value(client, user, member, f"{stored.generation}|".encode() + pack_tokens(merged))
     if changes:
-        raw = client.hget(session_key, "d")
+        raw = join_pieces(client.hmget(session_key, piece_fields("d")))
         data = {**(msgspec.msgpack.decode(raw) if raw else {}), **changes}
+        # Stored whole, as before 2026-12 (the store reads both); no pieces of the earlier value stay.
+        client.hdel(session_key, *piece_fields("d")[1:])
         client.hset(session_key, "d", msgspec.msgpack.encode(data))
         client.hincrby(session_key, "v", 1)
+
+
+def tokens_value(client: Redis, user: str, member: str) -> bytes | None:
+    """A session's stored "<generation>|<msgpack>" tokens: its hash's pieces, else the tokens key beside it."""
+    pieces = client.hmget(keys.session_key(user, member), piece_fields("t"))
+    joined = join_pieces(pieces)
+    if joined is not None:
+        return joined
+    beside = keys.tokens_key(user, member)
+    return client.get(beside) if client.type(beside) == b"string" else None
+
+
+def store_tokens_value(client: Redis, user: str, member: str, value: bytes) -> None:
+    """Replace a session's stored tokens where they are, as a committed refresh does (pieces or the key beside)."""
+    session_key = keys.session_key(user, member)
+    if client.hexists(session_key, "t"):
+        client.hdel(session_key, *piece_fields("t"))
+        chunks = [value[start : start + PIECE_BYTES] for start in range(0, len(value), PIECE_BYTES)] or [b""]
+        client.hset(session_key, mapping=dict(zip(piece_fields("t"), chunks, strict=False)))
+    else:
+        client.set(keys.tokens_key(user, member), value, keepttl=True)
+
+
+def move_tokens_beside(client: Redis, sid: str) -> str:
+    """Store a session's tokens as Gatehouse did before 2026-12: a string under the tokens key, with the session's
+    expiry; returns that key."""
+    parsed = keys.parse_sid(sid)
+    assert parsed is not None and parsed[0] is not None, sid
+    user, member = parsed
+    value = tokens_value(client, user, member)
+    assert value is not None, sid
+    session_key, tokens_key = keys.session_key(user, member), keys.tokens_key(user, member)
+    client.hdel(session_key, *piece_fields("t"))
+    client.set(tokens_key, value, px=client.pttl(session_key))
+    return tokens_key
 
 
 def session_exists(client: Redis, sid: str | None) -> bool:

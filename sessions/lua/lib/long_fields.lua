@@ -1,10 +1,13 @@
--- Long values of a user's state (the identity 'i' and the profile 'p') in pieces: 'i', 'i2', 'i3', ...
+-- Long values in pieces: a user's identity 'i' and profile 'p' ('i', 'i2', 'i3', ...), a session's app data 'd'
+-- and tokens 't'.
 -- Redis keeps a hash in its compact listpack encoding only while every value is at most
 -- hash-max-listpack-value (64 bytes by default): one longer value turns the whole hash into a hashtable,
 -- about twice the bytes (docs/performance.md). Pieces of 64 bytes keep it compact.
 -- A value stored whole (by Gatehouse before 2026-12, or one too long for pieces) reads the same: its
 -- first field is longer than a piece. sessions/long_fields.py reads them the same way in Python.
--- scripts.py puts this file in front of every script that calls read_long or write_long.
+-- scripts.py puts this file in front of every script that calls its functions, after a line that sets COMPACT:
+-- false (SESSION_LAYOUT=whole) writes every value whole and tokens beside the session, as before 2026-12, so that
+-- processes still running that version read what this one writes during a rolling upgrade.
 local PIECE = 64
 -- Beyond this many pieces (1 KB) a hash would pass hash-max-listpack-entries soon anyway: stored whole.
 -- Reading stops there too, so a forged chain of pieces cannot make a script loop on.
@@ -33,11 +36,29 @@ local function read_long(key, field, first)
   return table.concat(parts)
 end
 
+-- True when `value` can be stored in pieces (at most MAX_PIECES of them).
+local function fits_pieces(value)
+  return COMPACT and #value <= PIECE * MAX_PIECES
+end
+
+-- Drop the pieces of `field` from the `from`th on (what a longer value left behind).
+local function drop_pieces(key, field, from)
+  if from == 1 then
+    if redis.call('HDEL', key, field) == 0 then
+      return
+    end
+    from = 2
+  end
+  while redis.call('HDEL', key, field .. from) == 1 do
+    from = from + 1
+  end
+end
+
 -- Store `value` in `field` (in pieces when it is longer than one), and drop pieces a longer value left.
 local function write_long(key, field, value)
   local count = math.ceil(#value / PIECE)
   local args = {}
-  if count <= 1 or count > MAX_PIECES then
+  if count <= 1 or count > MAX_PIECES or not COMPACT then
     count = 1
     args = {field, value}
   else
@@ -47,15 +68,15 @@ local function write_long(key, field, value)
     end
   end
   redis.call('HSET', key, unpack(args))
-  local stale = count + 1
-  while redis.call('HDEL', key, field .. stale) == 1 do
-    stale = stale + 1
-  end
+  drop_pieces(key, field, count + 1)
 end
 
 -- A state written whole by an earlier version stays a hashtable even once its values are short (Redis never
 -- converts back): rewrite it field by field into a fresh key, keeping its expiry.
 local function compact_state(key)
+  if not COMPACT then
+    return
+  end
   local first = redis.call('HMGET', key, 'i', 'p')
   local whole = false
   for _, value in ipairs(first) do

@@ -19,6 +19,7 @@ from sessions.long_fields import MAX_PIECES, PIECE_BYTES, join_pieces, piece_fie
 from sessions.scripts import LONG_FIELDS, script_source
 from sessions.store import StoredSession, session_store
 from sessions.user_state import commit_profile, read_saved_profile, read_user_state, reserve_profile_version
+from tests.unit.conftest import AppFactory
 from tests.unit.helpers import RecordingRedis, session_id, sign_in
 from tests.unit.mock_provider import ISSUER, MockProvider
 from users.schema import Identity, Profile, encode
@@ -58,9 +59,9 @@ def test_python_and_lua_agree_on_the_pieces() -> None:
 
 
 def test_only_scripts_that_use_the_pieces_carry_their_functions() -> None:
-    assert script_source("read").startswith(LONG_FIELDS.read_bytes())
-    assert script_source("sign_in").startswith(LONG_FIELDS.read_bytes())
-    assert b"read_long" not in script_source("write")
+    assert LONG_FIELDS.read_bytes() in script_source("read")
+    assert LONG_FIELDS.read_bytes() in script_source("sign_in")
+    assert b"read_long" not in script_source("lease")
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,66 @@ def test_the_lua_reader_stops_a_forged_chain_at_the_limit(fake_redis: RecordingR
     fake_redis.hset("forged", mapping={"p": b"x" * PIECE_BYTES})
     fake_redis.hset("forged", mapping={f"p{n}": b"x" * PIECE_BYTES for n in range(2, MAX_PIECES + 10)})
     assert reader(keys=["forged"]) == b"x" * PIECE_BYTES * MAX_PIECES
+
+
+def test_app_data_stored_whole_by_the_previous_version_reads_and_the_next_write_stores_it_in_pieces(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    user, member = keys.parse_sid(sid)  # type: ignore[misc]
+    record = keys.session_key(user, member)
+    data = fake_redis.hgetall(record)
+    assert b"d2" in data  # the CSRF token alone makes the app data longer than one piece
+    whole = join_pieces([data.get(name.encode()) for name in piece_fields("d")])
+    fake_redis.hdel(record, *piece_fields("d"))
+    fake_redis.hset(record, "d", whole)  # as the previous version stored it
+
+    assert opened(app, signed_in).get("csrf_token")  # read whole
+    page = signed_in.get("/profile")
+    assert page.status_code == 200
+    with app.test_request_context("/", headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={sid}"}):
+        stored = session_store(app).open_session(app, request)
+        stored["note"] = "x" * 100
+        assert session_store(app)._write(stored, stored.version or "") is not None
+    after = fake_redis.hgetall(record)
+    assert max(len(value) for value in after.values()) <= PIECE_BYTES
+    assert opened(app, signed_in)["note"] == "x" * 100
+    assert opened(app, signed_in).get("csrf_token")
+
+
+def test_a_write_that_lost_the_race_merges_with_the_whole_app_data_in_pieces(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    cookie = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={sid}"}
+    with app.test_request_context("/", headers=cookie):
+        first = session_store(app).open_session(app, request)
+        second = session_store(app).open_session(app, request)
+        first["mine"] = "a" * 90
+        assert session_store(app)._write(first, first.version or "") is not None
+        second["theirs"] = "b" * 90
+        assert session_store(app)._write(second, second.version or "") is not None  # merged with the first
+    stored = opened(app, signed_in)
+    assert stored["mine"] == "a" * 90 and stored["theirs"] == "b" * 90 and stored.get("csrf_token")
+
+
+def test_session_layout_whole_writes_what_the_previous_version_reads(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    app = make_app(SESSION_LAYOUT="whole")
+    browser = signed_in_alice(app, provider)
+    assert browser.get("/profile").status_code == 200  # the CSRF token: app data longer than a piece
+    user, member = keys.parse_sid(session_id(app, browser))  # type: ignore[misc]
+
+    state, record = fake_redis.hgetall(STATE), fake_redis.hgetall(keys.session_key(user, member))
+    assert len(state[b"i"]) > PIECE_BYTES and b"i2" not in state  # as the previous version stored them
+    assert len(record[b"d"]) > PIECE_BYTES and b"d2" not in record and b"t" not in record
+    assert fake_redis.type(keys.tokens_key(user, member)) == b"string"
+    assert fake_redis.ttl(keys.tokens_key(user, member)) > 0
+    page = opened(app, browser)
+    assert page.identity is not None and page.identity.picture == PICTURE and page.get("csrf_token")
+
+
+def test_a_bad_session_layout_is_refused(make_app: AppFactory) -> None:
+    with pytest.raises(Exception, match="SESSION_LAYOUT"):
+        make_app(SESSION_LAYOUT="pieces")

@@ -16,6 +16,7 @@ from sessions import keys
 from sessions import tokens as stored_tokens
 from sessions.hooks import session_hooks
 from sessions.token_record import pack_tokens, unpack_tokens
+from tests.support.session_records import store_tokens_value, tokens_value
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
@@ -135,14 +136,15 @@ def test_while_another_request_refreshes_this_one_waits_for_its_tokens(
     app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     expire_access_token(app, fake_redis, signed_in)
-    lease, tokens = lease_and_tokens_keys(app, signed_in)
+    lease, _ = lease_and_tokens_keys(app, signed_in)
+    user, member = keys.parse_sid(session_id(app, signed_in))
     fake_redis.set(lease, "another-request", px=5000)
     fresh = provider.issue("alice", None)
-    generation = unpack_tokens(fake_redis.get(tokens)).generation
+    generation = unpack_tokens(tokens_value(fake_redis, user, member)).generation
 
     def other_request_commits() -> None:
         packed = pack_tokens({**fresh, "expires_at": time.time() + 3600})
-        fake_redis.set(tokens, f"{generation + 1}|".encode() + packed, keepttl=True)
+        store_tokens_value(fake_redis, user, member, f"{generation + 1}|".encode() + packed)
         fake_redis.delete(lease)
 
     timer = threading.Timer(0.2, other_request_commits)

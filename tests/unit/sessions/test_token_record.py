@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 
 from sessions import keys
 from sessions.token_record import pack_tokens, unpack_tokens
-from tests.unit.helpers import RecordingRedis, session_id, stored_session
+from tests.support.session_records import move_tokens_beside
+from tests.unit.helpers import RecordingRedis, rewrite_session, session_id, stored_session
 from tests.unit.mock_provider import MockProvider
 
 
@@ -84,6 +85,24 @@ def test_a_malformed_stored_value_is_refused(value: bytes) -> None:
         unpack_tokens(value)
 
 
+def test_a_session_whose_tokens_are_a_string_beside_it_from_before_the_upgrade_reads_and_refreshes(
+    app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    sid = session_id(app, signed_in)
+    user, member = keys.parse_sid(sid)
+    before = stored_session(app, fake_redis, sid)["tokens"]
+    tokens_key = move_tokens_beside(fake_redis, sid)
+    assert stored_session(app, fake_redis, sid)["tokens"] == before
+    rewrite_session(app, fake_redis, sid, tokens={"expires_at": time.time() - 5})
+
+    assert signed_in.get("/dashboard").status_code == 200  # read beside the session; expired, so refreshed once
+
+    assert len(provider.refresh_grants()) == 1
+    assert not fake_redis.exists(tokens_key)
+    assert fake_redis.hexists(keys.session_key(user, member), "t")
+    assert stored_session(app, fake_redis, sid)["tokens"]["access_token"] != before["access_token"]
+
+
 def as_hash_from_before(redis: RecordingRedis, key: str) -> dict[str, object]:
     """Store a session's tokens the way Gatehouse did before they became one string (same TTL)."""
     old = unpack_tokens(redis.get(key))
@@ -99,14 +118,14 @@ def test_a_session_whose_tokens_are_a_hash_from_before_the_upgrade_still_refresh
     app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     user, member = keys.parse_sid(session_id(app, signed_in))
-    tokens_key = keys.tokens_key(user, member)
+    tokens_key = move_tokens_beside(fake_redis, session_id(app, signed_in))
     before = as_hash_from_before(fake_redis, tokens_key)
 
     assert signed_in.get("/dashboard").status_code == 200  # read from the hash; expired, so refreshed once
 
     assert len(provider.refresh_grants()) == 1
-    assert fake_redis.type(tokens_key) == b"string"  # the refresh stored the new form
-    assert fake_redis.ttl(tokens_key) > 0
+    assert not fake_redis.exists(tokens_key)  # the refresh stored the current form: pieces in the session
+    assert fake_redis.hexists(keys.session_key(user, member), "t")
     now = stored_session(app, fake_redis, session_id(app, signed_in))["tokens"]
     assert now["access_token"] != before["access_token"]
     assert now["id_token"]

@@ -1,6 +1,7 @@
 """Latency under a sign-in storm: Gatehouse beside the typical Flask stack, one after the other, same machine.
 
-    .venv/bin/python -m bench.storm      # or: make bench
+    .venv/bin/python -m bench.storm                    # or: make bench
+    .venv/bin/python -m bench.storm --worker-paused    # diagnosis: G's worker stopped during G's storms
 
 The deployment is bench/signins.py's: one redis-server, one development provider, Gatehouse (G, two
 gunicorn workers under gunicorn.conf.py, plus one RQ worker persisting users to SQLite) and the typical
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import statistics
 import sys
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.browser import Browser, sign_in
-from bench.signins import deployment
+from bench.signins import Persisted, deployment, wait_for
 
 CLIENTS = 32
 PROCESSES = 4
@@ -134,8 +136,12 @@ def figures(timings: dict[str, list[float]]) -> dict[str, Any]:
     }
 
 
-def run(workdir: Path) -> dict[str, Any]:
-    """G's and T's storms, alternating, ROUNDS times; pooled figures per server, per round, and ratios."""
+def run(workdir: Path, worker_paused: bool = False) -> dict[str, Any]:
+    """G's and T's storms, alternating, ROUNDS times; pooled figures per server, per round, and ratios.
+
+    `worker_paused` (a diagnosis, not the figure): G's RQ worker is stopped (SIGSTOP) during G's storms and
+    its backlog is drained before T's, to tell the web side's latency from the worker's competition for CPU.
+    """
     pooled: dict[str, dict[str, list[float]]] = {key: {"sign_in": [], "page": []} for key in ("G", "T")}
     rounds: dict[str, list[dict[str, Any]]] = {"G": [], "T": []}
     with deployment(workdir) as stack:
@@ -145,15 +151,27 @@ def run(workdir: Path) -> dict[str, Any]:
                 browser = Browser()
                 sign_in(browser, url, f"warm-{key}-{index}")
                 browser.close()
+        persisted = Persisted(stack.database)
         for round_ in range(ROUNDS):
             for key, url in urls.items():
-                timings = storm(url, f"storm-{key}-{round_}")
+                if key == "G" and worker_paused:
+                    os.kill(stack.worker.pid, signal.SIGSTOP)
+                try:
+                    timings = storm(url, f"storm-{key}-{round_}")
+                finally:
+                    if key == "G" and worker_paused:
+                        os.kill(stack.worker.pid, signal.SIGCONT)
+                if key == "G":  # T's storm must not meet G's worker catching up
+                    expected = WARM_UP_SIGN_INS + (round_ + 1) * CLIENTS * CYCLES
+                    wait_for(lambda count=expected: persisted.sign_in_events() >= count, "G's backlog", timeout=600)
                 rounds[key].append(figures(timings))
                 for kind, values in timings.items():
                     pooled[key][kind] += values
+        persisted.close()
     result = {key: figures(timings) for key, timings in pooled.items()}
     return {
         "clients": CLIENTS,
+        "worker_paused_during_gatehouse_storm": worker_paused,
         "load": f"{PROCESSES} processes x {THREADS_PER_PROCESS} threads, each client {CYCLES} x (1 sign-in + "
         f"{PAGES_PER_SIGN_IN} GET /), {ROUNDS} rounds G T G T",
         "servers": result,
@@ -189,7 +207,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-storm-") as folder:
-        print_report(run(Path(folder)))
+        print_report(run(Path(folder), worker_paused="--worker-paused" in sys.argv[1:]))
     sys.stdout.flush()
     print(f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr)
 

@@ -50,12 +50,15 @@ lint: $(INSTALLED)
 # Figures for docs/performance.md, printed as tables and JSON lines. Starts its own throwaway
 # servers (redis-server, gunicorn) on free ports; not a test, so `make test` does not run it.
 # bench.pages loads the servers with wrk (a Debian package, from system-packages).
+# bench.signins and bench.storm also start the development provider and an RQ worker.
 # bench.persistence also starts a throwaway PostgreSQL cluster (tests/support/postgres.py).
 # bench.topologies starts a Redis Cluster and Sentinel groups (tests/support/redis_topology.py).
 # bench.signins signs in through the mock provider, Gatehouse beside a typical Authlib + Flask-Login stack.
 bench: $(INSTALLED) system-packages
 	$(PY) -m bench.sessions
 	$(PY) -m bench.pages
+	$(PY) -m bench.signins
+	$(PY) -m bench.storm
 	$(PY) -m bench.persistence
 	$(PY) -m bench.worker_cpu
 	$(PY) -m bench.topologies

@@ -62,7 +62,6 @@ bench: $(INSTALLED) system-packages
 	$(PY) -m bench.persistence
 	$(PY) -m bench.worker_cpu
 	$(PY) -m bench.topologies
-	$(PY) -m bench.signins
 
 install: $(INSTALLED)
 

@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,8 +74,9 @@ ATTRIBUTABLE = (
 def tree_cpu(pid: int) -> float:
     """user+sys CPU seconds of a process, the children it has reaped, and its live descendants (likewise).
 
-    RQ's worker forks a work horse per job or batch (reaped: in its cutime) and keeps a scheduler
-    process (live: read directly); gunicorn's workers are live children of its master.
+    RQ's worker keeps a scheduler process and a standing work horse (live: read directly) and forks a
+    horse of its own for any other job (reaped: in its cutime); gunicorn's workers are live children
+    of its master.
     """
     total = cpu_seconds(pid, reaped_children=True)
     for child in children(pid):
@@ -97,8 +98,6 @@ class Deployment:
     typical_url: str
     typical_master: int
     database: Path
-    # The worker's long-lived children (its scheduler process), told apart from its work horses.
-    scheduler: set[int] = field(default_factory=set)
 
     def gatehouse_cpu(self) -> dict[str, float]:
         """CPU seconds so far: G's web processes, its worker (horses and scheduler included), Redis."""
@@ -225,13 +224,25 @@ def typical_sign_in(stack: Deployment, subject: str) -> None:
 
 
 def settled_worker(stack: Deployment, persisted: Persisted, events: int) -> None:
-    """Wait until G's worker has stored `events` sign-in events and no work horse of its is left running."""
+    """Wait until G's worker has stored `events` sign-in events and no short-lived work horse of its is left.
+
+    Its long-lived children (the scheduler, the standing work horse: jobs/horse.py) are read live; a horse
+    forked for one job lives milliseconds, and its CPU is counted once the worker has reaped it.
+    """
     wait_for(lambda: persisted.sign_in_events() >= events, f"only {persisted.sign_in_events()} of {events} events")
-    wait_for(lambda: not (children(stack.worker.pid) - stack.scheduler), "a work horse still running", timeout=10)
+    wait_for(
+        lambda: children(stack.worker.pid) <= long_lived_children(stack.worker.pid, seconds=LONG_LIVED_SECONDS),
+        "a short-lived work horse still running",
+        timeout=10,
+    )
 
 
-def long_lived_children(pid: int, seconds: float = 5.0) -> set[int]:
-    """The children of `pid` that have run for more than `seconds` (RQ's scheduler; a work horse lives ms)."""
+# A child of the worker older than this is its scheduler or its standing horse, not a horse forked for one job.
+LONG_LIVED_SECONDS = 2.0
+
+
+def long_lived_children(pid: int, seconds: float) -> set[int]:
+    """The children of `pid` that have run for more than `seconds`."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     found = set()
     for child in children(pid):
@@ -251,9 +262,12 @@ def run(workdir: Path) -> dict[str, Any]:
                 gatehouse_sign_in(stack, persisted, f"warm-g-{index}")
                 typical_sign_in(stack, f"warm-t-{index}")
             events = WARM_UP
-            # The worker's scheduler is the child older than any work horse can be.
-            wait_for(lambda: bool(long_lived_children(stack.worker.pid)), "no scheduler under the worker", timeout=20)
-            stack.scheduler = long_lived_children(stack.worker.pid)
+            # The worker's scheduler is the child older than any work horse forked for one job can be.
+            wait_for(
+                lambda: bool(long_lived_children(stack.worker.pid, seconds=LONG_LIVED_SECONDS)),
+                "no scheduler under the worker",
+                timeout=20,
+            )
             settled_worker(stack, persisted, events)
             for block in range(SIGN_INS // BLOCK):
                 before = stack.gatehouse_cpu()

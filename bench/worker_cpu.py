@@ -192,21 +192,12 @@ def measure(workdir: Path, database_url: str | None, env: dict[str, str]) -> dic
             bursts.append(burst(stack, pid, f"burst{round_}", idle))
     finally:
         stack.stop()
-    return {
-        "idle_cpu_ms_per_second": idle * 1000,
-        "one_at_a_time_cpu_ms": statistics.median(run["cpu_ms"] for run in ones),
-        "one_at_a_time_net_cpu_ms": statistics.median(run["net_cpu_ms"] for run in ones),
-        "one_at_a_time_runs": [run["net_cpu_ms"] for run in ones],
-        "one_at_a_time_per_second": statistics.median(run["per_second"] for run in ones),
-        "one_at_a_time_worker_process_cpu_ms": statistics.median(run["worker_process_cpu_ms"] for run in ones),
-        "one_at_a_time_children_cpu_ms": statistics.median(run["children_cpu_ms"] for run in ones),
-        "burst_cpu_ms": statistics.median(run["cpu_ms"] for run in bursts),
-        "burst_net_cpu_ms": statistics.median(run["net_cpu_ms"] for run in bursts),
-        "burst_runs": [run["net_cpu_ms"] for run in bursts],
-        "burst_per_second": statistics.median(run["per_second"] for run in bursts),
-        "burst_worker_process_cpu_ms": statistics.median(run["worker_process_cpu_ms"] for run in bursts),
-        "burst_children_cpu_ms": statistics.median(run["children_cpu_ms"] for run in bursts),
-    }
+    figures: dict[str, Any] = {"idle_cpu_ms_per_second": idle * 1000}
+    for kind, runs in (("one_at_a_time", ones), ("burst", bursts)):
+        for figure in ("cpu_ms", "net_cpu_ms", "per_second", "worker_process_cpu_ms", "children_cpu_ms"):
+            figures[f"{kind}_{figure}"] = statistics.median(run[figure] for run in runs)
+        figures[f"{kind}_runs"] = [run["net_cpu_ms"] for run in runs]
+    return figures
 
 
 def run(databases: list[str], env: dict[str, str]) -> dict[str, Any]:

@@ -10,9 +10,11 @@ long-running `flask --app app worker` with the production worker timings, then:
 1. Idle: the worker's CPU over IDLE_SECONDS with nothing queued (its wake-ups, heartbeats and
    maintenance runs), as ms per second.
 2. One at a time: ONE_AT_A_TIME sign-ins, each queued the way the callback queues it (the user's
-   persistence through `accounts.persistence.enqueue_persistence`, then its audit event through
-   `audit.events.record`, inside a request context), and each waited for until both its jobs
-   finished before the next is queued.
+   persistence through `accounts.persistence.enqueue_persistence` and its audit event through
+   `audit.events.record`, inside a request context and a `jobs.queues.queued_together` block), and
+   each waited for until both its jobs finished before the next is queued. The same again with the
+   two jobs queued one after the other, as the callback did before (back to back here, with none of
+   the callback's work between them).
 3. Burst: BURST sign-ins queued as fast as this process can, with the worker running, until
    every job finished.
 
@@ -31,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from accounts.persistence import enqueue_persistence
 from audit import events as audit
 from bench.persistence import SETTINGS, sign_in_record
 from extensions import db
-from jobs.queues import job_queue, waiting_count
+from jobs.queues import job_queue, queued_together, waiting_count
 from models.audit import AuditEvent
 from models.user import User
 from tests.reliability.helpers import start_reliability_stack
@@ -104,11 +107,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(tree_cpu(pid))
 
 
-def queue_sign_in(index: int, prefix: str) -> None:
-    """Queue one sign-in's jobs as the callback does (its user's persistence, then its audit event)."""
+def queue_sign_in(index: int, prefix: str, together: bool = True) -> None:
+    """Queue one sign-in's jobs as the callback does: its user's persistence and its audit event, together.
+
+    `together=False` queues them one after the other, as the callback did before `queued_together`.
+    """
     record = sign_in_record(index, prefix)
-    enqueue_persistence(record)
-    audit.record("sign_in", "success", issuer=record["issuer"], subject=record["subject"])
+    with queued_together() if together else nullcontext():
+        enqueue_persistence(record)
+        audit.record("sign_in", "success", issuer=record["issuer"], subject=record["subject"])
 
 
 def stored(prefix: str) -> tuple[int, int]:
@@ -133,12 +140,14 @@ def worker_done(count: int, prefix: str) -> bool:
     return waiting_count(queue) == 0 and StartedJobRegistry(queue=queue).get_job_count(cleanup=False) == 0
 
 
-def one_at_a_time(stack: Stack, pid: int, prefix: str, idle_per_second: float) -> dict[str, float]:
+def one_at_a_time(
+    stack: Stack, pid: int, prefix: str, idle_per_second: float, together: bool = True
+) -> dict[str, float]:
     """Sign-ins one after the other, each persisted (and the worker idle again) before the next is queued."""
     with stack.context() as app, app.test_request_context("/", headers={"User-Agent": "bench"}):
         started_cpu, started = tree_cpu(pid), time.perf_counter()
         for index in range(ONE_AT_A_TIME):
-            queue_sign_in(index, prefix)
+            queue_sign_in(index, prefix, together)
             wait_until(partial(worker_done, index + 1, prefix), timeout=30, interval=0.003, what="a sign-in")
             time.sleep(PAUSE)  # the worker is back waiting for a job, as between two sign-ins of a quiet hour
         return _per_sign_in(pid, started_cpu, started, ONE_AT_A_TIME, idle_per_second)
@@ -186,14 +195,15 @@ def measure(workdir: Path, database_url: str | None, env: dict[str, str]) -> dic
             queue_sign_in(0, "warm")
             wait_until(lambda: worker_done(1, "warm"), timeout=30, what="the warm-up sign-in")
         idle = idle_cpu(pid)
-        ones, bursts = [], []
+        ones, apart, bursts = [], [], []
         for round_ in range(ROUNDS):
             ones.append(one_at_a_time(stack, pid, f"one{round_}", idle))
+            apart.append(one_at_a_time(stack, pid, f"apart{round_}", idle, together=False))
             bursts.append(burst(stack, pid, f"burst{round_}", idle))
     finally:
         stack.stop()
     figures: dict[str, Any] = {"idle_cpu_ms_per_second": idle * 1000}
-    for kind, runs in (("one_at_a_time", ones), ("burst", bursts)):
+    for kind, runs in (("one_at_a_time", ones), ("one_at_a_time_apart", apart), ("burst", bursts)):
         for figure in ("cpu_ms", "net_cpu_ms", "per_second", "worker_process_cpu_ms", "children_cpu_ms"):
             figures[f"{kind}_{figure}"] = statistics.median(run[figure] for run in runs)
         figures[f"{kind}_runs"] = [run["net_cpu_ms"] for run in runs]
@@ -224,6 +234,8 @@ def print_report(figures: dict[str, Any]) -> None:
         ("  the worker process itself", "one_at_a_time_worker_process_cpu_ms", "{:.2f}"),
         ("  the processes under it (work horses, scheduler)", "one_at_a_time_children_cpu_ms", "{:.2f}"),
         ("  sign-ins per second", "one_at_a_time_per_second", "{:.0f}"),
+        ("one at a time, its two jobs queued apart (before)", "one_at_a_time_apart_cpu_ms", "{:.2f}"),
+        ("  net of idle", "one_at_a_time_apart_net_cpu_ms", "{:.2f}"),
         (f"burst ({BURST:,}), worker CPU ms per sign-in", "burst_cpu_ms", "{:.2f}"),
         ("  net of idle", "burst_net_cpu_ms", "{:.2f}"),
         ("  the worker process itself", "burst_worker_process_cpu_ms", "{:.2f}"),

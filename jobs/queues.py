@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
@@ -99,32 +100,53 @@ def put_on_queue(func: Callable[..., Any], *args: Any) -> Job:
     WriteNotReplicated is raised, and `enqueue` keeps the job in the outbox as well (a job run
     twice is harmless: every Gatehouse job is idempotent).
     """
+    return put_all_on_queue([(func, args)])[0]
+
+
+JobCall = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def put_all_on_queue(calls: Sequence[JobCall]) -> list[Job]:
+    """Put jobs on the queue in one transaction, one round trip: all of them or none; raises RedisError.
+
+    Replicated as `put_on_queue` says, with one WAIT for all of them.
+    """
     config = current_app.config
     replicas = config["QUEUE_REDIS_WAIT_REPLICAS"]
     queue = job_queue()
     if not replicas:
-        return _put(queue, func, args)
-    # WAIT covers the writes of its own connection: queue the job and wait on one connection.
+        return _put(queue, calls)
+    # WAIT covers the writes of its own connection: queue the jobs and wait on one connection.
     with Redis(connection_pool=queue.connection.connection_pool, single_connection_client=True) as connection:
-        job = _put(Queue(queue.name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob), func, args)
+        jobs = _put(Queue(queue.name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob), calls)
         confirmed = int(connection.wait(replicas, config["REDIS_WAIT_TIMEOUT_MS"]))
     if confirmed < replicas:
-        raise WriteNotReplicated(f"{confirmed} of {replicas} replicas confirmed job {job.id} in time")
-    return job
+        ids = ", ".join(job.id for job in jobs)
+        raise WriteNotReplicated(f"{confirmed} of {replicas} replicas confirmed job(s) {ids} in time")
+    return jobs
 
 
-def _put(queue: Queue, func: Callable[..., Any], args: tuple[Any, ...]) -> Job:
+def _put(queue: Queue, calls: Sequence[JobCall]) -> list[Job]:
     intervals = retry_intervals()
     request_id = current_request_id()
-    return queue.enqueue(
-        func,
-        *args,
-        meta={REQUEST_ID_META: request_id} if request_id else None,
-        retry=Retry(max=len(intervals), interval=intervals),
-        job_timeout=current_app.config["JOB_TIMEOUT"],
-        result_ttl=RESULT_TTL,
-        failure_ttl=FAILURE_TTL,
-    )
+    timeout = current_app.config["JOB_TIMEOUT"]
+    jobs_data = [
+        Queue.prepare_data(
+            func,
+            args,
+            meta={REQUEST_ID_META: request_id} if request_id else None,
+            retry=Retry(max=len(intervals), interval=intervals),
+            timeout=timeout,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+        )
+        for func, args in calls
+    ]
+    # One MULTI transaction: a worker sees all the jobs at once, and takes them as one batch (jobs/batch.py).
+    with queue.connection.pipeline() as pipe:
+        jobs = queue.enqueue_many(jobs_data, pipeline=pipe)
+        pipe.execute()
+    return jobs
 
 
 def enqueue(func: Callable[..., Any], *args: Any) -> Job | None:
@@ -134,13 +156,54 @@ def enqueue(func: Callable[..., Any], *args: Any) -> Job | None:
     to the database (same request), from where workers re-enqueue it; the
     return value is then None. If the database fails too, that error propagates
     (the request answers 503) because the job could not be kept anywhere.
+
+    Inside `queued_together`, the job is held and queued with the others at the block's end
+    (None is returned), and it is there that such an error propagates.
     """
-    try:
-        return put_on_queue(func, *args)
-    except RedisError as error:
-        log.warning("queue unavailable (%s); keeping %s in the outbox", type(error).__name__, func.__qualname__)
-        save_to_outbox(func, args, error)
+    held: list[JobCall] | None = g.get(_HELD)
+    if held is not None:
+        held.append((func, args))
         return None
+    jobs = enqueue_all([(func, args)])
+    return jobs[0] if jobs else None
+
+
+def enqueue_all(calls: Sequence[JobCall]) -> list[Job]:
+    """Queue jobs in one round trip; if the queue refuses them, keep each in the SQL outbox (returns [] then)."""
+    try:
+        return put_all_on_queue(calls)
+    except RedisError as error:
+        names = ", ".join(func.__qualname__ for func, _ in calls)
+        log.warning("queue unavailable (%s); keeping %s in the outbox", type(error).__name__, names)
+        for func, args in calls:
+            save_to_outbox(func, args, error)
+        return []
+
+
+# flask.g attribute of the jobs a `queued_together` block holds.
+_HELD = "gatehouse_held_jobs"
+
+
+@contextmanager
+def queued_together() -> Iterator[None]:
+    """Hold the jobs enqueued inside the block, and queue them at its end in one round trip.
+
+    A sign-in queues its user's persistence and its audit event: queued apart, an idle worker wakes
+    for the first alone and pays its bookkeeping twice; queued together, it takes both as one batch.
+    The held jobs are queued however the block ends, an exception included, as they would have been
+    one by one. A block inside another one leaves the queuing to the outer block.
+    """
+    if g.get(_HELD) is not None:
+        yield
+        return
+    held: list[JobCall] = []
+    setattr(g, _HELD, held)
+    try:
+        yield
+    finally:
+        g.pop(_HELD, None)
+        if held:
+            enqueue_all(held)
 
 
 def queue_answers(app: Flask | None = None) -> bool:

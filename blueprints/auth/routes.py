@@ -11,6 +11,7 @@ import metrics
 from audit import events as audit
 from errors import RETRY_AFTER_SECONDS
 from extensions import csrf
+from jobs.queues import queued_together
 from oidc.provider import Provider, oidc_providers
 from signin import backchannel
 from signin.authorize import authorization_url
@@ -85,7 +86,16 @@ def provider_callback(name: str) -> BaseResponse | tuple[str, int]:
 
 
 def finish_sign_in(provider: Provider) -> BaseResponse:
-    """Validate everything, start a new session; either way the code leaves the address bar."""
+    """Validate everything, start a new session; either way the code leaves the address bar.
+
+    The jobs it queues (the user's persistence, the audit event) go on the queue together, so an idle
+    worker takes them as one batch.
+    """
+    with queued_together():
+        return _finish_sign_in(provider)
+
+
+def _finish_sign_in(provider: Provider) -> BaseResponse:
     try:
         result = complete_login(request.args, provider)
         if result.reauthentication is not None:

@@ -7,6 +7,7 @@ them all ready and takes them as one batch (each test queues fewer than WORKER_B
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ from rq.job import JobStatus
 from rq.queue import Queue
 
 from accounts.persistence import persist_user
+from audit import events as audit
 from audit.events import build_event
 from audit.jobs import store_audit_event
-from jobs.queues import DEFAULT_QUEUE, SERIALIZER, put_on_queue
+from jobs.queues import DEFAULT_QUEUE, SERIALIZER, enqueue, put_on_queue, queued_together
 from tests.reliability.helpers import (
     ISSUER,
     StartStack,
@@ -253,3 +255,29 @@ def test_a_login_storm_s_audit_events_ride_in_the_same_batches(any_stack: Stack)
     stored = [json.loads(line) for line in any_stack.flask("audit", "list", "--json").stdout.splitlines()]
     assert sorted(event["subject"] for event in stored) == sorted(names[:7] + names[8:])
     assert "batch of 40 jobs" in worker_log(any_stack)  # one batch held both kinds
+
+
+def test_a_sign_in_s_two_jobs_queued_together_reach_an_idle_worker_as_one_batch(start_test_stack: StartStack) -> None:
+    """The callback queues its user's persistence and its audit event in one `queued_together` block: a
+    worker waiting idle wakes for both at once and runs them as one batch, not as two batches of one."""
+    stack = start_test_stack("sqlite", workers=0, settings=JSON_LOGS)
+    stack.start_worker("batch-worker")
+    stack.wait_for_idle_workers(1)
+    names = subjects("together", 5)
+    for done, name in enumerate(names, start=1):
+        with stack.context() as app, app.test_request_context("/"), queued_together():
+            enqueue(persist_user, record(name))
+            # The callback's work between the two (its redirect, its metrics): time enough for a worker
+            # woken by the first job alone to take it alone.
+            time.sleep(0.05)
+            audit.record("sign_in", "success", issuer=ISSUER, subject=name)
+        wait_until(
+            lambda: len(rows_by_subject(stack)) == done and registry_counts(stack) == IDLE,  # noqa: B023
+            timeout=20,
+            what=f"sign-in {name} to be stored\n{stack.log('batch-worker')}",
+        )
+    log = worker_log(stack)
+    assert log.count("batch of 2 jobs OK") == len(names), log
+    assert "batch of 1 jobs" not in log  # neither job woke the worker alone
+    stored = [json.loads(line) for line in stack.flask("audit", "list", "--json").stdout.splitlines()]
+    assert sorted(event["subject"] for event in stored) == names

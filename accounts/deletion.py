@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from audit import events as audit
 from extensions import db
 from jobs.failures import job_transaction
 from jobs.queues import enqueue
+from models.batch_queries import pairs_in
 from models.deleted_user import DeletedUser
 from models.identity_unlink import IdentityUnlink
 from models.user import User, utcnow
@@ -100,15 +102,21 @@ def bury(issuer: str, subject: str, version: int, deleted_at: datetime) -> None:
         )
 
 
+@lru_cache(maxsize=1)
+def _deleted_versions() -> Select[str, str, int]:
+    """The deletion versions of the users :users (models/batch_queries.py)."""
+    return select(DeletedUser.issuer, DeletedUser.subject, DeletedUser.deleted_version).where(
+        pairs_in("users", DeletedUser.issuer, DeletedUser.subject)
+    )
+
+
 def without_deleted(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The records not older than their user's deletion (one query for the whole batch)."""
     users = {(record["issuer"], record["subject"]) for record in records}
     if not users:
         return []
-    query = select(DeletedUser.issuer, DeletedUser.subject, DeletedUser.deleted_version).where(
-        tuple_(DeletedUser.issuer, DeletedUser.subject).in_(sorted(users))
-    )
-    deleted = {(issuer, subject): version for issuer, subject, version in db.session.execute(query)}
+    rows = db.session.execute(_deleted_versions(), {"users": sorted(users)})
+    deleted = {(issuer, subject): version for issuer, subject, version in rows}
     return [
         record
         for record in records

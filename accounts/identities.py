@@ -20,13 +20,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import Select, Update, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from jobs.failures import PERMANENT_FAILURES, give_up, job_transaction
+from models.batch_queries import pairs_in
 from models.deleted_user import DeletedUser
 from models.identity_unlink import IdentityUnlink
 from models.user import User
@@ -98,16 +100,7 @@ def record_identities(records: Sequence[Mapping[str, Any]], now: datetime) -> No
     if not primaries:
         return
     connection = db.session.connection()
-    users, identities = User.__table__.c, UserIdentity.__table__.c
-    joined = User.__table__.outerjoin(
-        UserIdentity.__table__, and_(identities.issuer == users.issuer, identities.subject == users.subject)
-    )
-    found = connection.execute(
-        select(users.id, users.issuer, users.subject, users.created_at, identities.user_id.label("holder"))
-        .select_from(joined)
-        .where(tuple_(users.issuer, users.subject).in_(primaries))
-        .order_by(users.issuer, users.subject)
-    ).all()
+    found = connection.execute(_primary_identity_holders(), {"users": primaries}).all()
     missing = []
     for row in found:
         if row.holder is None:
@@ -136,23 +129,60 @@ def record_identities(records: Sequence[Mapping[str, Any]], now: datetime) -> No
         }
     )
     if used:
-        mark_used = (
-            update(UserIdentity)
-            .where(
-                identities.issuer == bindparam("used_issuer"),
-                identities.subject == bindparam("used_subject"),
-                identities.user_id == bindparam("owner"),
-                or_(identities.last_used_at.is_(None), identities.last_used_at < bindparam("used_at")),
-            )
-            .values(last_used_at=bindparam("used_at"))
-        )
         connection.execute(
-            mark_used,
+            _mark_used(),
             [
                 {"used_issuer": issuer, "used_subject": subject, "owner": owner, "used_at": now}
                 for issuer, subject, owner in used
             ],
         )
+
+
+# Built once, run for every batch (models/batch_queries.py).
+
+
+@lru_cache(maxsize=1)
+def _primary_identity_holders() -> Select[Any]:
+    """Each of the users :users, with the account holding its own identity's row (None: no row yet)."""
+    users, identities = User.__table__.c, UserIdentity.__table__.c
+    joined = User.__table__.outerjoin(
+        UserIdentity.__table__, and_(identities.issuer == users.issuer, identities.subject == users.subject)
+    )
+    return (
+        select(users.id, users.issuer, users.subject, users.created_at, identities.user_id.label("holder"))
+        .select_from(joined)
+        .where(pairs_in("users", users.issuer, users.subject))
+        .order_by(users.issuer, users.subject)
+    )
+
+
+@lru_cache(maxsize=1)
+def _mark_used() -> Update:
+    """Move an identity's last use forward, only on a row of its owner (executemany: one row each)."""
+    identities = UserIdentity.__table__.c
+    return (
+        update(UserIdentity)
+        .where(
+            identities.issuer == bindparam("used_issuer"),
+            identities.subject == bindparam("used_subject"),
+            identities.user_id == bindparam("owner"),
+            or_(identities.last_used_at.is_(None), identities.last_used_at < bindparam("used_at")),
+        )
+        .values(last_used_at=bindparam("used_at"))
+    )
+
+
+@lru_cache(maxsize=1)
+def _linked_elsewhere() -> Select[str, str]:
+    """Which of the identities :identities are linked into an account that is not their own."""
+    return (
+        select(UserIdentity.issuer, UserIdentity.subject)
+        .join(User, UserIdentity.user_id == User.id)
+        .where(
+            pairs_in("identities", UserIdentity.issuer, UserIdentity.subject),
+            or_(User.issuer != UserIdentity.issuer, User.subject != UserIdentity.subject),
+        )
+    )
 
 
 def _signed_in_with(record: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -401,14 +431,7 @@ def without_linked_identities(records: Sequence[Mapping[str, Any]]) -> list[Mapp
     wanted = {(record["issuer"], record["subject"]) for record in records}
     if not wanted:
         return []
-    linked = db.session.execute(
-        select(UserIdentity.issuer, UserIdentity.subject)
-        .join(User, UserIdentity.user_id == User.id)
-        .where(
-            tuple_(UserIdentity.issuer, UserIdentity.subject).in_(sorted(wanted)),
-            or_(User.issuer != UserIdentity.issuer, User.subject != UserIdentity.subject),
-        )
-    ).all()
+    linked = db.session.execute(_linked_elsewhere(), {"identities": sorted(wanted)}).all()
     elsewhere = {(row.issuer, row.subject) for row in linked}
     for issuer, subject in sorted(elsewhere):
         log.warning("not storing an account for user %s: it is linked into another account", user_tag(issuer, subject))

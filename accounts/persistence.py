@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from rq import get_current_job
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Select, select, update
 
 import metrics
 from accounts.relinking import fold_back
@@ -25,6 +26,7 @@ from accounts.upsert import upsert_users
 from extensions import db
 from jobs.failures import PERMANENT_FAILURES, give_up, job_transaction
 from jobs.queues import enqueue
+from models.batch_queries import pairs_in
 from models.user import User, utcnow
 from sessions.user import current_session
 from sessions.user_state import PersistedUser, publish_persisted
@@ -116,8 +118,14 @@ def publish_rows(users: Sequence[tuple[str, str]]) -> None:
 
     A user with no row (they deleted their account after the record was queued) gets nothing.
     """
-    rows = db.session.execute(select(User).where(tuple_(User.issuer, User.subject).in_(users))).scalars()
+    rows = db.session.execute(_users_rows(), {"users": list(users)}).scalars()
     publish_persisted([persisted_state(row) for row in rows])
+
+
+@lru_cache(maxsize=1)
+def _users_rows() -> Select[User]:
+    """The rows of the users :users (models/batch_queries.py)."""
+    return select(User).where(pairs_in("users", User.issuer, User.subject))
 
 
 def persisted_state(row: User) -> PersistedUser:

@@ -19,14 +19,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, case, delete, func, select
+from sqlalchemy import Insert, Select, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from models import audit as limits
 from models.audit import AuditEvent
+from models.batch_queries import values_in
 from users.schema import ISSUER_MAX, SUBJECT_MAX, clean_text
 
 # Column -> longest value it takes; anything longer is cut, anything but text dropped.
@@ -83,8 +85,7 @@ def _not_stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of events not stored yet, each once: a job run twice, or twice in one batch, counts once."""
     by_id = {row["event_id"]: row for row in rows}
     if by_id:
-        stored = select(AuditEvent.event_id).where(AuditEvent.event_id.in_(by_id))
-        for event_id in db.session.execute(stored).scalars():
+        for event_id in db.session.execute(_stored_event_ids(), {"event_ids": list(by_id)}).scalars():
             del by_id[event_id]
     return list(by_id.values())
 
@@ -105,9 +106,22 @@ def _coalesced(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return coalesced
 
 
+@lru_cache(maxsize=1)
+def _stored_event_ids() -> Select[str]:
+    """Which of the events :event_ids are stored (models/batch_queries.py)."""
+    return select(AuditEvent.event_id).where(values_in("event_ids", AuditEvent.event_id))
+
+
 def _upsert() -> Insert:
     """Insert a row, or add its count and latest time to the row of the same repeat key."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return _built_upsert(db.engine.dialect.name)
+
+
+# Built once per dialect, as the users' upsert is (accounts/upsert.py): its `excluded` alias alone
+# copies every column of the table.
+@lru_cache(maxsize=2)
+def _built_upsert(dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(AuditEvent)
     stored_last = func.coalesce(AuditEvent.last_occurred_at, AuditEvent.occurred_at)
     # A later batch may carry an earlier event of the minute (a retried job): the latest time never goes back.

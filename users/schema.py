@@ -66,8 +66,11 @@ def clean_text(value: Any, limit: int, *, keep_newlines: bool = False) -> str | 
     """
     if not isinstance(value, str):
         return None
-    allowed = {"\n"} if keep_newlines else set()
-    text = "".join(char for char in value if char in allowed or unicodedata.category(char)[0] != "C")
+    text = value
+    # Nearly every claim is printable, which rules out every control (category C) character at C speed.
+    if not value.isprintable():
+        allowed = {"\n"} if keep_newlines else set()
+        text = "".join(char for char in value if char in allowed or unicodedata.category(char)[0] != "C")
     text = text.strip()[:limit].strip()
     return text or None
 

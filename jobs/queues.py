@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
 from connections import WriteNotReplicated, queue_redis
@@ -107,30 +107,39 @@ JobCall = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def put_all_on_queue(calls: Sequence[JobCall]) -> list[Job]:
-    """Put jobs on the queue in one transaction, one round trip: all of them or none; raises RedisError.
+    """Put jobs on the queue in one round trip; raises RedisError.
 
-    Replicated as `put_on_queue` says, with one WAIT for all of them.
+    Without QUEUE_REDIS_WAIT_REPLICAS they go in one MULTI transaction: all or none, and a worker
+    sees them all at once, so it takes them as one batch (jobs/batch.py). With it, WAIT must follow
+    the jobs' writes on their own connection (it covers only that connection's writes) and does not
+    block inside a MULTI, so the jobs and WAIT go in one plain pipeline, as the session store's
+    writes do (sessions/scripts.py): Redis still runs them one after another. A connection lost
+    halfway may leave some of the jobs queued while the caller keeps all of them in the outbox:
+    those run twice, which is harmless (every Gatehouse job is idempotent).
     """
     config = current_app.config
     replicas = config["QUEUE_REDIS_WAIT_REPLICAS"]
     queue = job_queue()
-    if not replicas:
-        return _put(queue, calls)
-    # WAIT covers the writes of its own connection: queue the jobs and wait on one connection.
-    with Redis(connection_pool=queue.connection.connection_pool, single_connection_client=True) as connection:
-        jobs = _put(Queue(queue.name, connection=connection, serializer=SERIALIZER, job_class=GatehouseJob), calls)
-        confirmed = int(connection.wait(replicas, config["REDIS_WAIT_TIMEOUT_MS"]))
+    jobs_data = _jobs_data(calls)
+    with queue.connection.pipeline(transaction=not replicas) as pipe:
+        jobs = queue.enqueue_many(jobs_data, pipeline=pipe)
+        if not replicas:
+            pipe.execute()
+            return jobs
+        pipe.execute_command("WAIT", replicas, config["REDIS_WAIT_TIMEOUT_MS"])  # type: ignore[no-untyped-call]
+        confirmed = int(pipe.execute()[-1])
     if confirmed < replicas:
         ids = ", ".join(job.id for job in jobs)
         raise WriteNotReplicated(f"{confirmed} of {replicas} replicas confirmed job(s) {ids} in time")
     return jobs
 
 
-def _put(queue: Queue, calls: Sequence[JobCall]) -> list[Job]:
+def _jobs_data(calls: Sequence[JobCall]) -> list[EnqueueData]:
+    """Each call as RQ's enqueue_many takes it, with Gatehouse's retry policy, timeouts and the request's id."""
     intervals = retry_intervals()
     request_id = current_request_id()
     timeout = current_app.config["JOB_TIMEOUT"]
-    jobs_data = [
+    return [
         Queue.prepare_data(
             func,
             args,
@@ -142,11 +151,6 @@ def _put(queue: Queue, calls: Sequence[JobCall]) -> list[Job]:
         )
         for func, args in calls
     ]
-    # One MULTI transaction: a worker sees all the jobs at once, and takes them as one batch (jobs/batch.py).
-    with queue.connection.pipeline() as pipe:
-        jobs = queue.enqueue_many(jobs_data, pipeline=pipe)
-        pipe.execute()
-    return jobs
 
 
 def enqueue(func: Callable[..., Any], *args: Any) -> Job | None:

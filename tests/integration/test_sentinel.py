@@ -7,6 +7,7 @@ deletion, a saved profile, a queued job) waited for a replica, so the replica Se
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,6 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from audit.events import build_event
+from audit.jobs import store_audit_event
+from connections import WriteNotReplicated
+from jobs.outbox import outbox_count
+from jobs.queues import enqueue, put_on_queue
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
     Topology,
@@ -103,6 +109,32 @@ def test_a_write_no_replica_confirms_is_not_acknowledged(
     assert is_signed_out(newcomer, base)
     # Refused by the replica count WAIT answered, not by a socket timeout.
     assert "dependency unavailable: WriteNotReplicated" in topology.stack.log("web0")
+
+
+def test_a_job_no_replica_confirms_is_kept_in_the_outbox_too_and_stored_once(
+    topology: Topology, sentinel: SentinelGroup, subject: str
+) -> None:
+    """QUEUE_REDIS_WAIT_REPLICAS (here from REDIS_WAIT_REPLICAS=1): WAIT follows the job's own writes on
+    their connection, so with every replica frozen the job is not acknowledged and goes to the outbox as
+    well; once both copies have run, the event is stored once."""
+    with topology.stack.context() as app, app.test_request_context("/"):
+        event = build_event("sign_out", "user", issuer=topology.provider.issuer, subject=subject)
+        assert put_on_queue(store_audit_event, event).id  # replicas running: acknowledged
+        late = build_event("sign_out", "user", issuer=topology.provider.issuer, subject=f"{subject}-frozen")
+        with replicas_frozen(sentinel):
+            with pytest.raises(WriteNotReplicated, match="0 of 1 replicas"):
+                put_on_queue(store_audit_event, late)
+            assert enqueue(store_audit_event, late) is None  # not acknowledged: kept in the outbox
+
+    def stored(who: str) -> list[dict[str, object]]:
+        listed = topology.stack.flask("audit", "list", "--json").stdout.splitlines()
+        return [row for row in map(json.loads, listed) if row["subject"] == who]
+
+    wait_until(lambda: stored(f"{subject}-frozen") and stored(subject), timeout=30, what="both events stored")
+    with topology.stack.context():
+        wait_until(lambda: outbox_count() == 0, timeout=30, what="the outbox drained")
+    # Queued three times (twice on the primary, once from the outbox), stored once.
+    assert [row["repeats"] for row in stored(f"{subject}-frozen")] == [1]
 
 
 def test_a_sigkilled_primary_signs_no_one_out_and_undoes_no_revocation(

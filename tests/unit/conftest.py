@@ -12,6 +12,8 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from joserfc.jwk import RSAKey
 from sqlalchemy import create_engine
 
@@ -23,6 +25,25 @@ from tests.unit.helpers import RecordingRedis, add_lua_sha1hex, sign_in
 from tests.unit.mock_provider import CLIENT_ID, CLIENT_SECRET, ISSUER, MockProvider
 
 AppFactory = Callable[..., Flask]
+
+
+class TemplateCode(BytecodeCache):
+    """Compiled templates kept in memory for every app this worker builds (each app has its own Jinja
+    environment, so each would parse and compile the same templates again). Jinja checks every entry
+    against the template's source before using it."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = TemplateCode()
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +127,7 @@ def make_app(
             **overrides,
         }
         app = create_app(settings)
+        app.jinja_env.bytecode_cache = TEMPLATE_CODE
         if create_tables:
             fresh = app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{database}" and not database.exists()
             if fresh:

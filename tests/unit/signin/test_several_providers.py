@@ -131,11 +131,17 @@ def test_sign_out_goes_to_the_provider_the_session_signed_in_with(client: FlaskC
 # ---- Microsoft Entra's multi-tenant issuer: a template ---------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def entra_key() -> RSAKey:
+    """The Entra-like provider's RSA signing key (generated once: key generation is the slow part)."""
+    return RSAKey.generate_key(2048, parameters={"kid": "entra-key"})
+
+
 @pytest.fixture
-def entra(mocked_http: responses.RequestsMock) -> MockProvider:
+def entra(mocked_http: responses.RequestsMock, entra_key: RSAKey) -> MockProvider:
     """An Entra-like provider: discovery at the "common" tenant, whose `issuer` is the template."""
     fake = MockProvider(
-        key=RSAKey.generate_key(2048, parameters={"kid": "entra-key"}),
+        key=entra_key,
         issuer="https://entra.example.test/common/v2.0",
         client_id="gatehouse-entra",
         client_secret="entra-secret",

@@ -45,10 +45,10 @@ def several(**extra: str) -> dict[str, str]:
     }
 
 
-def partner_provider(mocked_http: responses.RequestsMock) -> MockProvider:
-    """A second provider, with its own key, served by `mocked_http`."""
+def partner_provider(mocked_http: responses.RequestsMock, key: RSAKey) -> MockProvider:
+    """A second provider, with its own `key` (conftest.py's `partner_key`), served by `mocked_http`."""
     fake = MockProvider(
-        key=RSAKey.generate_key(2048, parameters={"kid": "partner-key"}),
+        key=key,
         issuer=PARTNER_ISSUER,
         client_id=PARTNER_CLIENT_ID,
         client_secret="partner-secret",

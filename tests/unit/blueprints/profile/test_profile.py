@@ -262,7 +262,7 @@ def test_a_form_older_than_the_saved_profile_changes_nothing(
     make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     """A form rendered from defaults, submitted after the saved profile loaded, would overwrite it: refused (409)."""
-    app = make_app()
+    app = make_app(PROFILE_LOAD_WAIT=0)  # no worker runs: the page renders defaults after its wait, so wait 0 s, not 3
     client = app.test_client()
     sign_in(client, provider, worker=False)
     page = client.get("/profile").get_data(as_text=True)

@@ -2,39 +2,57 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 from pathlib import Path
 
+import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
+from app import create_app
 from extensions import db
 from tests.support.cli import run_flask
 
+SETTINGS = {
+    "GATEHOUSE_ENV": "testing",
+    "SECRET_KEY": "unit-test-secret-key-that-is-long-enough",
+    "REDIS_URL": "redis://127.0.0.1:1/0",  # never contacted by `db upgrade`
+    "OIDC_ISSUER": "https://idp.example.test",
+    "OIDC_CLIENT_ID": "client",
+    "OIDC_CLIENT_SECRET": "secret",
+}
 
-def upgrade(database: Path, revision: str = "head", command: str = "upgrade") -> None:
-    """`flask db upgrade REVISION` (or `downgrade`) on a SQLite file."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "GATEHOUSE_ENV": "testing",
-        "SECRET_KEY": "unit-test-secret-key-that-is-long-enough",
-        "REDIS_URL": "redis://127.0.0.1:1/0",  # never contacted by `db upgrade`
-        "DATABASE_URL": f"sqlite:///{database}",
-        "OIDC_ISSUER": "https://idp.example.test",
-        "OIDC_CLIENT_ID": "client",
-        "OIDC_CLIENT_SECRET": "secret",
-    }
-    # A child process: Alembic's env.py reconfigures logging, which would disturb this one.
-    upgraded = run_flask("db", command, revision, env=env, timeout=120)
+
+def upgrade_with_the_cli(database: Path) -> None:
+    """`flask db upgrade` on a SQLite file, in a child process, as an operator runs it."""
+    env = {"PATH": os.environ.get("PATH", ""), **SETTINGS, "DATABASE_URL": f"sqlite:///{database}"}
+    upgraded = run_flask("db", "upgrade", env=env, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr
+
+
+def upgrade(
+    database: Path, revision: str = "head", command: str = "upgrade", monkeypatch: pytest.MonkeyPatch | None = None
+) -> None:
+    """`flask db upgrade REVISION` (or `downgrade`) on a SQLite file, run in this process through Flask-Migrate.
+
+    A child process costs a second of imports; in process, Alembic's env.py would reconfigure this
+    process's logging (`fileConfig` closes every handler, pytest's too), so it is a no-op meanwhile.
+    """
+    assert monkeypatch is not None
+    app = create_app({**SETTINGS, "DATABASE_URL": f"sqlite:///{database}"})
+    with monkeypatch.context() as patch, app.app_context():
+        patch.setattr(logging.config, "fileConfig", lambda *args, **kwargs: None)
+        (flask_migrate.upgrade if command == "upgrade" else flask_migrate.downgrade)(revision=revision)
+        db.engine.dispose()
 
 
 def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database)
+    upgrade_with_the_cli(database)
 
     engine = create_engine(f"sqlite:///{database}")
     try:
@@ -45,9 +63,11 @@ def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
     assert differences == []
 
 
-def test_counting_repeats_keeps_every_audit_event_stored_before_it(tmp_path: Path) -> None:
+def test_counting_repeats_keeps_every_audit_event_stored_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database, "a7d2c9e4b1f6")  # the revision before audit events had repeat counts
+    upgrade(database, "a7d2c9e4b1f6", monkeypatch=monkeypatch)  # the revision before audit events had repeat counts
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
@@ -59,7 +79,7 @@ def test_counting_repeats_keeps_every_audit_event_stored_before_it(tmp_path: Pat
                     ),
                     {"event_id": event_id},
                 )
-        upgrade(database)
+        upgrade(database, monkeypatch=monkeypatch)
         with engine.begin() as connection:
             rows = connection.execute(
                 text("SELECT event_id, repeats, repeat_key, last_occurred_at FROM audit_events ORDER BY id")
@@ -79,9 +99,11 @@ def test_counting_repeats_keeps_every_audit_event_stored_before_it(tmp_path: Pat
 ALL_USERS = text("SELECT * FROM users ORDER BY id")  # every column of every row
 
 
-def test_user_identities_give_every_existing_user_their_own_identity_and_change_no_user(tmp_path: Path) -> None:
+def test_user_identities_give_every_existing_user_their_own_identity_and_change_no_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database, "d4e1b7c9a2f5")  # the revision before user identities
+    upgrade(database, "d4e1b7c9a2f5", monkeypatch=monkeypatch)  # the revision before user identities
     engine = create_engine(f"sqlite:///{database}")
     users = [
         (3, "https://idp.example.test", "alice", "2026-11-01 08:00:00.000000", "2026-12-01 09:30:00.000000"),
@@ -101,7 +123,7 @@ def test_user_identities_give_every_existing_user_their_own_identity_and_change_
                     {"id": user_id, "issuer": issuer, "subject": subject, "created": created, "updated": updated},
                 )
             before = connection.execute(ALL_USERS).all()
-        upgrade(database)
+        upgrade(database, monkeypatch=monkeypatch)
         with engine.begin() as connection:
             assert connection.execute(ALL_USERS).all() == before
             rows = connection.execute(
@@ -125,9 +147,11 @@ def test_user_identities_give_every_existing_user_their_own_identity_and_change_
         engine.dispose()
 
 
-def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(tmp_path: Path) -> None:
+def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database)
+    upgrade(database, monkeypatch=monkeypatch)
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
@@ -138,7 +162,7 @@ def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(tmp_pat
                     " 'en', 'UTC', 0, 0, 0, '2026-11-01 08:00:00.000000', '2026-11-01 08:00:00.000000')"
                 )
             )
-        upgrade(database, "d4e1b7c9a2f5", command="downgrade")
+        upgrade(database, "d4e1b7c9a2f5", command="downgrade", monkeypatch=monkeypatch)
         with engine.connect() as connection:
             tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
             assert "user_identities" not in tables

@@ -79,7 +79,11 @@ def build_event(
 
 
 def record(kind: str, outcome: str | None = None, **fields: Any) -> None:
-    """Record one security event (see `build_event` for the fields); never raises for storage trouble."""
+    """Record one security event (see `build_event` for the fields); never raises for storage trouble.
+
+    Inside `jobs.queues.queued_together` the event is queued at the block's end, with the block's other
+    jobs: if the queue and the outbox both refuse them, the block's end raises (the request answers 503).
+    """
     event = build_event(kind, outcome, **fields)
     try:
         enqueue(store_audit_event, event)

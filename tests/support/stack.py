@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 import requests
 from flask import Flask
 from redis import Redis
+from redis.exceptions import BusyLoadingError
 from sqlalchemy import select
 
 from devstack.processes import start_mock_provider, start_redis, stop, wait_for_port
@@ -87,6 +88,9 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         extra = [*self.extra, *(("--requirepass", self.password) if self.password else ())]
         self.process = start_redis(self.port, data_dir=self.data_dir, appendonly=self.appendonly, extra=extra)
+        # Redis takes connections while it replays its AOF and answers LOADING to them until it is done.
+        with self.client() as client:
+            wait_until(lambda: loaded(client), timeout=30, interval=0.02, what=f"redis {self.name} to load its data")
 
     def stop(self) -> None:
         """Clean shutdown (SIGTERM: Redis flushes its AOF first)."""
@@ -104,6 +108,14 @@ class RedisServer:
     def client(self) -> Redis:
         """A client for assertions (generous timeouts, unlike the app's)."""
         return Redis(port=self.port, socket_timeout=10, password=self.password)
+
+
+def loaded(client: Redis) -> bool:
+    """True once the server answers commands (not LOADING, as while it replays its AOF)."""
+    try:
+        return bool(client.ping())
+    except BusyLoadingError:
+        return False
 
 
 @dataclass

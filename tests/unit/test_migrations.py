@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging.config
 import os
 from pathlib import Path
+from unittest import mock
 
 import flask_migrate
 import pytest
@@ -34,18 +35,14 @@ def upgrade_with_the_cli(database: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
 
 
-def upgrade(
-    database: Path, revision: str = "head", command: str = "upgrade", monkeypatch: pytest.MonkeyPatch | None = None
-) -> None:
+def upgrade(database: Path, revision: str = "head", command: str = "upgrade") -> None:
     """`flask db upgrade REVISION` (or `downgrade`) on a SQLite file, run in this process through Flask-Migrate.
 
     A child process costs a second of imports; in process, Alembic's env.py would reconfigure this
     process's logging (`fileConfig` closes every handler, pytest's too), so it is a no-op meanwhile.
     """
-    assert monkeypatch is not None
     app = create_app({**SETTINGS, "DATABASE_URL": f"sqlite:///{database}"})
-    with monkeypatch.context() as patch, app.app_context():
-        patch.setattr(logging.config, "fileConfig", lambda *args, **kwargs: None)
+    with mock.patch.object(logging.config, "fileConfig"), app.app_context():
         (flask_migrate.upgrade if command == "upgrade" else flask_migrate.downgrade)(revision=revision)
         db.engine.dispose()
 
@@ -63,11 +60,9 @@ def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
     assert differences == []
 
 
-def test_counting_repeats_keeps_every_audit_event_stored_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_counting_repeats_keeps_every_audit_event_stored_before_it(tmp_path: Path) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database, "a7d2c9e4b1f6", monkeypatch=monkeypatch)  # the revision before audit events had repeat counts
+    upgrade(database, "a7d2c9e4b1f6")  # the revision before audit events had repeat counts
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
@@ -79,7 +74,7 @@ def test_counting_repeats_keeps_every_audit_event_stored_before_it(
                     ),
                     {"event_id": event_id},
                 )
-        upgrade(database, monkeypatch=monkeypatch)
+        upgrade(database)
         with engine.begin() as connection:
             rows = connection.execute(
                 text("SELECT event_id, repeats, repeat_key, last_occurred_at FROM audit_events ORDER BY id")
@@ -99,11 +94,9 @@ def test_counting_repeats_keeps_every_audit_event_stored_before_it(
 ALL_USERS = text("SELECT * FROM users ORDER BY id")  # every column of every row
 
 
-def test_user_identities_give_every_existing_user_their_own_identity_and_change_no_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_user_identities_give_every_existing_user_their_own_identity_and_change_no_user(tmp_path: Path) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database, "d4e1b7c9a2f5", monkeypatch=monkeypatch)  # the revision before user identities
+    upgrade(database, "d4e1b7c9a2f5")  # the revision before user identities
     engine = create_engine(f"sqlite:///{database}")
     users = [
         (3, "https://idp.example.test", "alice", "2026-11-01 08:00:00.000000", "2026-12-01 09:30:00.000000"),
@@ -123,7 +116,7 @@ def test_user_identities_give_every_existing_user_their_own_identity_and_change_
                     {"id": user_id, "issuer": issuer, "subject": subject, "created": created, "updated": updated},
                 )
             before = connection.execute(ALL_USERS).all()
-        upgrade(database, monkeypatch=monkeypatch)
+        upgrade(database)
         with engine.begin() as connection:
             assert connection.execute(ALL_USERS).all() == before
             rows = connection.execute(
@@ -147,11 +140,9 @@ def test_user_identities_give_every_existing_user_their_own_identity_and_change_
         engine.dispose()
 
 
-def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(tmp_path: Path) -> None:
     database = tmp_path / "migrated.db"
-    upgrade(database, monkeypatch=monkeypatch)
+    upgrade(database)
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.begin() as connection:
@@ -162,7 +153,7 @@ def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(
                     " 'en', 'UTC', 0, 0, 0, '2026-11-01 08:00:00.000000', '2026-11-01 08:00:00.000000')"
                 )
             )
-        upgrade(database, "d4e1b7c9a2f5", command="downgrade", monkeypatch=monkeypatch)
+        upgrade(database, "d4e1b7c9a2f5", command="downgrade")
         with engine.connect() as connection:
             tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
             assert "user_identities" not in tables

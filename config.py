@@ -51,6 +51,9 @@ class BaseConfig:
     USER_STATE_TTL = 30 * 24 * 60 * 60
     # Seconds a profile save may wait for the worker to load the user's saved profile (after Redis lost it).
     PROFILE_LOAD_WAIT = 3.0
+    # Seconds before its expiry an access token is refreshed while it still works (one request refreshes, the
+    # others go on with the old token). Below the provider's token lifetime, or every request refreshes.
+    TOKEN_REFRESH_AHEAD = 60
     OIDC_SCOPES = "openid email profile"
     # What sign-out sends the provider to name the session it ends: the session's ID token
     # (stored beside it, ~600 bytes each), or only our client_id (the provider may ask to confirm).
@@ -190,6 +193,7 @@ _ENV_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OIDC_TIMEOUT": float,
     "API_MAX_RESPONSE_BYTES": int,
     "PROFILE_LOAD_WAIT": float,
+    "TOKEN_REFRESH_AHEAD": int,
     "OIDC_MAX_RESPONSE_BYTES": int,
     "SESSION_IDLE_TIMEOUT": int,
     "SESSION_ABSOLUTE_TIMEOUT": int,
@@ -482,6 +486,9 @@ def _timing_problems(settings: Mapping[str, Any]) -> list[str]:
     wait = settings.get("PROFILE_LOAD_WAIT")
     if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 30:
         problems.append("PROFILE_LOAD_WAIT must be between 0 and 30 seconds")
+    ahead = settings.get("TOKEN_REFRESH_AHEAD")
+    if not isinstance(ahead, int) or isinstance(ahead, bool) or not 0 <= ahead <= 3600:
+        problems.append("TOKEN_REFRESH_AHEAD must be a whole number of seconds between 0 and 3600")
     intervals = settings.get("JOB_RETRY_INTERVALS")
     if not isinstance(intervals, list | tuple) or not 1 <= len(intervals) <= 25:
         problems.append("JOB_RETRY_INTERVALS must list between 1 and 25 retry delays")

@@ -33,10 +33,10 @@ from sessions.user import current_session, session_view
 
 log = logging.getLogger(__name__)
 
-# A token this close to its expiry is treated as expired (clock skew, time in flight).
+# A token this close to its expiry is treated as expired (clock skew, time in flight). Refreshing ahead of it,
+# while the old token still works, starts TOKEN_REFRESH_AHEAD seconds before expiry (a value below this margin
+# leaves no such window: a token is refreshed once it counts as expired).
 EXPIRY_MARGIN_SECONDS = 10
-# Refresh this long before expiry, while the old token still works.
-REFRESH_AHEAD_SECONDS = 60
 # How often a request waiting for another's refresh looks for its result.
 WAIT_POLL_SECONDS = 0.05
 
@@ -80,7 +80,7 @@ class SessionTokens:
         if tokens.expires_at is None or not tokens.refresh_token:
             return tokens.access_token
         remaining = tokens.expires_at - time.time()
-        if remaining > REFRESH_AHEAD_SECONDS:
+        if remaining > max(current_app.config["TOKEN_REFRESH_AHEAD"], EXPIRY_MARGIN_SECONDS):
             return tokens.access_token
         if remaining > EXPIRY_MARGIN_SECONDS:
             # Still usable: refresh only if nobody else is, and keep the old token if that fails.

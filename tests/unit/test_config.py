@@ -164,3 +164,14 @@ def test_logout_hint_takes_only_its_two_words(hint: str) -> None:
     assert problems_of(base_environ(LOGOUT_HINT=hint)) == [
         f"LOGOUT_HINT must be one of id_token, client_id (got {hint!r})"
     ]
+
+
+def test_token_refresh_ahead_is_read_from_the_environment() -> None:
+    assert load_settings(base_environ())["TOKEN_REFRESH_AHEAD"] == 60
+    assert load_settings(base_environ(TOKEN_REFRESH_AHEAD="15"))["TOKEN_REFRESH_AHEAD"] == 15
+
+
+@pytest.mark.parametrize("ahead", ["-1", "3601", "1e9", "soon", "1.5"])
+def test_an_unusable_token_refresh_ahead_is_named(ahead: str) -> None:
+    problems = problems_of(base_environ(TOKEN_REFRESH_AHEAD=ahead))
+    assert len(problems) == 1 and "TOKEN_REFRESH_AHEAD" in problems[0], problems

@@ -87,6 +87,44 @@ def test_a_valid_access_token_is_not_refreshed(
     assert token_changes == []
 
 
+def expire_access_token_in(app: Flask, redis: RecordingRedis, client: FlaskClient, seconds: float) -> dict[str, Any]:
+    """Make the stored access token expire `seconds` from now; return the session as it was before."""
+    sid = session_id(app, client)
+    before = stored_session(app, redis, sid)
+    rewrite_session(app, redis, sid, tokens={**before["tokens"], "expires_at": time.time() + seconds})
+    return before
+
+
+@pytest.mark.parametrize(("ahead", "refreshed"), [(60, False), (120, True)])
+def test_a_working_token_is_refreshed_only_within_token_refresh_ahead(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis, ahead: int, refreshed: bool
+) -> None:
+    """90 s left: kept under the default 60-s window, refreshed under a 120-s one (and the old token not used)."""
+    app = make_app(TOKEN_REFRESH_AHEAD=ahead)
+    client = app.test_client()
+    assert sign_in(client, provider, "alice").status_code == 302
+    before = expire_access_token_in(app, fake_redis, client, 90)
+    assert client.get("/dashboard").status_code == 200
+    after = stored_session(app, fake_redis, session_id(app, client))
+    assert len(provider.refresh_grants()) == (1 if refreshed else 0)
+    assert (after["tokens"]["access_token"] != before["tokens"]["access_token"]) is refreshed
+    assert provider.userinfo_requests[-1] == after["tokens"]["access_token"]
+
+
+def test_a_zero_window_still_refreshes_a_token_about_to_expire(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """TOKEN_REFRESH_AHEAD=0 never sends a token inside the expiry margin: 5 s left is refreshed first."""
+    app = make_app(TOKEN_REFRESH_AHEAD=0)
+    client = app.test_client()
+    assert sign_in(client, provider, "alice").status_code == 302
+    before = expire_access_token_in(app, fake_redis, client, 5)
+    assert client.get("/dashboard").status_code == 200
+    (grant,) = provider.refresh_grants()
+    assert grant["refresh_token"] == before["tokens"]["refresh_token"]
+    assert before["tokens"]["access_token"] not in provider.userinfo_requests[1:]
+
+
 def test_a_refused_refresh_signs_the_user_out(
     app: Flask, signed_in: FlaskClient, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:

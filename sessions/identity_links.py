@@ -155,6 +155,7 @@ def restore_link(
     identity's next sign-in opens it.
     """
     session_redis().set(keys.identity_link_key(link.issuer, link.subject), account)
+    compact = session_store(current_app).scripts.compact
     outcome = _run_link_script(
         account,
         "restore",
@@ -162,9 +163,9 @@ def restore_link(
         link.provider,
         _record(link),
         own_provider,
-        encode(identity),
+        encode(identity, compact=compact),
         versions[0],
-        encode(profile),
+        encode(profile, compact=compact),
         versions[1],
     )
     return bytes(outcome).decode()

@@ -4,11 +4,12 @@ Every key a signed-in request reads together carries the user's hash tag
 `{U}` (U is derived from issuer and subject), so Redis Cluster keeps them in one
 slot and one Lua script can read them in one round trip:
 
-    gh:{U}:u       hash    per-user state: identity, profile and their versions,
+    gh:{U}:u       hash    per-user state: identity, profile (msgpack arrays, users/schema.py) and their versions,
                            confirmed/disabled flags, "not valid before"; identity ("i") and profile ("p")
                            in pieces of 64 bytes ("i", "i2", ...) so the hash stays a compact listpack
                            (sessions/long_fields.py)
-    gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest
+    gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest (in whole
+                           seconds, rounded up)
     gh:{U}:s:R     hash    one session: app data (msgpack, in pieces "d", "d2", ...), created, auth time, handle,
                            provider sid, device, address, last seen; and its tokens, "<generation>|<msgpack>"
                            (sessions/token_record.py) in 64-byte pieces "t", "t2", ... (sessions/long_fields.py;

@@ -108,6 +108,8 @@ class SessionScripts:
         self.client = client
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
+        # SESSION_LAYOUT: the layout the scripts write, and the form users/schema.py encodes what they store.
+        self.compact = compact
         for name in NAMES:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
             setattr(self, name, client.register_script(script_source(name, compact=compact)))

@@ -125,7 +125,8 @@ def reserve_profile_version(user: str, shown_version: int | None = None) -> int 
 def commit_profile(user: str, version: int, profile: Profile) -> bool:
     """Store the profile at its reserved version; False if a newer one is there or the state is gone."""
     scripts = _scripts()
-    stored = scripts.replicated(scripts.profile_commit, keys=[keys.user_key(user)], args=[version, encode(profile)])
+    packed = encode(profile, compact=scripts.compact)
+    stored = scripts.replicated(scripts.profile_commit, keys=[keys.user_key(user)], args=[version, packed])
     return int(stored) == 1
 
 
@@ -180,10 +181,11 @@ def publish_persisted(users: Sequence[PersistedUser]) -> None:
 
 
 def _publish(row: PersistedUser, *, client: Pipeline | None) -> None:
-    _scripts().persisted(
+    scripts = _scripts()
+    scripts.persisted(
         keys=[keys.user_key(row.user), keys.index_key(row.user)],
         args=[
-            encode(row.profile),
+            encode(row.profile, compact=scripts.compact),
             row.profile_version,
             "1" if row.disabled else "0",
             current_app.config["USER_STATE_TTL"],

@@ -49,8 +49,9 @@ if now - tonumber(record[4] or '0') >= every then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[4], ttl)
   redis.call('HSET', KEYS[1], 'seen', math.floor(now), 'ip', ARGV[5])
-  -- The score is the latest moment this session can still be alive, so trimming by score never drops a live one.
-  local latest = math.min(now + idle + every, absolute_end)
+  -- The score is the latest moment this session can still be alive, so trimming by score never drops a live one
+  -- (rounded up to a whole second, as sign_in.lua does).
+  local latest = math.ceil(math.min(now + idle + every, absolute_end))
   redis.call('ZADD', KEYS[3], latest, ARGV[6])
   if redis.call('TTL', KEYS[3]) < latest - now then
     redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))

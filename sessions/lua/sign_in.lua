@@ -82,9 +82,10 @@ else
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 
--- Index it; expired members leave as soon as anyone touches the index.
+-- Index it; expired members leave as soon as anyone touches the index. The score is rounded up to a whole
+-- second: still never before the session can end, and a listpack stores it as a small integer (16 bytes less).
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local latest = math.min(now + idle + tonumber(ARGV[18]), now + absolute)
+local latest = math.ceil(math.min(now + idle + tonumber(ARGV[18]), now + absolute))
 redis.call('ZADD', KEYS[3], latest, ARGV[6])
 local count = redis.call('ZCARD', KEYS[3])
 local cap = tonumber(ARGV[5])

@@ -145,7 +145,8 @@ def test_a_state_stored_whole_before_the_upgrade_reads_and_is_made_compact_at_th
     state = keys.user_key(first.user)
     # As Gatehouse wrote it before 2026-12: the identity in one field, so Redis makes the hash a hashtable.
     redis.hdel(state, *piece_fields("i"), *piece_fields("p"))
-    redis.hset(state, mapping={"i": encode(identity(subject)), "p": encode(profile())})
+    old_identity, old_profile = encode(identity(subject), compact=False), encode(profile(), compact=False)
+    redis.hset(state, mapping={"i": old_identity, "p": old_profile})
     assert encoding(redis, state) == b"hashtable"
 
     assert page_view(app, first).identity == identity(subject)  # an old record signs no one out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
@@ -19,6 +20,7 @@ from sessions.long_fields import MAX_PIECES, PIECE_BYTES, join_pieces, piece_fie
 from sessions.scripts import LONG_FIELDS, script_source
 from sessions.store import StoredSession, session_store
 from sessions.user_state import commit_profile, read_saved_profile, read_user_state, reserve_profile_version
+from tests.support.records_before import IdentityBefore, ProfileBefore
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import RecordingRedis, session_id, sign_in
 from tests.unit.mock_provider import ISSUER, MockProvider
@@ -108,7 +110,7 @@ def test_a_state_stored_whole_by_the_previous_version_still_reads_and_its_next_w
     browser = signed_in_alice(app, provider)
     identity = Identity(issuer=ISSUER, subject="alice", email="alice@example.test", name="Old", picture=PICTURE)
     profile = Profile(display_name="Alice from before the upgrade", bio="b" * 80)
-    store_whole(fake_redis, encode(identity), encode(profile))
+    store_whole(fake_redis, encode(identity, compact=False), encode(profile, compact=False))
     fake_redis.expire(STATE, 1000)
 
     page = opened(app, browser)
@@ -230,6 +232,9 @@ def test_session_layout_whole_writes_what_the_previous_version_reads(
 
     state, record = fake_redis.hgetall(STATE), fake_redis.hgetall(keys.session_key(user, member))
     assert len(state[b"i"]) > PIECE_BYTES and b"i2" not in state  # as the previous version stored them
+    # ... and in the form it decodes: maps by field name, never the compact arrays.
+    assert msgspec.msgpack.decode(state[b"i"], type=IdentityBefore).picture == PICTURE
+    assert msgspec.msgpack.decode(state[b"p"], type=ProfileBefore).display_name == "Alice Liddell"
     assert len(record[b"d"]) > PIECE_BYTES and b"d2" not in record and b"t" not in record
     assert fake_redis.type(keys.tokens_key(user, member)) == b"string"
     assert fake_redis.ttl(keys.tokens_key(user, member)) > 0

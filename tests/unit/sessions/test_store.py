@@ -112,6 +112,22 @@ def test_a_page_view_slides_the_idle_expiry_with_the_last_seen_time_without_rewr
     assert slid_to - 5 < fake_redis.ttl(tokens_key(sid)) <= slid_to
     assert fake_redis.hmget(key, "d", "v") == [data, version]
     assert script_calls(fake_redis, session_store(app).scripts.write.sha) == []
+    assert_index_score_covers(fake_redis, sid)
+
+
+def assert_index_score_covers(redis: RecordingRedis, sid: str) -> None:
+    """The session's score in its user's index is a whole second (a small integer in the listpack), not before
+    the moment the session can end: trimming the index by score never drops a live session."""
+    user, member = keys.parse_sid(sid)  # type: ignore[misc]
+    score = redis.zscore(keys.index_key(user), member)
+    assert score is not None and score == int(score)
+    assert score >= time.time() + redis.pttl(record_key(sid)) / 1000 - 1
+
+
+def test_a_new_session_s_index_score_is_a_whole_second_no_earlier_than_its_end(
+    app: Flask, signed_in: FlaskClient, fake_redis: RecordingRedis
+) -> None:
+    assert_index_score_covers(fake_redis, session_id(app, signed_in))
 
 
 def test_a_page_view_within_the_last_seen_interval_writes_nothing(

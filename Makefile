@@ -23,7 +23,8 @@ XDIST = -n $(TEST_WORKERS) --dist loadgroup
 # Python's own default, even where the environment sets PYTHONDONTWRITEBYTECODE: bytecode is cached in
 # __pycache__ (ignored by git). Each pytest worker rewrites and compiles every test module, and the suite
 # starts hundreds of Python processes (servers, workers, the CLI); without the cache each compiles again
-# everything it imports (about 3 of the 5 s a unit worker takes to collect).
+# everything it imports (collecting the unit tests took one pytest process 3.9 s of CPU without it, 2.2 s
+# with it).
 unexport PYTHONDONTWRITEBYTECODE
 
 # Lint first (ruff, mypy --strict): a red lint fails the run before the servers start.

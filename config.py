@@ -52,7 +52,7 @@ class BaseConfig:
     # Seconds a profile save may wait for the worker to load the user's saved profile (after Redis lost it).
     PROFILE_LOAD_WAIT = 3.0
     # Seconds before its expiry an access token is refreshed while it still works (one request refreshes, the
-    # others go on with the old token). Below the provider's token lifetime, or every request refreshes.
+    # others go on with the old token). Keep it below the provider's token lifetime, or every request refreshes.
     TOKEN_REFRESH_AHEAD = 60
     OIDC_SCOPES = "openid email profile"
     # What sign-out sends the provider to name the session it ends: the session's ID token

@@ -92,7 +92,7 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
 # How an identity and a profile are stored in Redis (the user's state). Compact: a msgpack array of the fields in
 # the order they are declared above, trailing defaults left out; a field added later must go last (one a later
 # version appended is passed over, so a process not yet upgraded still reads its records). It is about 25
-# bytes shorter than a map by field name for an identity and 17 for a profile, which puts a one-session user's
+# bytes shorter than a map by field name for an identity and 17 for a profile, which for most users puts their
 # state in a smaller allocation (docs/performance.md). Whole (SESSION_LAYOUT=whole): the map, as Gatehouse wrote
 # it before 2026-12, for the first step of a rolling upgrade. Both forms are always read.
 _encoder = msgspec.msgpack.Encoder()

@@ -1,8 +1,8 @@
 """instance/devstack.json: `make run`'s settings for a CLI command in a second terminal, and every way it is refused.
 
-In-process cases call devstack.settings_file directly (a lock held through one open file blocks another
-open of the same file, even in one process); the last ones run `flask --app app …` as a child process,
-which is what a second terminal does.
+In process: devstack.settings_file is called directly (a lock held through one open file blocks another
+open of the same file, even in one process). tests/integration/test_cli_beside_make_run.py runs
+`flask --app app …` as a child process, which is what a second terminal does.
 """
 
 from __future__ import annotations
@@ -25,24 +25,13 @@ from devstack.settings_file import (
     publish,
     running_settings,
 )
-from tests.support.cli import second_terminal
-
-DEVSTACK_ENV = {
-    "GATEHOUSE_ENV": "development",
-    "SECRET_KEY": "a-development-secret-key-of-enough-length",
-    "REDIS_URL": "redis://127.0.0.1:6390/0",
-    "OIDC_ISSUER": "http://127.0.0.1:9400",
-    "OIDC_CLIENT_ID": "gatehouse-dev",
-    "OIDC_CLIENT_SECRET": "gatehouse-dev-secret",
-    "PATH": "/usr/bin",
-}
+from tests.support.devstack_files import DEVSTACK_ENV, make_run_folder, write_file
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """A folder like the one `make run` runs in, with its instance/ subfolder."""
-    (tmp_path / "instance").mkdir()
-    return tmp_path
+    return make_run_folder(tmp_path)
 
 
 @pytest.fixture
@@ -51,14 +40,6 @@ def published(folder: Path) -> Iterator[PublishedSettings]:
     settings = publish(folder, DEVSTACK_ENV)
     yield settings
     settings.remove()
-
-
-def write_file(folder: Path, text: str, mode: int = 0o600) -> Path:
-    """A settings file that nobody holds (as a killed `make run` leaves it)."""
-    path = folder / RELATIVE_PATH
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 def test_a_running_make_run_publishes_its_settings_for_the_cli(folder: Path, published: PublishedSettings) -> None:
@@ -171,45 +152,3 @@ def test_removing_never_deletes_a_newer_run_s_file(folder: Path) -> None:
     newer = write_file(folder, json.dumps({"REDIS_URL": "redis://127.0.0.1:7000/0"}))
     old.remove()
     assert newer.exists()
-
-
-def test_the_cli_runs_on_the_published_settings(folder: Path) -> None:
-    # Nothing is contacted: `users list` reads the database only.
-    env = {**DEVSTACK_ENV, "DATABASE_URL": f"sqlite:///{folder / 'gatehouse.db'}"}
-    settings = publish(folder, env)
-    try:
-        assert second_terminal(folder, "db", "upgrade").returncode == 0
-        done = second_terminal(folder, "users", "list", "--json")
-    finally:
-        settings.remove()
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == ""
-
-
-@pytest.mark.parametrize(
-    ("setup", "expected"),
-    [
-        ("none", "no `make run` is running"),
-        ("stale", "left from a `make run` that is no longer running"),
-        ("world-readable", "can be read or changed by other users"),
-        ("bad value", "REDIS_URL must be a redis://, rediss://, unix://, redis+sentinel://, redis+cluster://"),
-    ],
-)
-def test_the_cli_explains_an_unusable_file_without_a_traceback(folder: Path, setup: str, expected: str) -> None:
-    settings: PublishedSettings | None = None
-    if setup == "stale":
-        write_file(folder, json.dumps({name: DEVSTACK_ENV[name] for name in ("REDIS_URL", "SECRET_KEY")}))
-    elif setup == "world-readable":
-        settings = publish(folder, DEVSTACK_ENV)
-        (folder / RELATIVE_PATH).chmod(0o644)
-    elif setup == "bad value":
-        settings = publish(folder, {**DEVSTACK_ENV, "REDIS_URL": "ftp://127.0.0.1/"})
-    try:
-        done = second_terminal(folder, "users", "list", "--json")
-    finally:
-        if settings is not None:
-            settings.remove()
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    assert expected in done.stderr
-    assert DEVSTACK_ENV["SECRET_KEY"] not in done.stderr, "the secret key is never printed"

@@ -1,4 +1,7 @@
-"""Nothing at import: every Gatehouse module imports with no sockets, no settings and a broken environment."""
+"""Nothing at import: every Gatehouse module imports with no sockets, no settings and a broken environment.
+
+Each test imports everything in a fresh interpreter of its own (a child process): an integration test.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,7 @@
-"""A CLI command run with a bad configuration: the list of problems, no traceback, exit code 2."""
+"""A CLI command run with a bad configuration: the list of problems, no traceback, exit code 2.
+
+Each runs `flask --app app …` in a child process with exactly the environment it is given, as an operator does.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_flask
+from tests.unit.test_provider_settings import several
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("command", [["users", "list"], ["worker", "--burst"], ["db", "upgrade"]])
@@ -39,3 +45,10 @@ def test_a_cluster_queue_url_stops_the_worker_with_a_clear_message(tmp_path: Pat
     assert "Traceback" not in done.stderr
     assert "QUEUE_REDIS_URL cannot name a Redis Cluster: RQ cannot run on one" in done.stderr
     assert "REDIS_URL" not in done.stderr.replace("QUEUE_REDIS_URL", "")  # the Sentinel URL is fine
+
+
+def test_both_provider_forms_at_once_stop_a_command_with_exit_code_2(tmp_path: Path) -> None:
+    environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **several(OIDC_CLIENT_ID="client")}
+    done = run_flask("users", "list", env=environ)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "not both" in done.stderr

@@ -196,6 +196,25 @@ def test_while_another_request_refreshes_this_one_waits_for_its_tokens(
     assert provider.userinfo_requests[-1] == fresh["access_token"]
 
 
+def test_within_the_refresh_ahead_window_a_request_never_waits_for_another_s_refresh(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """While another request holds the lease on a token that still works, this one goes on with the old
+    token at once: no wait, no second redeem. Only once the token counts as expired do requests wait."""
+    app = make_app(TOKEN_REFRESH_AHEAD=120)
+    client = app.test_client()
+    assert sign_in(client, provider, "alice").status_code == 302
+    before = expire_access_token_in(app, fake_redis, client, 90)
+    lease, _ = lease_and_tokens_keys(app, client)
+    fake_redis.set(lease, "another-request", px=60_000)
+    started = time.monotonic()
+    assert client.get("/dashboard").status_code == 200
+    # Not a speed check: a request that waits does so until its bounded wait ends (lease_seconds() + 1 = 13 s).
+    assert time.monotonic() - started < 5
+    assert provider.refresh_grants() == []
+    assert provider.userinfo_requests[-1] == before["tokens"]["access_token"]
+
+
 def test_a_refresh_that_never_finishes_elsewhere_is_not_redeemed_again(
     make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+import models  # noqa: F401  (every table on db.metadata, which the migrated schema is compared with)
 from extensions import db
 from tests.support.cli import run_flask
 from tests.unit.test_migrations import SETTINGS

@@ -108,37 +108,41 @@ def _map_type(kind: type[msgspec.Struct]) -> type[msgspec.Struct]:
     return msgspec.defstruct(f"{kind.__name__}Map", fields, kw_only=True, omit_defaults=True)
 
 
-_identity_decoders = (msgspec.msgpack.Decoder(Identity), msgspec.msgpack.Decoder(_map_type(Identity)))
-_profile_decoders = (msgspec.msgpack.Decoder(Profile), msgspec.msgpack.Decoder(_map_type(Profile)))
+_DECODERS: dict[type[msgspec.Struct], tuple[msgspec.msgpack.Decoder[Any], msgspec.msgpack.Decoder[Any]]] = {
+    kind: (msgspec.msgpack.Decoder(kind), msgspec.msgpack.Decoder(_map_type(kind))) for kind in (Identity, Profile)
+}
 
 
 def encode(value: Identity | Profile, *, compact: bool = True) -> bytes:
     """The form stored in Redis: an array (`compact`), or a map by field name (SESSION_LAYOUT=whole)."""
-    fields = msgspec.structs.fields(value)
+    fields, values = msgspec.structs.fields(value), msgspec.structs.astuple(value)
     if not compact:
-        return _encoder.encode(
-            {field.name: getattr(value, field.name) for field in fields if getattr(value, field.name) != field.default}
-        )
-    row = list(msgspec.structs.astuple(value))
+        named = zip(fields, values, strict=True)
+        return _encoder.encode({field.name: item for field, item in named if item != field.default})
+    row = list(values)
     while row and not fields[len(row) - 1].required and row[-1] == fields[len(row) - 1].default:
         row.pop()
     return _encoder.encode(row)
 
 
+def _decode(raw: bytes, kind: type[msgspec.Struct]) -> Any:
+    """A `kind` from either stored form."""
+    row_decoder, map_decoder = _DECODERS[kind]
+    if raw[:1] and raw[0] in _MAP_MARKERS:
+        return kind(**msgspec.structs.asdict(map_decoder.decode(raw)))
+    return row_decoder.decode(raw)
+
+
 def decode_identity(raw: bytes) -> Identity:
     """An Identity from either stored form."""
-    row_decoder, map_decoder = _identity_decoders
-    if raw[:1] and raw[0] in _MAP_MARKERS:
-        return Identity(**msgspec.structs.asdict(map_decoder.decode(raw)))
-    return row_decoder.decode(raw)
+    identity: Identity = _decode(raw, Identity)
+    return identity
 
 
 def decode_profile(raw: bytes) -> Profile:
     """A Profile from either stored form."""
-    row_decoder, map_decoder = _profile_decoders
-    if raw[:1] and raw[0] in _MAP_MARKERS:
-        return Profile(**msgspec.structs.asdict(map_decoder.decode(raw)))
-    return row_decoder.decode(raw)
+    profile: Profile = _decode(raw, Profile)
+    return profile
 
 
 def profile_dict(profile: Profile, version: int) -> dict[str, Any]:

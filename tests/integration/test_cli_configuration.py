@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_flask
-from tests.unit.test_provider_settings import several
+from tests.support.environments import several
 
 pytestmark = pytest.mark.integration
 

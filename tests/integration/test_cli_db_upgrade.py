@@ -16,14 +16,14 @@ from sqlalchemy import create_engine
 import models  # noqa: F401  (every table on db.metadata, which the migrated schema is compared with)
 from extensions import db
 from tests.support.cli import run_flask
-from tests.unit.test_migrations import SETTINGS
+from tests.support.environments import MIGRATION_SETTINGS
 
 pytestmark = pytest.mark.integration
 
 
 def test_db_upgrade_matches_the_models(tmp_path: Path) -> None:
     database = tmp_path / "migrated.db"
-    env = {"PATH": os.environ.get("PATH", ""), **SETTINGS, "DATABASE_URL": f"sqlite:///{database}"}
+    env = {"PATH": os.environ.get("PATH", ""), **MIGRATION_SETTINGS, "DATABASE_URL": f"sqlite:///{database}"}
     upgraded = run_flask("db", "upgrade", env=env, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr
 

@@ -40,7 +40,10 @@ class Topology:
         def provider_pages(http: requests.Session, base_url: str, authorize_url: str, login: str) -> requests.Response:
             return http.get(authorize_url, params={"login_as": login}, timeout=TIMEOUT)
 
-        return browserless.sign_in(browser, self.stack.web_url, subject, next_path, through=provider_pages)
+        landed = browserless.sign_in(browser, self.stack.web_url, subject, next_path, through=provider_pages)
+        # Said here, not later as a redirect to sign-in: a refused sign-in (a 503 under load) is what failed.
+        assert landed.status_code == 200, f"the sign-in of {subject} answered {landed.status_code}: {landed.text[:300]}"
+        return landed
 
     def rows(self, subject: str) -> list[dict[str, object]]:
         """The persisted rows of `subject` at this topology's provider."""

@@ -8,32 +8,9 @@ import pytest
 
 from app import create_app
 from config import ConfigError, load_settings
+from tests.support.environments import base_environ, production_environ
 
 REQUIRED = ("SECRET_KEY", "REDIS_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
-
-
-def base_environ(**changes: str) -> dict[str, str]:
-    """A complete development environment, with `changes` applied."""
-    environ = {
-        "GATEHOUSE_ENV": "development",
-        "SECRET_KEY": "x" * 40,
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "OIDC_ISSUER": "https://idp.example.test",
-        "OIDC_CLIENT_ID": "client",
-        "OIDC_CLIENT_SECRET": "secret",
-    }
-    environ.update(changes)
-    return environ
-
-
-def production_environ(**changes: str) -> dict[str, str]:
-    """A complete production environment, with `changes` applied."""
-    production = {
-        "GATEHOUSE_ENV": "production",
-        "DATABASE_URL": "postgresql://db.internal/gatehouse",
-        "PUBLIC_URL": "https://gatehouse.example.test",
-    }
-    return base_environ(**{**production, **changes})
 
 
 def problems_of(environ: dict[str, str], **kwargs: object) -> list[str]:

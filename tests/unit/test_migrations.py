@@ -17,15 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import create_app
 from extensions import db
-
-SETTINGS = {
-    "GATEHOUSE_ENV": "testing",
-    "SECRET_KEY": "unit-test-secret-key-that-is-long-enough",
-    "REDIS_URL": "redis://127.0.0.1:1/0",  # never contacted by `db upgrade`
-    "OIDC_ISSUER": "https://idp.example.test",
-    "OIDC_CLIENT_ID": "client",
-    "OIDC_CLIENT_SECRET": "secret",
-}
+from tests.support.environments import MIGRATION_SETTINGS
 
 
 def upgrade(database: Path, revision: str = "head", command: str = "upgrade") -> None:
@@ -34,7 +26,7 @@ def upgrade(database: Path, revision: str = "head", command: str = "upgrade") ->
     A child process costs a second of imports; in process, Alembic's env.py would reconfigure this
     process's logging (`fileConfig` closes every handler, pytest's too), so it is a no-op meanwhile.
     """
-    app = create_app({**SETTINGS, "DATABASE_URL": f"sqlite:///{database}"})
+    app = create_app({**MIGRATION_SETTINGS, "DATABASE_URL": f"sqlite:///{database}"})
     with mock.patch.object(logging.config, "fileConfig"), app.app_context():
         (flask_migrate.upgrade if command == "upgrade" else flask_migrate.downgrade)(revision=revision)
         db.engine.dispose()

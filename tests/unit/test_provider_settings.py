@@ -8,26 +8,7 @@ import pytest
 
 from config import ConfigError, load_settings
 from provider_settings import SINGLE_PROVIDER, ProviderSettings
-from tests.unit.test_config import base_environ
-
-SINGLE_FORM = {"OIDC_ISSUER": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": ""}
-
-
-def several(**changes: str) -> dict[str, str]:
-    """A development environment with providers corp and partner-idp."""
-    return base_environ(
-        **{
-            **SINGLE_FORM,
-            "OIDC_PROVIDERS": "corp,partner-idp",
-            "OIDC_CORP_ISSUER": "https://corp.example.test",
-            "OIDC_CORP_CLIENT_ID": "corp-client",
-            "OIDC_CORP_CLIENT_SECRET": "corp-secret",
-            "OIDC_PARTNER_IDP_ISSUER": "https://partner.example.test/",
-            "OIDC_PARTNER_IDP_CLIENT_ID": "partner-client",
-            "OIDC_PARTNER_IDP_CLIENT_SECRET": "partner-secret",
-            **changes,
-        }
-    )
+from tests.support.environments import base_environ, several
 
 
 def providers(environ: dict[str, str]) -> tuple[ProviderSettings, ...]:

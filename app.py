@@ -102,13 +102,14 @@ def read_settings(app: Flask, config: Mapping[str, Any] | None) -> dict[str, Any
 def exit_cli_with(error: ConfigError) -> None:
     """Under `flask --app app …`, print the settings' problems (no traceback) and exit with 2.
 
-    Elsewhere (gunicorn, tests) this returns and the error propagates as usual.
+    Elsewhere (gunicorn, tests) this returns and the error propagates as usual. SystemExit, not click's
+    own exit: Flask lists the commands for `--help` by loading the app, and prints a traceback for any
+    Exception that loading raises (click's exit is one), where SystemExit passes through.
     """
-    context = click.get_current_context(silent=True)
-    if context is None:
+    if click.get_current_context(silent=True) is None:
         return
     click.echo(f"Error: {error}", err=True)
-    context.exit(2)
+    raise SystemExit(2)
 
 
 def init_proxy_fix(app: Flask) -> None:

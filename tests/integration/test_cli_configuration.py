@@ -16,7 +16,7 @@ from tests.support.environments import several
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("command", [["users", "list"], ["worker", "--burst"], ["db", "upgrade"]])
+@pytest.mark.parametrize("command", [["users", "list"], ["worker", "--burst"], ["db", "upgrade"], ["--help"]])
 def test_a_bad_configuration_is_listed_without_a_traceback(command: list[str], tmp_path: Path) -> None:
     """Every setting's problem is named on stderr, and the exit code says "usage error" (2)."""
     environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GATEHOUSE_ENV": "production"}

@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
-from jobs.worker import build_worker, check_eviction_policy
+from jobs.worker import build_worker_once_reachable, check_eviction_policy
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 @click.option("--name", default=None, help="Worker name (default: a random id).")
 @with_appcontext
 def worker_command(burst: bool, name: str | None) -> None:
-    """Run a job worker (with RQ's scheduler, which retries need)."""
+    """Run a job worker (with RQ's scheduler, which retries need); started during a queue Redis outage, it waits."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = build_worker(app, name=name)
+    worker = build_worker_once_reachable(app, name=name, wait=not burst)
     check_eviction_policy(worker.connection)
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connections import worker_redis
 from extensions import db
 from jobs.batch import BatchingWorker
-from jobs.outage import OutageTolerantWorker
+from jobs.outage import REDIS_GONE, OutageTolerantWorker
 from jobs.outbox import drain_outbox
 from jobs.queues import QUEUES, SERIALIZER, GatehouseJob, put_on_queue
 from jobs.registry import job_registry
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # The only maxmemory-policy under which Redis never drops a queued job to free memory.
 SAFE_EVICTION_POLICY = "noeviction"
+# A worker started while the queue's Redis does not answer tries again after 0.25 s, doubling up to this.
+START_RETRY_MAX_SECONDS = 5.0
 
 
 class UnsafeQueueRedis(click.ClickException):
@@ -217,6 +219,38 @@ def check_eviction_policy(connection: Redis) -> None:
             f"when memory runs short. Set `maxmemory-policy {SAFE_EVICTION_POLICY}` on that Redis "
             "(or point QUEUE_REDIS_URL at one that has it); see docs/reliability.md."
         )
+
+
+class QueueRedisUnreachable(click.ClickException):
+    """`worker --burst` was started while the queue's Redis does not answer."""
+
+
+def build_worker_once_reachable(app: Flask, *, name: str | None = None, wait: bool = True) -> AppWorker:
+    """`build_worker`, once the queue's Redis answers: a worker started during an outage waits for it.
+
+    RQ's Worker connects as it is built, before the outage handling of jobs/outage.py can take over,
+    so a worker that a supervisor starts before Redis, or restarts during an outage, would die with a
+    raw traceback. It says once what it waits for, and starts when Redis is back. With `wait` False
+    (`--burst`: a one-off run) it stops at once with that message (exit code 1).
+    """
+    delay, waiting_since = 0.25, None
+    while True:
+        try:
+            worker = build_worker(app, name=name)
+        except REDIS_GONE as error:
+            if not wait:
+                raise QueueRedisUnreachable(f"the queue Redis (QUEUE_REDIS_URL) does not answer: {error}") from None
+            if waiting_since is None:
+                waiting_since = time.monotonic()
+                log.warning("Worker: the queue Redis (QUEUE_REDIS_URL) does not answer (%s); waiting for it", error)
+            time.sleep(delay)
+            delay = min(delay * 2, START_RETRY_MAX_SECONDS)
+            continue
+        if waiting_since is not None:
+            # A warning like the one it answers: logging below warnings is set up only once the worker runs.
+            waited = time.monotonic() - waiting_since
+            log.warning("Worker %s: the queue Redis answers after %.0f s; starting", worker.name, waited)
+        return worker
 
 
 def build_worker(app: Flask, *, name: str | None = None) -> AppWorker:

@@ -123,7 +123,7 @@ def test_a_redis_error_at_start_or_stop_is_logged_and_exits_1(
         def work(self, **options: object) -> None:
             raise error
 
-    monkeypatch.setattr(worker_module, "build_worker", lambda app, name=None: Failing())
+    monkeypatch.setattr(worker_module, "build_worker_once_reachable", lambda app, name=None, wait=True: Failing())
     monkeypatch.setattr(worker_module, "check_eviction_policy", lambda connection: None)
     with caplog.at_level(logging.ERROR, logger="commands.worker"):
         result = app.test_cli_runner().invoke(args=["worker"])

@@ -30,7 +30,7 @@ from typing import Any
 import click
 from flask import Flask
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 from rq import Queue
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
@@ -225,18 +225,27 @@ class QueueRedisUnreachable(click.ClickException):
     """`worker --burst` was started while the queue's Redis does not answer."""
 
 
+class QueueRedisRefused(click.ClickException):
+    """The queue's Redis answers but refuses the worker's credentials: a setting to fix, not an outage to wait out."""
+
+
 def build_worker_once_reachable(app: Flask, *, name: str | None = None, wait: bool = True) -> AppWorker:
     """`build_worker`, once the queue's Redis answers: a worker started during an outage waits for it.
 
     RQ's Worker connects as it is built, before the outage handling of jobs/outage.py can take over,
     so a worker that a supervisor starts before Redis, or restarts during an outage, would die with a
     raw traceback. It says once what it waits for, and starts when Redis is back. With `wait` False
-    (`--burst`: a one-off run) it stops at once with that message (exit code 1).
+    (`--burst`: a one-off run) it stops at once with that message (exit code 1). A wrong password or
+    ACL user stops it at once too (redis-py raises those as connection errors).
     """
     delay, waiting_since = 0.25, None
     while True:
         try:
             worker = build_worker(app, name=name)
+        except (AuthenticationError, AuthorizationError) as error:
+            raise QueueRedisRefused(
+                f"the queue Redis (QUEUE_REDIS_URL) refused the worker's credentials: {error}"
+            ) from None
         except REDIS_GONE as error:
             if not wait:
                 raise QueueRedisUnreachable(f"the queue Redis (QUEUE_REDIS_URL) does not answer: {error}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.helpers import StartStack, enqueue_records, record, rows_by_subject
+from tests.support.cli import run_flask
 from tests.support.polling import wait_until
 from tests.support.stack import Stack
 
@@ -54,3 +55,13 @@ def test_a_burst_worker_started_during_a_queue_outage_stops_with_a_clear_message
     assert done.returncode == 1, done.stderr
     assert f"Error: {WAITING}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_worker_refused_by_the_queue_redis_stops_instead_of_waiting(start_test_stack: StartStack) -> None:
+    """A wrong password is a setting to fix: the worker names it and exits 1, it does not wait for ever."""
+    stack = start_test_stack("sqlite", separate_queue=True, workers=0, redis_password="the-queue-password")
+    wrong = stack.queue.url.replace("the-queue-password", "not-the-password")
+    done = run_flask("worker", env={**stack.env, "QUEUE_REDIS_URL": wrong}, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "the queue Redis (QUEUE_REDIS_URL) refused the worker's credentials" in done.stderr
+    assert WAITING not in done.stderr and "Traceback" not in done.stderr

@@ -19,6 +19,7 @@ import requests
 from sessions import keys
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
+    REPLICA_WAIT,
     Topology,
     assert_no_one_signed_out_but,
     revoke_others,
@@ -57,14 +58,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory, cluster: RedisClusterGrou
         tmp_path_factory.mktemp("cluster"),
         redis_url=cluster.url,
         queue_on_own_redis=True,
-        # Acknowledged writes wait for the slot's replica; the queue's own Redis has none. Six Redis servers
-        # beside the stack on two cores: a replica under load took more than 300 ms to confirm a sign-in.
-        settings={
-            "REDIS_WAIT_REPLICAS": 1,
-            "REDIS_WAIT_TIMEOUT_MS": 1500,
-            "REDIS_SOCKET_TIMEOUT": 2.0,
-            "QUEUE_REDIS_WAIT_REPLICAS": 0,
-        },
+        # Acknowledged writes wait for the slot's replica; the queue's own Redis has none.
+        settings={**REPLICA_WAIT, "QUEUE_REDIS_WAIT_REPLICAS": 0},
     ) as topology:
         yield topology
 

@@ -19,7 +19,7 @@ from redis import Redis
 from app import create_app
 from devstack.processes import start_redis, stop
 from tests.integration.pages import is_signed_in_as, is_signed_out
-from tests.integration.topology_journeys import Topology, running_topology
+from tests.integration.topology_journeys import REPLICA_WAIT, Topology, running_topology
 from tests.security.tls import make_certificate
 from tests.support.browserless import TIMEOUT, csrf_token
 from tests.support.ports import free_port
@@ -123,7 +123,7 @@ def sentinel_topology(
         tmp_path_factory.mktemp("sentinel-tls"),
         redis_url=tls_sentinel.url,
         redis_client=lambda: tls_sentinel.client_for(tls_sentinel.primary()),
-        settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300, "REDIS_TLS_CA_FILE": str(tls_files.ca)},
+        settings={**REPLICA_WAIT, "REDIS_TLS_CA_FILE": str(tls_files.ca)},
     ) as topology:
         yield topology
 
@@ -150,8 +150,7 @@ def cluster_topology(
         redis_url=tls_cluster.url,
         queue_on_own_redis=True,
         settings={
-            "REDIS_WAIT_REPLICAS": 1,
-            "REDIS_WAIT_TIMEOUT_MS": 300,
+            **REPLICA_WAIT,
             "QUEUE_REDIS_WAIT_REPLICAS": 0,
             "REDIS_TLS_CA_FILE": str(tls_files.ca),
         },

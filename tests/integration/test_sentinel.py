@@ -25,6 +25,7 @@ from jobs.outbox import outbox_count
 from jobs.queues import enqueue, put_on_queue
 from tests.integration.pages import is_signed_out
 from tests.integration.topology_journeys import (  # noqa: F401  (the shared journeys, collected and run here)
+    REPLICA_WAIT,
     Topology,
     assert_no_one_signed_out_but,
     revoke_others,
@@ -63,7 +64,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, sentinel: SentinelGroup) 
         tmp_path_factory.mktemp("sentinel"),
         redis_url=sentinel.url,
         redis_client=lambda: sentinel.client_for(sentinel.primary()),
-        settings={"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 300},
+        settings=REPLICA_WAIT,
     ) as topology:
         yield topology
 

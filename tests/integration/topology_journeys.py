@@ -25,6 +25,11 @@ from tests.support.page_load import PageLoad
 from tests.support.polling import wait_until
 from tests.support.stack import Stack, start_stack
 
+# Acknowledged writes wait for a replica (REDIS_WAIT_REPLICAS=1) this long at most. The topologies run several Redis
+# servers beside the stack on two busy cores: a Cluster's replica once took more than 300 ms to confirm a sign-in.
+# The WAIT must be shorter than the socket timeout (config.py).
+REPLICA_WAIT = {"REDIS_WAIT_REPLICAS": 1, "REDIS_WAIT_TIMEOUT_MS": 1500, "REDIS_SOCKET_TIMEOUT": 2.0}
+
 
 @dataclass
 class Topology:

@@ -49,7 +49,7 @@ from sessions.store import encode_data, session_store
 from sessions.token_record import pack_tokens
 from tests.support.redis_monitor import recording
 from tests.support.session_records import plant_session
-from users.schema import Identity, Profile, encode
+from users.schema import Identity, Profile
 
 ISSUER = "https://login.example.com/realms/staff"
 SESSIONS_PER_USER = 10
@@ -219,8 +219,8 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                         device,
                         ADDRESS,
                         int(now),
-                        encode(who),
-                        encode(profile(subject)),
+                        store.scripts.pack(who),
+                        store.scripts.pack(profile(subject)),
                         pack_tokens(tokens),
                         keys.session_key(user, ""),
                         keys.tokens_key(user, ""),

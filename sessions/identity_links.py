@@ -23,7 +23,7 @@ from flask import current_app
 from connections import session_redis
 from sessions import keys
 from sessions.store import session_store
-from users.schema import Identity, Profile, encode
+from users.schema import Identity, Profile
 from users.tags import user_tag
 
 
@@ -155,7 +155,7 @@ def restore_link(
     identity's next sign-in opens it.
     """
     session_redis().set(keys.identity_link_key(link.issuer, link.subject), account)
-    compact = session_store(current_app).scripts.compact
+    scripts = session_store(current_app).scripts
     outcome = _run_link_script(
         account,
         "restore",
@@ -163,9 +163,9 @@ def restore_link(
         link.provider,
         _record(link),
         own_provider,
-        encode(identity, compact=compact),
+        scripts.pack(identity),
         versions[0],
-        encode(profile, compact=compact),
+        scripts.pack(profile),
         versions[1],
     )
     return bytes(outcome).decode()

@@ -21,7 +21,7 @@ from sessions.scripts import ScriptCall
 from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.token_record import pack_tokens
 from sessions.user import current_session
-from users.schema import Identity, Profile, decode_profile, encode
+from users.schema import Identity, Profile, decode_profile
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def start_user_session(
             describe_device(request.user_agent.string),
             request.remote_addr or "",
             "" if auth_time is None else auth_time,
-            "" if link_field else encode(identity, compact=store.scripts.compact),
-            encode(profile, compact=store.scripts.compact),
+            "" if link_field else store.scripts.pack(identity),
+            store.scripts.pack(profile),
             pack_tokens(tokens, keep_id_token=provider_named(provider).keeps_id_token),
             keys.session_key(user, ""),
             keys.tokens_key(user, ""),

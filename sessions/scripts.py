@@ -24,6 +24,7 @@ from redis.commands.core import Script
 from redis.exceptions import AskError, MovedError, TryAgainError
 
 from connections import WriteNotReplicated
+from users.schema import Identity, Profile, encode
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 # Shared functions, each file put in front of every script that calls one of its functions:
@@ -113,6 +114,10 @@ class SessionScripts:
         for name in NAMES:
             # As bytes: for text, redis-py asks the client for its encoder, and a cluster client would connect.
             setattr(self, name, client.register_script(script_source(name, compact=compact)))
+
+    def pack(self, value: Identity | Profile) -> bytes:
+        """An identity or profile in the form these scripts store it (users/schema.py `encode`, per SESSION_LAYOUT)."""
+        return encode(value, compact=self.compact)
 
     def replicated(self, script: Script, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a write script, acknowledged only once replicated; its result."""

@@ -22,7 +22,7 @@ from sessions.identity_links import account_links, forget_stale_link
 from sessions.long_fields import join_pieces, piece_fields
 from sessions.scripts import SessionScripts
 from sessions.store import session_store
-from users.schema import Identity, Profile, decode_identity, decode_profile, encode
+from users.schema import Identity, Profile, decode_identity, decode_profile
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def reserve_profile_version(user: str, shown_version: int | None = None) -> int 
 def commit_profile(user: str, version: int, profile: Profile) -> bool:
     """Store the profile at its reserved version; False if a newer one is there or the state is gone."""
     scripts = _scripts()
-    packed = encode(profile, compact=scripts.compact)
+    packed = scripts.pack(profile)
     stored = scripts.replicated(scripts.profile_commit, keys=[keys.user_key(user)], args=[version, packed])
     return int(stored) == 1
 
@@ -185,7 +185,7 @@ def _publish(row: PersistedUser, *, client: Pipeline | None) -> None:
     scripts.persisted(
         keys=[keys.user_key(row.user), keys.index_key(row.user)],
         args=[
-            encode(row.profile, compact=scripts.compact),
+            scripts.pack(row.profile),
             row.profile_version,
             "1" if row.disabled else "0",
             current_app.config["USER_STATE_TTL"],

@@ -5,16 +5,6 @@ from __future__ import annotations
 # The single-provider form switched off, for the several-provider form (OIDC_PROVIDERS).
 SINGLE_FORM = {"OIDC_ISSUER": "", "OIDC_CLIENT_ID": "", "OIDC_CLIENT_SECRET": ""}
 
-# What `flask db upgrade` needs, in the testing environment; its Redis is never contacted.
-MIGRATION_SETTINGS = {
-    "GATEHOUSE_ENV": "testing",
-    "SECRET_KEY": "unit-test-secret-key-that-is-long-enough",
-    "REDIS_URL": "redis://127.0.0.1:1/0",
-    "OIDC_ISSUER": "https://idp.example.test",
-    "OIDC_CLIENT_ID": "client",
-    "OIDC_CLIENT_SECRET": "secret",
-}
-
 
 def base_environ(**changes: str) -> dict[str, str]:
     """A complete development environment, with `changes` applied."""
@@ -55,3 +45,7 @@ def several(**changes: str) -> dict[str, str]:
             **changes,
         }
     )
+
+
+# What `flask db upgrade` needs, in the testing environment; its Redis is never contacted.
+MIGRATION_SETTINGS = base_environ(GATEHOUSE_ENV="testing", REDIS_URL="redis://127.0.0.1:1/0")

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Select, Update, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from accounts.job_records import as_aware, moment_field, text_field
 from extensions import db
 from jobs.failures import PERMANENT_FAILURES, give_up, job_transaction
 from models.batch_queries import pairs_in
@@ -34,7 +35,7 @@ from models.identity_unlink import IdentityUnlink
 from models.user import User
 from models.user_identity import PROVIDER_MAX, UserIdentity
 from oidc.provider import oidc_providers
-from users.tags import user_tag
+from users.tags import is_moved_account, user_tag
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def record_identities(records: Sequence[Mapping[str, Any]], now: datetime) -> No
     found = connection.execute(_primary_identity_holders(), {"users": primaries}).all()
     missing = []
     for row in found:
+        if is_moved_account(row.issuer):
+            continue  # an account that moved to a new name has no identity of its own (accounts/moves.py)
         if row.holder is None:
             missing.append(
                 {
@@ -210,9 +213,13 @@ def link_identity(record: dict[str, Any]) -> None:
     """Link an identity to the account whose primary is (user_issuer, user_subject); never take another's."""
     try:
         user = user_tag(record["user_issuer"], record["user_subject"])
-        account = (_text(record, "user_issuer"), _text(record, "user_subject"))
-        provider, issuer, subject = _text(record, "provider"), _text(record, "issuer"), _text(record, "subject")
-        linked_at = _moment(record["linked_at"])
+        account = (text_field(record, "user_issuer"), text_field(record, "user_subject"))
+        provider, issuer, subject = (
+            text_field(record, "provider"),
+            text_field(record, "issuer"),
+            text_field(record, "subject"),
+        )
+        linked_at = moment_field(record["linked_at"])
         if len(provider) > PROVIDER_MAX:
             raise ValueError("provider")
     except (KeyError, TypeError, ValueError) as error:
@@ -226,7 +233,7 @@ def _link(account: tuple[str, str], provider: str, issuer: str, subject: str, li
     deleted_at = db.session.execute(
         select(DeletedUser.deleted_at).where(DeletedUser.issuer == account[0], DeletedUser.subject == account[1])
     ).scalar()
-    if deleted_at is not None and _aware(deleted_at) >= linked_at:
+    if deleted_at is not None and as_aware(deleted_at) >= linked_at:
         raise AccountDeleted(f"user {user} was deleted after the link was asked for")
     # A link job retried (its account had no row yet) after the user unlinked the identity again.
     unlinked_at = db.session.execute(
@@ -237,7 +244,7 @@ def _link(account: tuple[str, str], provider: str, issuer: str, subject: str, li
             IdentityUnlink.user_subject == account[1],
         )
     ).scalar()
-    if unlinked_at is not None and _aware(unlinked_at) >= linked_at:
+    if unlinked_at is not None and as_aware(unlinked_at) >= linked_at:
         raise LinkUndone(f"the identity was unlinked after its link to user {user} was asked for")
     user_id = _user_id(*account)
     if user_id is None:
@@ -274,10 +281,12 @@ def unlink_identity(record: dict[str, Any]) -> None:
     """
     try:
         user = user_tag(record["user_issuer"], record["user_subject"])
-        account = (_text(record, "user_issuer"), _text(record, "user_subject"))
-        issuer, subject = _text(record, "issuer"), _text(record, "subject")
+        account = (text_field(record, "user_issuer"), text_field(record, "user_subject"))
+        issuer, subject = text_field(record, "issuer"), text_field(record, "subject")
         # Queued before unlinks carried their time: the worker's clock, later than anything asked for before.
-        unlinked_at = _moment(record["unlinked_at"], "unlinked_at") if "unlinked_at" in record else datetime.now(UTC)
+        unlinked_at = (
+            moment_field(record["unlinked_at"], "unlinked_at") if "unlinked_at" in record else datetime.now(UTC)
+        )
     except (KeyError, TypeError, ValueError) as error:
         give_up("unlink_identity got a malformed record", error)
     if (issuer, subject) == account:
@@ -310,25 +319,6 @@ def _remember_unlink(account: tuple[str, str], issuer: str, subject: str, unlink
             where=newer,
         )
     )
-
-
-def _text(record: Mapping[str, Any], field: str) -> str:
-    value = record[field]
-    if not isinstance(value, str) or not value:
-        raise TypeError(field)
-    return value
-
-
-def _moment(value: Any, field: str = "linked_at") -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(field)
-    # In UTC: SQLite stores a time without its offset, and these are compared with stored ones.
-    return _aware(datetime.fromisoformat(value)).astimezone(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back the stored UTC times without their offset.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _user_id(issuer: str, subject: str) -> int | None:
@@ -379,8 +369,8 @@ def account_identities(issuer: str, subject: str) -> list[LinkedIdentity]:
                 provider=row.provider,
                 issuer=row.issuer,
                 subject=row.subject,
-                linked_at=_aware(row.linked_at).timestamp(),
-                last_used_at=_aware(row.last_used_at).timestamp() if row.last_used_at else None,
+                linked_at=as_aware(row.linked_at).timestamp(),
+                last_used_at=as_aware(row.last_used_at).timestamp() if row.last_used_at else None,
                 primary=(row.issuer, row.subject) == (issuer, subject),
             )
             for row in rows
@@ -390,7 +380,7 @@ def account_identities(issuer: str, subject: str) -> list[LinkedIdentity]:
     if not any(identity.primary for identity in found):
         # Written by a worker older than user_identities; its next sign-in's job writes the row.
         found.append(
-            LinkedIdentity(provider_name(issuer), issuer, subject, _aware(account.created_at).timestamp(), None, True)
+            LinkedIdentity(provider_name(issuer), issuer, subject, as_aware(account.created_at).timestamp(), None, True)
         )
     return sorted(found, key=lambda each: (not each.primary, each.linked_at, each.issuer, each.subject))
 
@@ -410,7 +400,7 @@ def listed_identities(users: Sequence[User]) -> dict[int, list[dict[str, str]]]:
         own = (user.issuer, user.subject)
         linked = sorted(
             (row for row in by_user.get(user.id, []) if (row.issuer, row.subject) != own),
-            key=lambda row: (_aware(row.linked_at), row.id),
+            key=lambda row: (as_aware(row.linked_at), row.id),
         )
         primary = next((row for row in by_user.get(user.id, []) if (row.issuer, row.subject) == own), None)
         # No row for the user's own identity: written by a worker older than user_identities.

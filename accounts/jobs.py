@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accounts.deletion import delete_user_row
 from accounts.identities import link_identity, unlink_identity
+from accounts.moves import move_account
 from accounts.persistence import persist_user, persist_user_status, persist_users
 from jobs.registry import JobSpec
 
@@ -13,4 +14,5 @@ ACCOUNT_JOBS = (
     JobSpec(delete_user_row, former_names=("jobs.accounts.delete_user_row",)),
     JobSpec(link_identity),
     JobSpec(unlink_identity),
+    JobSpec(move_account),
 )

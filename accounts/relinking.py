@@ -21,7 +21,7 @@ from models.user import User
 from sessions.identity_links import Link, restore_link
 from sessions.user_state import delete_user_state
 from users.schema import PROFILE_FIELDS, Identity, profile_from
-from users.tags import user_tag
+from users.tags import is_moved_account, user_tag
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def fold_back(records: Sequence[Mapping[str, Any]]) -> int:
         link = Link(identity_row.provider, issuer, subject, linked_at.timestamp())
         outcome = restore_link(
             user_tag(account.issuer, account.subject),
-            provider_name(account.issuer),
+            "" if is_moved_account(account.issuer) else provider_name(account.issuer),  # "": no identity of its own
             link,
             _identity(account),
             profile_from({field: getattr(account, field) for field in PROFILE_FIELDS}),

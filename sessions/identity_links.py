@@ -49,6 +49,10 @@ class AccountGone(Exception):
     """The account was deleted (or its state lost) meanwhile."""
 
 
+class LastSignIn(Exception):
+    """The account has no identity of its own, and this is its last link: someone must be able to sign in to it."""
+
+
 _link_encoder = msgspec.msgpack.Encoder()
 _link_decoder = msgspec.msgpack.Decoder(tuple[str, str, str, float])
 
@@ -117,7 +121,10 @@ def add_link(account: str, own_provider: str, link: Link) -> bool:
 
 
 def remove_link(account: str, link: Link) -> int | None:
-    """Unlink an identity from `account` and end the sessions it signed in; how many ended (None: not linked)."""
+    """Unlink an identity from `account` and end the sessions it signed in; how many ended (None: not linked).
+
+    Raises LastSignIn (nothing changed) for the last link of an account with no identity of its own.
+    """
     outcome, ended = _run_link_script(
         account,
         "remove",
@@ -127,16 +134,23 @@ def remove_link(account: str, link: Link) -> int | None:
         keys.tokens_key(account, ""),
         current_app.config["USER_STATE_TTL"],
     )
+    if outcome == b"last":
+        raise LastSignIn(account)
     if outcome != b"unlinked":
         return None
     forget_stale_link(link.issuer, link.subject, account)
     return int(ended)
 
 
+def decode_link(record: bytes) -> Link:
+    """A link from its field in the account's state."""
+    return Link(*_link_decoder.decode(record))
+
+
 def account_links(account: str) -> list[Link]:
     """The identities linked into `account` (not its own), oldest first."""
     fields = cast(dict[bytes, bytes], session_redis().hgetall(keys.user_key(account)))
-    links = [Link(*_link_decoder.decode(value)) for name, value in fields.items() if name.startswith(b"l:")]
+    links = [decode_link(value) for name, value in fields.items() if name.startswith(b"l:")]
     return sorted(links, key=lambda link: link.linked_at)
 
 
@@ -146,13 +160,22 @@ def new_link(provider: str, issuer: str, subject: str) -> Link:
 
 
 def restore_link(
-    account: str, own_provider: str, link: Link, identity: Identity, profile: Profile, versions: tuple[int, int]
+    account: str,
+    own_provider: str,
+    link: Link,
+    identity: Identity,
+    profile: Profile,
+    versions: tuple[int, int],
+    *,
+    replacing_tombstone: int | None = None,
 ) -> str:
     """Put back a link the store lost, from the database (the worker); what link.lua answered.
 
     The link leads to `account` again (the database is the truth), and an account with no state at all
     gets its identity and profile back (`versions`: identity and profile version of the row), so the
-    identity's next sign-in opens it.
+    identity's next sign-in opens it. `own_provider` '' is an account with no identity of its own (one
+    that moved to a new name: accounts/moves.py), whose last link cannot be removed. With
+    `replacing_tombstone`, the account's tombstone of that version gives way (a move undone).
     """
     session_redis().set(keys.identity_link_key(link.issuer, link.subject), account)
     scripts = session_store(current_app).scripts
@@ -167,5 +190,7 @@ def restore_link(
         versions[0],
         scripts.pack(profile),
         versions[1],
+        "" if own_provider else "1",
+        "" if replacing_tombstone is None else replacing_tombstone,
     )
     return bytes(outcome).decode()

@@ -33,7 +33,7 @@ LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
 LINKS = LUA_DIR / "lib" / "links.lua"
 _LIBRARIES = (
     (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(", b"fits_pieces(", b"drop_pieces(")),
-    (LINKS, (b"has_links(",)),
+    (LINKS, (b"has_links(", b"link_count(")),
 )
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5

@@ -8,10 +8,12 @@ from werkzeug.wrappers import Response
 
 from accounts.deletion import delete_current_account
 from accounts.identities import LinkedIdentity, account_identities
+from accounts.moves import move_current_account
 from audit import events as audit
 from errors import render_error
 from oidc.provider import oidc_providers
-from sessions.identity_links import Link
+from sessions.account_moves import NoLinkLeft
+from sessions.identity_links import AccountGone, LastSignIn, Link
 from sessions.user import current_profile, current_session, login_required
 from signin.authorize import linking_url
 from signin.failures import LoginFailed
@@ -98,15 +100,36 @@ def link(name: str) -> Response | tuple[Response | str, int]:
 @bp.post("/account/identities/<name>/unlink")
 @recent_sign_in_required(max_age=LINK_MAX_AGE, confirm_endpoint="account.identities")
 def unlink_identity(name: str) -> Response | tuple[Response | str, int]:
-    """Unlink the account's sign-in at that provider; the sessions it signed in end. The account's own stays."""
+    """Unlink the account's sign-in at that provider; the sessions it signed in end.
+
+    Unlinking the sign-in that created the account moves the account to a new name (accounts/moves.py):
+    every session of it ends, and the person signs in again with a remaining one.
+    """
     if current_session().provider_name == name:
         return render_error(400, "You are signed in with that sign-in now: sign in with another one to unlink it.")
-    ended = unlink(name)
+    linked = linked_providers()
+    if name not in linked:
+        return render_error(404, "That sign-in is not linked to your account.")
+    try:
+        if linked[name] is None:
+            move_current_account()
+            return redirect(url_for("account.moved"), 303)
+        ended = unlink(name)
+    except (NoLinkLeft, LastSignIn):
+        return render_error(400, "That is your account's only sign-in: link another one before you unlink it.")
+    except AccountGone:
+        return render_error(409, "Your account was disabled or deleted meanwhile; nothing was unlinked.")
     if ended is None:
-        return render_error(404, "That sign-in is not linked to your account, or it cannot be unlinked.")
+        return render_error(404, "That sign-in is not linked to your account.")
     audit.record_for_session("identity_unlinked", "user", detail=name)
     flash(f"Unlinked. {ended} session(s) signed in with it ended.", "success")
     return redirect(url_for("account.identities"), 303)
+
+
+@bp.get("/account/moved")
+def moved() -> str:
+    """Confirm that the account's first sign-in was unlinked (no session needed: every one of them ended)."""
+    return render_template("account/moved.html")
 
 
 def _identity_of(link: Link | None, identity: Identity | None) -> tuple[str, str] | None:

@@ -74,7 +74,7 @@ def test_the_page_lists_the_accounts_own_sign_in_and_offers_the_others(app: Flas
     page = identities_page(fresh_alice(app, provider))
     assert 'data-provider="corp"' in page and "created this account" in page
     assert 'data-testid="link-partner"' in page and 'data-testid="link-corp"' not in page
-    assert 'data-testid="unlink-corp"' not in page  # the account's own sign-in cannot be unlinked
+    assert 'data-testid="unlink-corp"' not in page  # its only sign-in: nothing else would be left to sign in with
 
 
 def test_linking_then_signing_in_with_the_linked_identity_reaches_the_same_account(
@@ -193,17 +193,17 @@ def test_a_link_job_retried_after_its_unlink_puts_no_link_back(
         assert db.session.execute(select(UserIdentity.subject)).scalars().all() == ["alice"]
 
 
-def test_the_accounts_own_sign_in_cannot_be_unlinked(app: Flask, provider: MockProvider, partner: MockProvider) -> None:
+def test_the_sessions_own_sign_in_cannot_be_unlinked(app: Flask, provider: MockProvider, partner: MockProvider) -> None:
     alice = fresh_alice(app, provider)
     link_partner(alice, partner)
     phone = app.test_client()
     sign_in_with(phone, "partner", partner, "alice-p", auth_time=int(time.time()))
-    # From the partner session (so it is not the session's own sign-in): corp is the account's own.
-    assert press(phone, "/account/identities/corp/unlink").status_code == 404
-    # And the session's own sign-in is refused with its reason.
+    # Unlinking the account's own sign-in (corp) from the partner session moves the account instead:
+    # tests/unit/signin/test_unlinking_the_first_sign_in.py. The session's own sign-in is refused with its reason.
     refused = press(phone, "/account/identities/partner/unlink")
     assert refused.status_code == 400
     assert "You are signed in with that sign-in now" in refused.get_data(as_text=True)
+    assert 'data-provider="partner"' in identities_page(phone)
 
 
 def test_a_logout_token_from_partner_ends_only_the_accounts_partner_sessions(

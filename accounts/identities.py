@@ -377,8 +377,9 @@ def account_identities(issuer: str, subject: str) -> list[LinkedIdentity]:
         ]
     finally:
         db.session.remove()
-    if not any(identity.primary for identity in found):
-        # Written by a worker older than user_identities; its next sign-in's job writes the row.
+    if not any(identity.primary for identity in found) and not is_moved_account(issuer):
+        # Written by a worker older than user_identities; its next sign-in's job writes the row. (An account
+        # that moved to a new name has no identity of its own: accounts/moves.py.)
         found.append(
             LinkedIdentity(provider_name(issuer), issuer, subject, as_aware(account.created_at).timestamp(), None, True)
         )
@@ -386,7 +387,10 @@ def account_identities(issuer: str, subject: str) -> list[LinkedIdentity]:
 
 
 def listed_identities(users: Sequence[User]) -> dict[int, list[dict[str, str]]]:
-    """For `users list`: each user's identities as plain data (by user id), the primary first, then by link time."""
+    """For `users list`: each user's identities as plain data (by user id), the primary first, then by link time.
+
+    An account that moved to a new name has no primary: its linked identities only.
+    """
     rows: list[UserIdentity] = []
     ids = [user.id for user in users]
     for start in range(0, len(ids), _CHUNK):
@@ -403,6 +407,9 @@ def listed_identities(users: Sequence[User]) -> dict[int, list[dict[str, str]]]:
             key=lambda row: (as_aware(row.linked_at), row.id),
         )
         primary = next((row for row in by_user.get(user.id, []) if (row.issuer, row.subject) == own), None)
+        if primary is None and is_moved_account(own[0]):
+            listed[user.id] = [row.to_dict() for row in linked]  # no identity of its own (accounts/moves.py)
+            continue
         # No row for the user's own identity: written by a worker older than user_identities.
         first = (
             primary.to_dict() if primary else {"provider": provider_name(own[0]), "issuer": own[0], "subject": own[1]}

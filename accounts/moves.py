@@ -11,11 +11,12 @@ can issue, `(MOVED_ACCOUNT_ISSUER, random)`, using the deletion's machinery for 
    unlink every sign-in); the `move_account` job is queued with that snapshot (kept in the outbox if the
    queue is down; put back if it cannot be kept at all); the state opens under the new name, each link
    leading there. The person signs in again with one of the remaining identities.
-2. the worker (`move_account`), in one transaction: the old row is renamed in place (its id, creation
-   time and audit trail stay with it), or, when another row already holds either name, the new name's row
-   is written from the snapshot; the snapshot's links are the account's identities; the old name is buried
-   at the tombstone's version, so a late job of the old name changes nothing (the snapshot already holds
-   what it carried), and the old name's next sign-in starts a new account, as after a deletion.
+2. the worker (`move_account`), in one transaction: the old row is renamed in place and given the
+   snapshot's data (its id and creation time stay), or, when another row already holds either name, the
+   new name's row is written from the snapshot. The snapshot's links are the account's identities, and its
+   audit trail follows it. The old name is buried at the tombstone's version, so a late job of the old name
+   changes nothing (the snapshot already holds what it carried), and the old name's next sign-in starts a
+   new account, as after a deletion.
 
 If the web stops between 1's steps, the links' next sign-in is folded back into the account from the
 database (accounts/relinking.py), as after the store lost its data.
@@ -50,7 +51,7 @@ from sessions.account_moves import MovedOut, move_out, open_moved, put_back
 from sessions.identity_links import Link
 from sessions.lifecycle import end_user_session
 from sessions.user import current_session
-from users.schema import Identity, clean_record, identity_dict, profile_dict
+from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, Identity, clean_record, identity_dict, profile_dict
 from users.tags import MOVED_ACCOUNT_ISSUER, is_moved_account, user_tag
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,21 @@ def _move(
     if new_id is None and old_row is not None and max(old_row.identity_version, old_row.profile_version) <= version:
         renamed = old_row.id
     if renamed is not None:
-        db.session.execute(update(User).where(User.id == renamed).values(issuer=new[0], subject=new[1]))
+        # The snapshot is the account as it was, whatever the row says: an edit the row holds beyond it was
+        # refused in Redis (its save raced the move and was told so), and its job ran before this one.
+        moved_columns = {name: row.get(name) for name in (*IDENTITY_CLAIMS, *PROFILE_FIELDS)}
+        db.session.execute(
+            update(User)
+            .where(User.id == renamed)
+            .values(
+                issuer=new[0],
+                subject=new[1],
+                **moved_columns,
+                identity_version=int(row["identity_version"]),
+                profile_version=int(row["profile_version"]),
+                updated_at=utcnow(),
+            )
+        )
     upsert_users([row])  # the account as it moved; version-guarded, so a newer job of the new name stays
     new_id = _user_id(new)
     if new_id is None:  # the upsert always leaves the row; this would be a bug

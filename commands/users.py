@@ -26,10 +26,11 @@ def list_users(as_json: bool) -> None:
     users = db.session.execute(select(User).order_by(User.id)).scalars().all()
     identities = listed_identities(users)
     for user in users:
-        own, *linked = identities[user.id]
         if as_json:
-            click.echo(json.dumps({**user.to_dict(), "identities": [own, *linked]}, ensure_ascii=False))
+            click.echo(json.dumps({**user.to_dict(), "identities": identities[user.id]}, ensure_ascii=False))
         else:
+            own = (user.issuer, user.subject)
+            linked = [each for each in identities[user.id] if (each["issuer"], each["subject"]) != own]
             state = "  disabled" if user.disabled else ""
             also = f"  linked: {', '.join(identity['provider'] for identity in linked)}" if linked else ""
             click.echo(f"{user.issuer}  {user.subject}  {user.display_name!r}  {user.email or '-'}{state}{also}")

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
 from devstack.processes import stop
 from tests.e2e.pages import complete_provider_sign_in, provider_login_form, provider_name, signed_in_as
+from tests.support.browserless import TIMEOUT
 from tests.support.certified_provider import CertifiedProvider, start_certified_provider
+from tests.support.concurrency import at_once
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
 from tests.support.postgres import database_url_for
@@ -401,7 +404,7 @@ def test_a_linked_partner_sign_in_opens_the_corp_account(
     expect(corp_page.get_by_role("status")).to_have_text("Your sign-in with Partner ID is now linked to this account.")
     assert_identities(corp_page, app, ["corp", "partner"])
     expect(corp_page.get_by_test_id("unlink-partner")).to_have_count(1)
-    expect(corp_page.get_by_test_id("unlink-corp")).to_have_count(0)  # the account's own sign-in stays
+    expect(corp_page.get_by_test_id("unlink-corp")).to_have_count(0)  # the sign-in this session used
     assert signed_in_as(corp_page) == "Linked Ada"  # still the same session
 
     # Another browser signs in with partner as that login: corp's account, with its profile.
@@ -415,10 +418,11 @@ def test_a_linked_partner_sign_in_opens_the_corp_account(
     expect(current.get_by_test_id("session-provider")).to_have_text(LABELS["partner"])
     other = partner_page.locator("[data-testid=session-row]:not([data-current=true])")
     expect(other.get_by_test_id("session-provider")).to_have_text(LABELS["corp"])
-    # Its identities page: both, partner's the one this session used, so neither can be unlinked from here.
+    # Its identities page: both, partner's the one this session used, so only corp's can be unlinked from here.
     assert_identities(partner_page, app, ["corp", "partner"])
     expect(partner_page.get_by_test_id("identity-row").nth(1)).to_contain_text("(this session)")
-    expect(partner_page.locator("[data-testid^=unlink-]")).to_have_count(0)
+    expect(partner_page.locator("[data-testid^=unlink-]")).to_have_count(1)
+    expect(partner_page.get_by_test_id("unlink-corp")).to_have_count(1)
 
     # One users row, corp's, listing both identities; no row of partner's login of its own.
     wait_for_accounts(
@@ -538,3 +542,150 @@ def test_unlinking_partner_ends_its_sessions_and_its_next_sign_in_is_a_new_accou
         user_login,
         partner_login,
     )
+
+
+MOVED_ACCOUNT_ISSUER = "urn:gatehouse:account"  # users/tags.py
+
+
+def http_of(page: Page, app: str) -> requests.Session:
+    """A plain HTTP client holding the browser's Gatehouse cookies: it is that browser's session."""
+    http = requests.Session()
+    for cookie in page.context.cookies(app):
+        http.cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
+    return http
+
+
+def page_csrf_token(page: Page, app: str, path: str) -> str:
+    page.goto(f"{app}{path}")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token, f"no CSRF token on {path}"
+    return token
+
+
+def press_unlink(page: Page, app: str, name: str) -> Callable[[], requests.Response]:
+    """The unlink button of provider `name` on /account/identities, as one plain request to send later."""
+    http, token = http_of(page, app), page_csrf_token(page, app, "/account/identities")
+    url = f"{app}/account/identities/{name}/unlink"
+    return lambda: http.post(url, data={"csrf_token": token}, allow_redirects=False, timeout=TIMEOUT)
+
+
+def moved_accounts(deployment: TwoProviders, subject: str) -> list[dict[str, object]]:
+    """The accounts listing partner's `subject` that moved to a new name, once every queued job has run."""
+    deployment.stack.wait_for_jobs()
+    return [user for user in accounts_of(deployment, subject) if user["issuer"] == MOVED_ACCOUNT_ISSUER]
+
+
+def linked_browsers(
+    open_context: Callable[[], BrowserContext], deployment: TwoProviders, user_login: str, display_name: str
+) -> tuple[Page, Page]:
+    """corp's account with `display_name` saved and partner linked; one browser signed in with each."""
+    corp_page = signed_in_page(open_context, deployment, "corp", user_login, "/profile")
+    save_display_name(corp_page, deployment.app, display_name)
+    link_partner(corp_page, deployment, partner_login_of(user_login))
+    expect(corp_page).to_have_url(f"{deployment.app}/account/identities")
+    partner_page = signed_in_page(open_context, deployment, "partner", partner_login_of(user_login), "/profile")
+    expect(partner_page.locator("#display_name")).to_have_value(display_name)
+    return corp_page, partner_page
+
+
+def test_unlinking_corp_the_sign_in_that_made_the_account_keeps_the_account_with_partner(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """The account moves to a new name: partner's next sign-in opens it, profile kept; corp's starts a new account."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    corp_page, partner_page = linked_browsers(open_context, two_providers, user_login, "Moved Ada")
+
+    partner_page.goto(f"{app}/account/identities")
+    expect(partner_page.get_by_test_id("identity-row").first).to_contain_text("every session of it ends")
+    partner_page.get_by_test_id("unlink-corp").click()
+    expect(partner_page).to_have_url(f"{app}/account/moved")
+    expect(partner_page.get_by_test_id("account-moved")).to_contain_text("You are signed out everywhere")
+    assert_sent_to_choose_a_provider(corp_page, app)
+    assert_sent_to_choose_a_provider(partner_page, app)
+
+    again = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(again.locator("#display_name")).to_have_value("Moved Ada")
+    assert_identities(again, app, ["partner"])
+    expect(again.get_by_test_id("identity-row")).not_to_contain_text("created this account")
+    expect(again.locator("[data-testid^=unlink-]")).to_have_count(0)  # its last sign-in stays
+    assert_sessions_page(again, app, LABELS["partner"])
+
+    fresh = signed_in_page(open_context, two_providers, "corp", user_login, "/profile")
+    expect(fresh.locator("#display_name")).to_have_value(provider_name(user_login))
+    assert_identities(fresh, app, ["corp"])
+
+    (moved,) = moved_accounts(two_providers, partner_login)
+    assert moved["display_name"] == "Moved Ada"
+    assert moved["identities"] == [identity(two_providers, "partner", partner_login)]
+    wait_for_accounts(
+        two_providers,
+        [
+            {
+                "issuer": two_providers.corp.url,
+                "subject": user_login,
+                "display_name": provider_name(user_login),
+                "identities": [identity(two_providers, "corp", user_login)],
+            }
+        ],
+        user_login,
+    )
+
+
+def test_unlinking_each_sign_in_from_the_other_at_the_same_instant_leaves_one(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """corp's browser unlinks partner while partner's unlinks corp: one wins, the account keeps a sign-in."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    corp_page, partner_page = linked_browsers(open_context, two_providers, user_login, "Raced Ada")
+
+    unlink_partner, unlink_corp = press_unlink(corp_page, app, "partner"), press_unlink(partner_page, app, "corp")
+    by_corp, by_partner = at_once(unlink_partner, unlink_corp)
+
+    partner_won = by_partner.status_code == 303 and by_partner.headers["Location"] == "/account/moved"
+    corp_won = by_corp.status_code == 303 and by_corp.headers["Location"] == "/account/identities"
+    assert partner_won != corp_won, f"corp's unlink {by_corp.status_code}, partner's {by_partner.status_code}"
+    if corp_won:
+        assert by_partner.status_code in (400, 404), by_partner.text
+        assert moved_accounts(two_providers, partner_login) == []
+        login, kept = user_login, identity(two_providers, "corp", user_login)
+        assert_identities(corp_page, app, ["corp"])
+    else:
+        assert by_corp.status_code in (400, 404), by_corp.text
+        (moved,) = moved_accounts(two_providers, partner_login)
+        assert moved["identities"] == [identity(two_providers, "partner", partner_login)]
+        login, kept = partner_login, identity(two_providers, "partner", partner_login)
+    # The sign-in left opens the account, its profile kept.
+    survivor = signed_in_page(open_context, two_providers, kept["provider"], login, "/profile")
+    expect(survivor.locator("#display_name")).to_have_value("Raced Ada")
+
+
+def test_a_profile_save_at_the_same_instant_as_the_move_is_kept_or_refused_never_lost(
+    open_context: Callable[[], BrowserContext], two_providers: TwoProviders, user_login: str
+) -> None:
+    """corp's browser saves the profile while partner's unlinks corp: told "saved" means the moved account has it."""
+    app = two_providers.app
+    partner_login = partner_login_of(user_login)
+    corp_page, partner_page = linked_browsers(open_context, two_providers, user_login, "Before Ada")
+    fields = {
+        "csrf_token": page_csrf_token(corp_page, app, "/profile"),
+        "display_name": "Saved Ada",
+        "locale": "en",
+        "timezone": "UTC",
+        "version": corp_page.locator("input[name=version]").get_attribute("value") or "",
+    }
+    http = http_of(corp_page, app)
+
+    def save() -> requests.Response:
+        return http.post(f"{app}/profile", data=fields, allow_redirects=False, timeout=TIMEOUT)
+
+    saved, unlinked = at_once(save, press_unlink(partner_page, app, "corp"))
+
+    assert unlinked.status_code == 303 and unlinked.headers["Location"] == "/account/moved", unlinked.text
+    told_saved = saved.status_code == 302 and saved.headers["Location"] == "/profile"
+    expected = "Saved Ada" if told_saved else "Before Ada"
+    (moved,) = moved_accounts(two_providers, partner_login)
+    assert moved["display_name"] == expected, f"the save answered {saved.status_code} {saved.headers.get('Location')}"
+    again = signed_in_page(open_context, two_providers, "partner", partner_login, "/profile")
+    expect(again.locator("#display_name")).to_have_value(expected)

@@ -4,7 +4,6 @@ the deleted user back."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -13,30 +12,13 @@ import requests
 from tests.integration.pages import form_values
 from tests.integration.persisted import user_rows, wait_for_row
 from tests.support.browserless import TIMEOUT, csrf_token, sign_in
+from tests.support.concurrency import at_once
 from tests.support.polling import wait_until
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 ROUNDS = 8
-
-
-def at_once(*calls: Callable[[], requests.Response]) -> list[requests.Response]:
-    """Run the calls in threads released together; their answers in order."""
-    start = threading.Barrier(len(calls))
-    answers: list[requests.Response | None] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], requests.Response]) -> None:
-        start.wait()
-        answers[index] = call()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(answer is not None for answer in answers)
-    return [answer for answer in answers if answer is not None]
 
 
 def post_profile(http: requests.Session, base: str, fields: dict[str, str]) -> Callable[[], requests.Response]:

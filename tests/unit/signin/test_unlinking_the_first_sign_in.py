@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import accounts.moves as moves
+from accounts.persistence import persist_user
 from extensions import db
 from jobs.failures import PermanentJobFailure
 from jobs.queues import job_queue
@@ -281,3 +282,32 @@ def test_a_malformed_move_record_is_given_up_on(app: Flask, change: dict[str, An
     }
     with app.app_context(), pytest.raises(PermanentJobFailure):
         moves.move_account({**record, **change})
+
+
+def test_an_edit_refused_by_the_move_whose_job_ran_first_is_not_carried_to_the_new_name(
+    app: Flask, provider: MockProvider, partner: MockProvider
+) -> None:
+    """A save that raced the move reserved its version and queued its job, then found the account moved: it was
+    told nothing was saved. Its job, run before the move's, wrote the old row; the move takes the snapshot."""
+    _, phone = linked_alice(app, provider, partner)
+    run_queued_jobs(app)
+    unlink_corp(phone)
+    with app.app_context():
+        (move,) = [job for job in job_queue().get_jobs() if job.func_name.endswith("move_account")]
+        record = move.args[0]
+        refused = {
+            **{key: value for key, value in record.items() if key in ("email", "name", "picture", "locale")},
+            "issuer": ISSUER,
+            "subject": "alice",
+            "identity_version": 0,
+            "display_name": "Refused Ada",
+            "profile_version": record["moved_version"] - 1,
+        }
+        persist_user(refused)
+        assert [user[2] for user in the_users()] == ["Refused Ada"]
+    run_queued_jobs(app)
+    with app.app_context():
+        assert [(user[0], user[2]) for user in the_users()] == [(MOVED_ACCOUNT_ISSUER, "Alice Kept")]
+    again = app.test_client()
+    sign_in_with(again, "partner", partner, "alice-p")
+    assert 'value="Alice Kept"' in again.get("/profile").get_data(as_text=True)

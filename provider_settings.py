@@ -5,8 +5,12 @@ Two forms, never both:
   /auth/callback and its name is "oidc");
 - several: OIDC_PROVIDERS=corp,partner and, for each NAME (upper-cased, dashes as underscores),
   OIDC_<NAME>_ISSUER, OIDC_<NAME>_CLIENT_ID, OIDC_<NAME>_CLIENT_SECRET, OIDC_<NAME>_LABEL and the
-  optional OIDC_<NAME>_SCOPES, OIDC_<NAME>_LOGOUT_HINT, OIDC_<NAME>_TENANTS and
-  OIDC_<NAME>_DISCOVERY_URL; each has its callback /auth/callback/<name>.
+  optional OIDC_<NAME>_SCOPES, OIDC_<NAME>_LOGOUT_HINT, OIDC_<NAME>_TENANTS,
+  OIDC_<NAME>_DISCOVERY_URL and OIDC_<NAME>_TRUST_EMAIL; each has its callback /auth/callback/<name>.
+
+OIDC_<NAME>_TRUST_EMAIL (off by default) lets a first sign-in at that provider join the account whose
+address it verified (signin/email_linking.py); it cannot be set for an issuer template, whose tenants
+each say what they like about an address.
 
 An issuer may be a template holding `{tenantid}` (Microsoft Entra's multi-tenant issuer): an
 ID token's `iss` must then equal the template filled with the token's own `tid`, and
@@ -28,6 +32,8 @@ TENANT_PLACEHOLDER = "{tenantid}"
 # What a tenant id may look like (Entra's are GUIDs); anything else in `tid` is refused.
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,63}\Z")
 LOGOUT_HINTS = ("id_token", "client_id")
+# How a yes/no setting may be written (any case); empty is no.
+YES, NO = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0", ""})
 SINGLE_FORM = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
 
 
@@ -46,6 +52,8 @@ class ProviderSettings:
     discovery_url: str
     # The OIDC_ISSUER form: its callback is /auth/callback.
     single: bool = False
+    # OIDC_<NAME>_TRUST_EMAIL: its verified addresses may link a first sign-in to an account (signin/email_linking.py).
+    trust_email: bool = False
 
     @property
     def is_template(self) -> bool:
@@ -133,6 +141,12 @@ def _named_provider(settings: Mapping[str, Any], name: str) -> tuple[ProviderSet
     discovery = value("DISCOVERY_URL")
     if discovery and not _is_http_url(discovery):
         problems.append(f"{prefix}DISCOVERY_URL must be an absolute http(s) URL")
+    trust_email = value("TRUST_EMAIL").lower()
+    if trust_email not in YES | NO:
+        problems.append(f"{prefix}TRUST_EMAIL must be true or false (got {trust_email!r})")
+    elif trust_email in YES and TENANT_PLACEHOLDER in issuer:
+        # Any tenant of a multi-tenant issuer sets its users' addresses (Entra's `email` is not even verified).
+        problems.append(f"{prefix}TRUST_EMAIL cannot be set for an issuer template: each tenant vouches for its own")
     provider = ProviderSettings(
         name=name,
         label=value("LABEL", name.replace("-", " ").title()),
@@ -143,6 +157,7 @@ def _named_provider(settings: Mapping[str, Any], name: str) -> tuple[ProviderSet
         logout_hint=logout_hint,
         tenants=tenants,
         discovery_url=_discovery_url(issuer, discovery),
+        trust_email=trust_email in YES,
     )
     return provider, problems
 

@@ -42,21 +42,34 @@ def fold_back(records: Sequence[Mapping[str, Any]]) -> int:
         linked_at = identity_row.linked_at
         linked_at = linked_at if linked_at.tzinfo else linked_at.replace(tzinfo=UTC)  # SQLite drops the zone
         link = Link(identity_row.provider, issuer, subject, linked_at.timestamp())
-        outcome = restore_link(
-            user_tag(account.issuer, account.subject),
-            "" if is_moved_account(account.issuer) else provider_name(account.issuer),  # "": no identity of its own
-            link,
-            _identity(account),
-            profile_from({field: getattr(account, field) for field in PROFILE_FIELDS}),
-            (account.identity_version, account.profile_version),
-        )
+        outcome = restore_into(account, link)
         log.warning("folded user %s back into its account (%d stray session(s) ended, link %s)", stray, ended, outcome)
         folded += 1
     db.session.remove()
     return folded
 
 
+def restore_into(account: User, link: Link) -> str:
+    """Put `link` into the account's Redis state, which gets its identity and profile from the row if Redis has none.
+
+    What link.lua answered ('linked', 'already', 'provider_taken' or 'gone').
+    """
+    return restore_link(
+        user_tag(account.issuer, account.subject),
+        "" if is_moved_account(account.issuer) else provider_name(account.issuer),  # "": no identity of its own
+        link,
+        _identity(account),
+        profile_from({field: getattr(account, field) for field in PROFILE_FIELDS}),
+        (account.identity_version, account.profile_version),
+    )
+
+
 def _identity(account: User) -> Identity:
     return Identity(
-        issuer=account.issuer, subject=account.subject, email=account.email, name=account.name, picture=account.picture
+        issuer=account.issuer,
+        subject=account.subject,
+        email=account.email,
+        name=account.name,
+        picture=account.picture,
+        email_verified=True if account.email_verified else None,
     )

@@ -23,6 +23,7 @@ RECENT_ACTIVITY = 10
 _DESCRIPTIONS = {
     ("sign_in", "success"): "Signed in",
     ("identity_linked", "success"): "Linked a sign-in",
+    ("identity_linked", "email"): "A sign-in with the same verified e-mail address was linked",
     ("identity_unlinked", "user"): "Unlinked a sign-in",
     ("sign_out", "user"): "Signed out",
     ("sign_out", "app"): "Signed out by the application",

@@ -35,8 +35,19 @@ KINDS: Mapping[str, frozenset[str] | None] = {
     # A signed-in user confirmed it is them at the provider (signin/reauth.py): "success", or the refusal's kind.
     "reauthenticated": frozenset({"success", "reauth_stale", "reauth_other_user", "reauth_signed_out"}),
     # Another provider's sign-in linked into the account, or refused (signin/linking.py); detail: the provider.
+    # "email": a first sign-in joined the account by its verified address (OIDC_<NAME>_TRUST_EMAIL,
+    # signin/email_linking.py).
     "identity_linked": frozenset(
-        {"success", "link_taken", "link_provider_taken", "link_signed_out", "link_unavailable", "failed", "expired"}
+        {
+            "success",
+            "email",
+            "link_taken",
+            "link_provider_taken",
+            "link_signed_out",
+            "link_unavailable",
+            "failed",
+            "expired",
+        }
     ),
     "identity_unlinked": frozenset({"user"}),
     "profile_changed": frozenset({"saved"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, String, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import Model
@@ -27,7 +27,11 @@ class User(Model):
     """One signed-in person: identity claims from the provider plus their own profile."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),)
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_users_issuer_subject"),
+        # A first sign-in at a provider trusted for e-mail looks its verified address up (signin/email_linking.py).
+        Index("ix_users_email", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(schema.ISSUER_MAX))
@@ -37,6 +41,8 @@ class User(Model):
     email: Mapped[str | None] = mapped_column(String(schema.EMAIL_MAX))
     name: Mapped[str | None] = mapped_column(String(schema.NAME_MAX))
     picture: Mapped[str | None] = mapped_column(String(schema.PICTURE_MAX))
+    # True when the provider said it verified `email` (NULL: it did not say so, or a row older than the column).
+    email_verified: Mapped[bool | None] = mapped_column(Boolean)
     # Sign-in time in ms: a late sign-in job never overwrites newer claims.
     identity_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -62,6 +68,7 @@ class User(Model):
             "issuer": self.issuer,
             "subject": self.subject,
             "email": self.email,
+            "email_verified": bool(self.email_verified),
             "name": self.name,
             **{field: getattr(self, field) for field in schema.PROFILE_FIELDS},
             "profile_version": self.profile_version,

@@ -198,6 +198,14 @@ class Providers:
         """The provider whose tokens name `issuer`, or None."""
         return next((provider for provider in self.all if issuer and provider.issues(issuer)), None)
 
+    @property
+    def trusted_for_email(self) -> tuple[str, ...]:
+        """The issuers of the providers whose verified addresses may link accounts (OIDC_<NAME>_TRUST_EMAIL).
+
+        Never an issuer template: the settings refuse one (provider_settings.py).
+        """
+        return tuple(provider.issuer for provider in self.all if provider.settings.trust_email)
+
 
 def init_oidc(app: Flask) -> None:
     """Register the app's providers (nothing is fetched until the first sign-in)."""

@@ -35,6 +35,8 @@ FAILURE_MESSAGES = {
     "link_provider_taken": "Your account already has a sign-in at that provider, so nothing was linked.",
     "link_signed_out": "Your session ended while you were linking a sign-in. Please sign in again.",
     "link_unavailable": "Linking is not possible right now. Please try again later.",
+    # A first sign-in at a provider trusted for e-mail could not ask whose its address is (signin/email_linking.py).
+    "email_link_unavailable": "Signing in is not possible right now. Please try again in a minute.",
 }
 
 

@@ -15,6 +15,7 @@ from sessions.identity_links import account_of, forget_stale_link, linked_elsewh
 from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, StaleLink, end_user_session, start_user_session
 from sessions.user_state import read_user_state
 from signin.callback import LoginResult
+from signin.email_linking import link_by_verified_email
 from signin.failures import LoginFailed
 from users.choices import LOCALE_CODES, timezone_codes
 from users.schema import (
@@ -37,14 +38,20 @@ IDENTITY_LIMITS = {"email": EMAIL_MAX, "name": NAME_MAX, "picture": PICTURE_MAX}
 def identity_from(claims: Mapping[str, Any]) -> Identity:
     """Who signed in, as the provider vouches, with every claim made storable (no control characters, capped)."""
     storable = {claim: clean_text(claims.get(claim), limit) for claim, limit in IDENTITY_LIMITS.items()}
-    return Identity(issuer=claims["iss"], subject=claims["sub"], **storable)
+    # Verified only by a real `true` about the address kept (a "true" string, or no address, is not).
+    verified = True if claims.get("email_verified") is True and storable["email"] else None
+    return Identity(issuer=claims["iss"], subject=claims["sub"], email_verified=verified, **storable)
 
 
 def with_hook_changes(identity: Identity, user: Any) -> Identity:
     """The identity with the claims a sign-in hook changed in "user" (never issuer or subject), made storable."""
     if not isinstance(user, Mapping):
         return identity
-    changes = {claim: clean_text(user[claim], limit) for claim, limit in IDENTITY_LIMITS.items() if claim in user}
+    changes: dict[str, Any] = {
+        claim: clean_text(user[claim], limit) for claim, limit in IDENTITY_LIMITS.items() if claim in user
+    }
+    if "email" in changes and changes["email"] != identity.email:
+        changes["email_verified"] = None  # the provider verified the address it gave, not the hook's
     return msgspec.structs.replace(identity, **changes)
 
 
@@ -74,10 +81,13 @@ def sign_in(result: LoginResult) -> None:
     (sessions/identity_links.py). Raises LoginFailed("disabled") for a disabled account, and
     LoginFailed("provider_signed_out") when the provider logged its provider session out before the
     sign-in completed. The hooks see the profile every session of the user shares (or, the first
-    time, the provider's defaults); the database is never touched here.
+    time, the provider's defaults). The database is never touched here, but by the first sign-in of an
+    identity at a provider trusted for e-mail (signin/email_linking.py).
     """
     signed_in_as = identity_from(result.claims)
     account, link_field = account_of(signed_in_as.issuer, signed_in_as.subject)
+    if not link_field and link_by_verified_email(result.provider, signed_in_as):  # OIDC_<NAME>_TRUST_EMAIL only
+        account, link_field = account_of(signed_in_as.issuer, signed_in_as.subject)
     try:
         start_account_session(result, signed_in_as, account, link_field)
     except StaleLink:

@@ -32,6 +32,8 @@ class Identity(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True
     email: str | None = None
     name: str | None = None
     picture: str | None = None
+    # True only when the provider said `email_verified: true` of `email` (signin/email_linking.py asks).
+    email_verified: bool | None = None
 
 
 class Profile(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
@@ -45,7 +47,7 @@ class Profile(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True)
 
 
 PROFILE_FIELDS: tuple[str, ...] = Profile.__struct_fields__
-IDENTITY_CLAIMS: tuple[str, ...] = ("email", "name", "picture")
+IDENTITY_CLAIMS: tuple[str, ...] = ("email", "name", "picture", "email_verified")
 # The longest value each stored text may have (the SQL columns are sized from these).
 LIMITS = {
     "email": EMAIL_MAX,
@@ -84,6 +86,8 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
             cleaned[field] = clean_text(cleaned[field], limit, keep_newlines=field == "bio")
     if not cleaned.get("display_name"):
         cleaned["display_name"] = "New user"
+    # Only a real `true` counts as verified (a provider's "true" string, or anything else, does not).
+    cleaned["email_verified"] = True if cleaned.get("email_verified") is True else None
     cleaned["locale"] = cleaned.get("locale") or "en"
     cleaned["timezone"] = cleaned.get("timezone") or "UTC"
     return cleaned

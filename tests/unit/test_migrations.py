@@ -88,7 +88,7 @@ def test_user_identities_give_every_existing_user_their_own_identity_and_change_
                     {"id": user_id, "issuer": issuer, "subject": subject, "created": created, "updated": updated},
                 )
             before = connection.execute(ALL_USERS).all()
-        upgrade(database)
+        upgrade(database, "c8f2a6d4e1b9")  # up to the identity unlinks, as before users had email_verified
         with engine.begin() as connection:
             assert connection.execute(ALL_USERS).all() == before
             rows = connection.execute(
@@ -130,5 +130,35 @@ def test_downgrading_user_identities_drops_the_table_and_keeps_the_users(tmp_pat
             tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
             assert "user_identities" not in tables
             assert connection.execute(text("SELECT subject FROM users")).scalars().all() == ["s"]
+    finally:
+        engine.dispose()
+
+
+def test_email_verified_leaves_every_user_unverified_and_changes_nothing_else(tmp_path: Path) -> None:
+    """No existing row may be matched by its address before its provider has said again that it verified it."""
+    database = tmp_path / "migrated.db"
+    upgrade(database, "c8f2a6d4e1b9")
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (issuer, subject, email, identity_version, display_name, locale, timezone,"
+                    " profile_version, disabled, status_version, created_at, updated_at) VALUES ('i', 's',"
+                    " 'a@example.test', 1, 'X', 'en', 'UTC', 0, 0, 0, '2026-11-01 08:00:00.000000',"
+                    " '2026-11-01 08:00:00.000000')"
+                )
+            )
+            before = connection.execute(ALL_USERS).all()
+        upgrade(database)
+        with engine.connect() as connection:
+            after = connection.execute(ALL_USERS).mappings().all()
+            assert [tuple(row.values())[:-1] for row in after] == [tuple(row) for row in before]
+            assert [row["email_verified"] for row in after] == [None]
+            indexes = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars().all()
+            assert "ix_users_email" in indexes
+        upgrade(database, "c8f2a6d4e1b9", command="downgrade")
+        with engine.connect() as connection:
+            assert connection.execute(ALL_USERS).all() == before
     finally:
         engine.dispose()

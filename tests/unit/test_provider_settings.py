@@ -64,6 +64,11 @@ def test_both_forms_at_once_are_refused() -> None:
         ({"OIDC_CORP_TENANTS": "abc"}, "OIDC_CORP_TENANTS is only for an issuer template"),
         ({"OIDC_CORP_ISSUER": "https://{tenantid}.example.test/"}, "may hold {tenantid} once, in its path"),
         ({"OIDC_CORP_DISCOVERY_URL": "file:///etc/passwd"}, "OIDC_CORP_DISCOVERY_URL must be an absolute http(s) URL"),
+        ({"OIDC_CORP_TRUST_EMAIL": "maybe"}, "OIDC_CORP_TRUST_EMAIL must be true or false (got 'maybe')"),
+        (
+            {"OIDC_CORP_ISSUER": "https://login.example.test/{tenantid}/v2.0", "OIDC_CORP_TRUST_EMAIL": "true"},
+            "OIDC_CORP_TRUST_EMAIL cannot be set for an issuer template",
+        ),
     ],
 )
 def test_a_bad_provider_setting_is_named(changes: dict[str, str], message: str) -> None:
@@ -90,3 +95,11 @@ def test_an_entra_style_template_finds_discovery_at_the_common_tenant_and_takes_
 def test_the_one_provider_form_still_names_what_is_missing() -> None:
     found = problems(base_environ(OIDC_ISSUER="", OIDC_CLIENT_SECRET=""))
     assert "OIDC_ISSUER is required" in found and "OIDC_CLIENT_SECRET is required" in found
+
+
+@pytest.mark.parametrize(
+    ("written", "trusted"), [("", False), ("false", False), ("TRUE", True), ("1", True), ("no", False)]
+)
+def test_trust_email_is_off_unless_set_per_provider(written: str, trusted: bool) -> None:
+    corp, partner = providers(several(OIDC_CORP_TRUST_EMAIL=written))
+    assert (corp.trust_email, partner.trust_email) == (trusted, False)

@@ -75,6 +75,11 @@ def move_current_account() -> int:
     new_identity = msgspec.structs.replace(
         identity, issuer=MOVED_ACCOUNT_ISSUER, subject=secrets.token_urlsafe(NEW_NAME_BYTES)
     )
+    try:
+        enqueue(move_account, move_record(identity, new_identity, moved, utcnow()))
+    except SQLAlchemyError:
+        put_back(stored.user, own.name if own else "", moved)
+        raise
     # Under the new name: the job moves the rest of the account's trail there (whatever is stored by then).
     audit.record(
         "identity_unlinked",
@@ -84,11 +89,6 @@ def move_current_account() -> int:
         session_handle=stored.handle,
         detail=own.name if own else None,
     )
-    try:
-        enqueue(move_account, move_record(identity, new_identity, moved, utcnow()))
-    except SQLAlchemyError:
-        put_back(stored.user, own.name if own else "", moved)
-        raise
     open_moved(user_tag(new_identity.issuer, new_identity.subject), new_identity, moved)
     end_user_session()
     return moved.ended

@@ -248,6 +248,9 @@ def test_when_the_move_cannot_be_kept_anywhere_the_account_is_put_back(
     monkeypatch.setattr(moves, "enqueue", nowhere)
     assert unlink_corp(phone).status_code == 503
     monkeypatch.undo()
+    run_queued_jobs(app)
+    with app.app_context():  # nothing says it was unlinked
+        assert db.session.execute(select(AuditEvent).where(AuditEvent.kind == "identity_unlinked")).first() is None
     again = app.test_client()
     sign_in_with(again, "partner", partner, "alice-p")
     assert (session_id(app, again) or "").split(".")[0] == ALICE  # still the account, under its old name

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -256,6 +257,27 @@ def test_when_the_move_cannot_be_kept_anywhere_the_account_is_put_back(
     assert (session_id(app, again) or "").split(".")[0] == ALICE  # still the account, under its old name
     assert 'value="Alice Kept"' in again.get("/profile").get_data(as_text=True)
     assert 'data-provider="corp"' in identities_page(again)
+
+
+def test_with_the_session_store_down_the_move_answers_503_and_changes_nothing(
+    app: Flask,
+    provider: MockProvider,
+    partner: MockProvider,
+    fake_redis: RecordingRedis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice, phone = linked_alice(app, provider, partner)
+    token = signed_in_page_token(phone, "/account/identities")
+
+    def store_down(*_: Any) -> None:
+        raise RedisConnectionError("the session store is down")
+
+    monkeypatch.setattr(moves, "move_out", store_down)
+    answer = phone.post("/account/identities/corp/unlink", data={"csrf_token": token})
+    assert answer.status_code == 503
+    assert session_exists(fake_redis, session_id(app, alice)) and session_exists(fake_redis, session_id(app, phone))
+    with app.app_context():
+        assert [job.func_name for job in job_queue().get_jobs() if job.func_name.endswith("move_account")] == []
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ with partner, she unlinks corp.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -124,6 +125,24 @@ def test_unlinking_it_keeps_the_account_under_a_new_name_and_the_old_one_starts_
         names = sorted(user[2] for user in the_users())
         assert len(names) == 2 and names.count("Alice Kept") == 1
         assert identities_of(ISSUER) == ["alice"]
+
+
+def test_users_list_shows_the_moved_account_with_its_linked_sign_in_only(
+    app: Flask, provider: MockProvider, partner: MockProvider
+) -> None:
+    _, phone = linked_alice(app, provider, partner)
+    unlink_corp(phone)
+    run_queued_jobs(app)
+    listed = app.test_cli_runner().invoke(args=["users", "list", "--json"])
+    (user,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert user["issuer"] == MOVED_ACCOUNT_ISSUER and user["display_name"] == "Alice Kept"
+    assert user["identities"] == [{"provider": "partner", "issuer": PARTNER_ISSUER, "subject": "alice-p"}]
+    text = app.test_cli_runner().invoke(args=["users", "list"]).output
+    assert MOVED_ACCOUNT_ISSUER in text and "linked: partner" in text
+    disabled = app.test_cli_runner().invoke(args=["users", "disable", "alice-p", "--issuer", PARTNER_ISSUER])
+    assert disabled.exit_code == 0, disabled.output
+    refused = app.test_client()
+    assert sign_in_with(refused, "partner", partner, "alice-p").location == "/auth/failed?reason=disabled"
 
 
 def test_the_move_needs_a_recent_sign_in_and_the_csrf_token(

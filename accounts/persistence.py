@@ -30,7 +30,15 @@ from models.batch_queries import pairs_in
 from models.user import User, utcnow
 from sessions.user import current_session
 from sessions.user_state import PersistedUser, publish_persisted
-from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS, clean_record, identity_dict, profile_dict, profile_from
+from users.schema import (
+    EMAIL_VERIFIED,
+    IDENTITY_CLAIMS,
+    PROFILE_FIELDS,
+    clean_record,
+    identity_dict,
+    profile_dict,
+    profile_from,
+)
 from users.tags import user_tag
 
 log = logging.getLogger(__name__)
@@ -55,8 +63,10 @@ def enqueue_persistence(record: Mapping[str, Any]) -> None:
     enqueue(persist_user, dict(record))
 
 
-def persist_signed_in_user(signed_in_with: Mapping[str, str] | None = None) -> None:
+def persist_signed_in_user(signed_in_with: Mapping[str, str] | None = None, *, email_verified: bool = False) -> None:
     """After sign-in: queue the upsert of the user as the new session now shows them.
+
+    `email_verified`: the provider said it verified the session's address (users.email_verified).
 
     `signed_in_with` ({"provider", "issuer", "subject"}) is the identity the sign-in used, when that
     may be an identity linked to the account (the session's identity is the account's primary): its
@@ -71,6 +81,8 @@ def persist_signed_in_user(signed_in_with: Mapping[str, str] | None = None) -> N
         identity_version=stored.identity_version,
         profile_version=stored.profile_version,
     )
+    if email_verified:
+        record[EMAIL_VERIFIED] = True
     if signed_in_with is not None:
         record["signed_in_with"] = {key: signed_in_with[key] for key in ("provider", "issuer", "subject")}
     enqueue_persistence(record)

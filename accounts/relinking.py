@@ -66,10 +66,5 @@ def restore_into(account: User, link: Link) -> str:
 
 def _identity(account: User) -> Identity:
     return Identity(
-        issuer=account.issuer,
-        subject=account.subject,
-        email=account.email,
-        name=account.name,
-        picture=account.picture,
-        email_verified=True if account.email_verified else None,
+        issuer=account.issuer, subject=account.subject, email=account.email, name=account.name, picture=account.picture
     )

@@ -1,8 +1,9 @@
 """The users table's upsert: idempotent and order-safe, each group of columns guarded by its version.
 
-A job run twice, or a late job, never undoes newer data: the identity claims change only with
-a newer identity version, the profile fields only with a newer profile version. A record older
-than its user's deletion changes nothing (accounts/deletion.py). Every user stored also gets their
+A job run twice, or a late job, never undoes newer data: the identity claims (and whether the
+provider verified the address) change only with a newer identity version, the profile fields only
+with a newer profile version. A record older than its user's deletion changes nothing
+(accounts/deletion.py). Every user stored also gets their
 primary identity row, and a record's `signed_in_with` marks the identity it used (accounts/identities.py).
 """
 
@@ -20,7 +21,7 @@ from accounts.deletion import without_deleted
 from accounts.identities import record_identities, without_linked_identities
 from extensions import db
 from models.user import User, utcnow
-from users.schema import IDENTITY_CLAIMS, PROFILE_FIELDS
+from users.schema import EMAIL_VERIFIED, IDENTITY_CLAIMS, PROFILE_FIELDS
 
 
 def upsert_users(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -60,6 +61,7 @@ def _row(record: Mapping[str, Any], now: Any) -> dict[str, Any]:
         "issuer": record["issuer"],
         "subject": record["subject"],
         **{field: record.get(field) for field in IDENTITY_CLAIMS},
+        EMAIL_VERIFIED: record.get(EMAIL_VERIFIED) is True or None,
         "identity_version": int(record["identity_version"]),
         **{field: record.get(field) for field in PROFILE_FIELDS},
         "profile_version": int(record["profile_version"]),
@@ -90,7 +92,7 @@ def _built_upsert(dialect_name: str, only: tuple[str, ...] | None) -> Insert:
         # On UPDATE both SQLite and PostgreSQL read column names as the old row's values.
         return case((newer, excluded[name]), else_=columns[name])
 
-    updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_CLAIMS, "identity_version")}
+    updates = {name: take_if(newer_identity, name) for name in (*IDENTITY_CLAIMS, EMAIL_VERIFIED, "identity_version")}
     profile_columns = [name for name in PROFILE_FIELDS if only is None or name in only]
     updates |= {name: take_if(newer_profile, name) for name in (*profile_columns, "profile_version")}
     updates["updated_at"] = case((or_(newer_identity, newer_profile), excluded.updated_at), else_=columns.updated_at)

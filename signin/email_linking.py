@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def link_by_verified_email(provider: str, identity: Identity) -> bool:
-    """Link a first sign-in's identity into the one account owning its verified address; True if it was linked.
+    """Link a first sign-in's identity into the one account owning its address; True if it was linked.
+
+    The caller has checked that the provider verified `identity.email` (signin/session.py `email_verified`).
 
     Raises LoginFailed("email_link_unavailable") when the database does not answer, and LoginFailed("disabled")
     when the account owning the address is disabled.
@@ -66,7 +68,7 @@ def _sole_owner(provider: str, identity: Identity) -> User | None:
     """The one account this sign-in may join by its verified address, or None (the module's rules)."""
     providers = oidc_providers()
     settings = providers.named(provider)
-    if settings is None or not settings.settings.trust_email or not identity.email_verified or not identity.email:
+    if settings is None or not settings.settings.trust_email or not identity.email:
         return None
     if read_user_state(user_tag(identity.issuer, identity.subject)).identity is not None:
         return None  # the identity has an account of its own

@@ -13,6 +13,7 @@ from oidc.id_token import usable_auth_time
 from sessions.hooks import session_hooks
 from sessions.identity_links import account_of, forget_stale_link, linked_elsewhere
 from sessions.lifecycle import AccountDisabled, ProviderSessionEnded, StaleLink, end_user_session, start_user_session
+from sessions.user import current_session
 from sessions.user_state import read_user_state
 from signin.callback import LoginResult
 from signin.email_linking import link_by_verified_email
@@ -38,20 +39,23 @@ IDENTITY_LIMITS = {"email": EMAIL_MAX, "name": NAME_MAX, "picture": PICTURE_MAX}
 def identity_from(claims: Mapping[str, Any]) -> Identity:
     """Who signed in, as the provider vouches, with every claim made storable (no control characters, capped)."""
     storable = {claim: clean_text(claims.get(claim), limit) for claim, limit in IDENTITY_LIMITS.items()}
-    # Verified only by a real `true` about the address kept (a "true" string, or no address, is not).
-    verified = True if claims.get("email_verified") is True and storable["email"] else None
-    return Identity(issuer=claims["iss"], subject=claims["sub"], email_verified=verified, **storable)
+    return Identity(issuer=claims["iss"], subject=claims["sub"], **storable)
+
+
+def email_verified(claims: Mapping[str, Any], identity: Identity | None) -> bool:
+    """True when the provider verified the address `identity` holds: a real `true` (not a "true" string) about
+    the very address it gave (not one a sign-in hook put in its place)."""
+    given = clean_text(claims.get("email"), EMAIL_MAX)
+    return (
+        claims.get("email_verified") is True and given is not None and identity is not None and identity.email == given
+    )
 
 
 def with_hook_changes(identity: Identity, user: Any) -> Identity:
     """The identity with the claims a sign-in hook changed in "user" (never issuer or subject), made storable."""
     if not isinstance(user, Mapping):
         return identity
-    changes: dict[str, Any] = {
-        claim: clean_text(user[claim], limit) for claim, limit in IDENTITY_LIMITS.items() if claim in user
-    }
-    if "email" in changes and changes["email"] != identity.email:
-        changes["email_verified"] = None  # the provider verified the address it gave, not the hook's
+    changes = {claim: clean_text(user[claim], limit) for claim, limit in IDENTITY_LIMITS.items() if claim in user}
     return msgspec.structs.replace(identity, **changes)
 
 
@@ -85,8 +89,9 @@ def sign_in(result: LoginResult) -> None:
     identity at a provider trusted for e-mail (signin/email_linking.py).
     """
     signed_in_as = identity_from(result.claims)
+    verified = email_verified(result.claims, signed_in_as)
     account, link_field = account_of(signed_in_as.issuer, signed_in_as.subject)
-    if not link_field and link_by_verified_email(result.provider, signed_in_as):  # OIDC_<NAME>_TRUST_EMAIL only
+    if not link_field and verified and link_by_verified_email(result.provider, signed_in_as):  # TRUST_EMAIL only
         account, link_field = account_of(signed_in_as.issuer, signed_in_as.subject)
     try:
         start_account_session(result, signed_in_as, account, link_field)
@@ -101,7 +106,9 @@ def sign_in(result: LoginResult) -> None:
         end_user_session()
         raise LoginFailed("failed", "the identity was linked into another account during its sign-in")
     persist_signed_in_user(
-        signed_in_with={"provider": result.provider, "issuer": signed_in_as.issuer, "subject": signed_in_as.subject}
+        signed_in_with={"provider": result.provider, "issuer": signed_in_as.issuer, "subject": signed_in_as.subject},
+        # Only of the account's own identity, as the session keeps it (a sign-in hook may have changed the address).
+        email_verified=not link_field and email_verified(result.claims, current_session().identity),
     )
 
 

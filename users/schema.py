@@ -32,8 +32,6 @@ class Identity(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True
     email: str | None = None
     name: str | None = None
     picture: str | None = None
-    # True only when the provider said `email_verified: true` of `email` (signin/email_linking.py asks).
-    email_verified: bool | None = None
 
 
 class Profile(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
@@ -47,7 +45,10 @@ class Profile(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True)
 
 
 PROFILE_FIELDS: tuple[str, ...] = Profile.__struct_fields__
-IDENTITY_CLAIMS: tuple[str, ...] = ("email", "name", "picture", "email_verified")
+IDENTITY_CLAIMS: tuple[str, ...] = ("email", "name", "picture")
+# A sign-in's persistence record also says whether the provider verified `email` (users.email_verified, which
+# signin/email_linking.py asks). Only the database keeps it: the pages never need it, and Redis stays smaller.
+EMAIL_VERIFIED = "email_verified"
 # The longest value each stored text may have (the SQL columns are sized from these).
 LIMITS = {
     "email": EMAIL_MAX,
@@ -87,7 +88,7 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
     if not cleaned.get("display_name"):
         cleaned["display_name"] = "New user"
     # Only a real `true` counts as verified (a provider's "true" string, or anything else, does not).
-    cleaned["email_verified"] = True if cleaned.get("email_verified") is True else None
+    cleaned[EMAIL_VERIFIED] = True if cleaned.get(EMAIL_VERIFIED) is True else None
     cleaned["locale"] = cleaned.get("locale") or "en"
     cleaned["timezone"] = cleaned.get("timezone") or "UTC"
     return cleaned

@@ -39,7 +39,6 @@ def test_sign_in_lands_on_the_requested_page_showing_the_user(
         "email": f"{subject}@example.org",
         "name": "Ada Lovelace",
         "picture": None,
-        "email_verified": None,  # the development provider does not say it verified the address
     }
 
 

@@ -20,7 +20,7 @@ from models.audit import AuditEvent
 from models.user import User
 from models.user_identity import UserIdentity
 from sessions import keys
-from signin.session import identity_from, with_hook_changes
+from signin.session import email_verified, identity_from, with_hook_changes
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import RecordingRedis, run_queued_jobs, session_id
 from tests.unit.mock_provider import ISSUER, MockProvider
@@ -191,7 +191,22 @@ def test_when_the_database_cannot_say_whose_the_address_is_the_sign_in_is_refuse
 
 
 def test_a_sign_in_hook_changing_the_address_drops_its_verification() -> None:
-    verified = identity_from({"iss": ISSUER, "sub": "alice", "email": ADDRESS, "email_verified": True})
-    assert verified.email_verified is True
-    assert with_hook_changes(verified, {"email": "other@example.test"}).email_verified is None
-    assert with_hook_changes(verified, {"email": ADDRESS}).email_verified is True
+    claims = {"iss": ISSUER, "sub": "alice", "email": ADDRESS, "email_verified": True}
+    verified = identity_from(claims)
+    assert email_verified(claims, verified)
+    assert not email_verified(claims, with_hook_changes(verified, {"email": "other@example.test"}))
+    assert email_verified(claims, with_hook_changes(verified, {"email": ADDRESS}))
+    assert not email_verified({**claims, "email_verified": "true"}, verified)
+
+
+def test_the_verification_is_kept_in_the_database_only(
+    app: Flask, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    """users.email_verified follows the provider's latest sign-in; the user's Redis state holds nothing of it."""
+    alice_at_corp(app, provider)
+    with app.app_context():
+        assert db.session.execute(select(User.email_verified)).scalar_one() is True
+    assert b"email_verified" not in b"".join(fake_redis.hvals(keys.user_key(ALICE)))
+    alice_at_corp(app, provider, verified=False)  # the provider no longer says so
+    with app.app_context():
+        assert db.session.execute(select(User.email_verified)).scalar_one() is None

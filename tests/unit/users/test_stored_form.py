@@ -13,8 +13,6 @@ IDENTITIES = [
     Identity(issuer="https://idp.example.test", subject="alice", name="Alice"),  # a None before a value
     Identity(issuer="i", subject="s", email="a@example.test", name="A", picture="https://pics.example.test/a.png"),
 ]
-# Read by a process not yet upgraded (its Identity had no email_verified): the field is passed over.
-VERIFIED = Identity(issuer="i", subject="s", email="a@example.test", email_verified=True)
 PROFILES = [
     Profile(display_name="Alice"),
     Profile(display_name="Alice", locale="fr", timezone="Europe/Paris"),
@@ -29,21 +27,8 @@ def test_an_identity_reads_back_from_either_form_and_the_compact_one_is_shorter(
     assert decode_identity(compact) == identity == decode_identity(whole)
     assert len(compact) < len(whole)
     before = msgspec.msgpack.decode(whole, type=IdentityBefore)  # what a process not yet upgraded decodes
-    assert msgspec.structs.asdict(before) | {"email_verified": None} == msgspec.structs.asdict(identity)
+    assert msgspec.structs.asdict(before) == msgspec.structs.asdict(identity)
     assert whole == msgspec.msgpack.encode(before)  # byte for byte what it wrote itself
-
-
-def test_an_identity_verified_since_email_verified_was_added_reads_back_and_an_older_process_passes_it_over() -> None:
-    compact, whole = encode(VERIFIED), encode(VERIFIED, compact=False)
-    assert decode_identity(compact) == VERIFIED == decode_identity(whole)
-    before = msgspec.msgpack.decode(whole, type=IdentityBefore)
-    assert msgspec.structs.asdict(before) == {
-        "issuer": "i",
-        "subject": "s",
-        "email": "a@example.test",
-        "name": None,
-        "picture": None,
-    }
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -64,7 +49,7 @@ def test_trailing_defaults_are_left_out_and_come_back() -> None:
 
 def test_a_field_a_later_version_appends_is_passed_over() -> None:
     """Fields are only ever added at the end, so a process not yet upgraded reads a newer record."""
-    stored = msgspec.msgpack.encode(["i", "s", "a@example.test", None, None, None, "a field from a later version"])
+    stored = msgspec.msgpack.encode(["i", "s", "a@example.test", None, None, "a field from a later version"])
     assert decode_identity(stored) == Identity(issuer="i", subject="s", email="a@example.test")
 
 

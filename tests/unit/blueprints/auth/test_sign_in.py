@@ -96,7 +96,6 @@ def test_callback_signs_in_under_a_new_session_id_without_touching_the_database(
         "email": "alice@example.test",
         "name": "Alice",
         "picture": "https://img.example.test/alice.png",
-        "email_verified": None,  # the mock provider does not say
     }
     assert stored["profile"]["display_name"] == "Alice"
     assert stored["tokens"]["access_token"] in provider.access_tokens

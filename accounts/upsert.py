@@ -61,7 +61,7 @@ def _row(record: Mapping[str, Any], now: Any) -> dict[str, Any]:
         "issuer": record["issuer"],
         "subject": record["subject"],
         **{field: record.get(field) for field in IDENTITY_CLAIMS},
-        EMAIL_VERIFIED: record.get(EMAIL_VERIFIED) is True or None,
+        EMAIL_VERIFIED: record.get(EMAIL_VERIFIED),  # True or None (users/schema.py clean_record)
         "identity_version": int(record["identity_version"]),
         **{field: record.get(field) for field in PROFILE_FIELDS},
         "profile_version": int(record["profile_version"]),

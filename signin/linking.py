@@ -87,15 +87,14 @@ def confirm_link(result: LoginResult) -> bool:
     return added
 
 
-def unlink(provider_name: str) -> int | None:
-    """Unlink the signed-in account's identity at that provider; sessions it signed in end. None: nothing linked.
+def unlink(link: Link) -> int | None:
+    """Unlink one of the signed-in account's links (`linked_providers`); sessions it signed in end. None: not linked.
 
-    The account's own identity (the one that created it) is not among the links, so it cannot be unlinked:
-    an account always keeps at least one sign-in.
+    The account's own identity (the one that created it) is not a link: unlinking it moves the account
+    (accounts/moves.py). Raises LastSignIn for the last link of an account with no identity of its own.
     """
     stored = current_session()
-    link = next((each for each in account_links(stored.user or "") if each.provider == provider_name), None)
-    if link is None or stored.user is None or stored.identity is None:
+    if stored.user is None or stored.identity is None:
         return None
     ended = remove_link(stored.user, link)
     if ended is not None:

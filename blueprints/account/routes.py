@@ -110,11 +110,12 @@ def unlink_identity(name: str) -> Response | tuple[Response | str, int]:
     linked = linked_providers()
     if name not in linked:
         return render_error(404, "That sign-in is not linked to your account.")
+    link = linked[name]
     try:
-        if linked[name] is None:
+        if link is None:
             move_current_account()
             return redirect(url_for("account.moved"), 303)
-        ended = unlink(name)
+        ended = unlink(link)
     except (NoLinkLeft, LastSignIn):
         return render_error(400, "That is your account's only sign-in: link another one before you unlink it.")
     except AccountGone:

@@ -257,9 +257,10 @@ def stored_layout(redis: Redis, session: SignedIn) -> dict[str, tuple[str, list[
         ("provider sid", keys.provider_session_key(ISSUER, provider_sid.decode())),
     ):
         kind = redis.type(key).decode()
-        # Fields named after the user (the provider sid lookup's) compare by role, not by name.
-        user = session.user.encode()
-        fields = sorted(b"<user>" if name == user else name for name in redis.hkeys(key)) if kind == "hash" else []
+        # Fields named after the user (the provider sid lookup's) or the session (its index entry in the user's state)
+        # compare by role, not by name.
+        named = {session.user.encode(): b"<user>", keys.index_field(session.member).encode(): b"<index>"}
+        fields = sorted(named.get(name, name) for name in redis.hkeys(key)) if kind == "hash" else []
         layout[role] = (kind, fields, redis.ttl(key) > 0)
     return layout
 

@@ -7,9 +7,11 @@ slot and one Lua script can read them in one round trip:
     gh:{U}:u       hash    per-user state: identity, profile (msgpack arrays, users/schema.py) and their versions,
                            confirmed/disabled flags, "not valid before"; identity ("i") and profile ("p")
                            in pieces of 64 bytes ("i", "i2", ...) so the hash stays a compact listpack
-                           (sessions/long_fields.py)
-    gh:{U}:x       zset    the user's sessions: member R, score = when it expires at the latest (in whole
-                           seconds, rounded up)
+                           (sessions/long_fields.py); and the index of the user's sessions: a field "x:R" per
+                           session, when it expires at the latest (whole seconds, rounded up;
+                           sessions/lua/lib/session_index.lua)
+    gh:{U}:x       zset    that index as stored before 2026-12-07 (member R, the same score) and by
+                           SESSION_LAYOUT=whole
     gh:{U}:s:R     hash    one session: app data (msgpack, in pieces "d", "d2", ...), created, auth time, handle,
                            provider sid, device, address, last seen; and its tokens, "<generation>|<msgpack>"
                            (sessions/token_record.py) in 64-byte pieces "t", "t2", ... (sessions/long_fields.py;
@@ -84,8 +86,17 @@ def user_key(user: str) -> str:
 
 
 def index_key(user: str) -> str:
-    """The user's sessions."""
+    """The user's sessions, as indexed before 2026-12-07 (and by SESSION_LAYOUT=whole)."""
     return f"{PREFIX}{{{user}}}:x"
+
+
+# The field of the user's state that indexes one of their sessions (sessions/lua/lib/session_index.lua).
+INDEX_FIELD = "x:"
+
+
+def index_field(random_part: str) -> str:
+    """The field of the user's state that indexes the session `random_part`."""
+    return f"{INDEX_FIELD}{random_part}"
 
 
 def session_key(user: str | None, random_part: str) -> str:

@@ -203,7 +203,10 @@ def list_sessions() -> list[DeviceSession]:
     if stored.user is None:
         return []
     store = session_store(current_app)
-    rows = store.scripts.list(keys=[keys.index_key(stored.user)], args=[keys.session_key(stored.user, ""), time.time()])
+    rows = store.scripts.list(
+        keys=[keys.user_key(stored.user), keys.index_key(stored.user)],
+        args=[keys.session_key(stored.user, ""), time.time()],
+    )
     found = []
     for start in range(0, len(rows), 7):
         member, handle, created, seen, device, address, provider = (value.decode() for value in rows[start : start + 7])

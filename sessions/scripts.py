@@ -28,12 +28,15 @@ from users.schema import Identity, Profile, encode
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 # Shared functions, each file put in front of every script that calls one of its functions:
-# how a user's state keeps long values in pieces, and whether it lists linked identities.
+# how a user's state keeps long values in pieces, whether it lists linked identities, and the index of the
+# user's sessions it keeps.
 LONG_FIELDS = LUA_DIR / "lib" / "long_fields.lua"
 LINKS = LUA_DIR / "lib" / "links.lua"
+SESSION_INDEX = LUA_DIR / "lib" / "session_index.lua"
 _LIBRARIES = (
     (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(", b"fits_pieces(", b"drop_pieces(")),
     (LINKS, (b"has_links(", b"link_count(")),
+    (SESSION_INDEX, (b"index_members(", b"index_add(", b"index_remove(", b"index_clear(")),
 )
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5

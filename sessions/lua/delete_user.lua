@@ -33,7 +33,7 @@ for _, seen in ipairs(state) do
   version = math.max(version, tonumber(seen or '0') + 1)
 end
 local ended = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+for _, member in ipairs(index_members(KEYS[1], KEYS[2], 0)) do
   ended = ended + redis.call('DEL', ARGV[1] .. member)
   redis.call('DEL', ARGV[2] .. member)
 end

@@ -7,7 +7,6 @@
 --        before (ARGV[4] = time: ends sessions started earlier, and sets "not valid before").
 -- Returns how many sessions ended.
 local mode, argument, keep = ARGV[3], ARGV[4], ARGV[5]
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[6])
 if mode == 'before' then
   -- "Not valid before", for the user's sessions of that provider only when one is named (read.lua checks both).
   local field = (ARGV[7] or '') == '' and 'nvb' or 'nvb:' .. ARGV[7]
@@ -17,7 +16,8 @@ if mode == 'before' then
   end
 end
 local ended = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+local unlisted = {}
+for _, member in ipairs(index_members(KEYS[1], KEYS[2], tonumber(ARGV[6]))) do
   if member ~= keep then
     local matches = false
     if mode == 'all' then
@@ -29,7 +29,7 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
       local provider = ARGV[7] or ''
       local same_provider = provider == '' or not record[4] or record[4] == provider
       if not record[3] then
-        redis.call('ZREM', KEYS[2], member)
+        table.insert(unlisted, member)
       elseif mode == 'handle' then
         matches = record[1] == argument
       elseif mode == 'provider_sid' then
@@ -41,8 +41,9 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     if matches then
       ended = ended + redis.call('DEL', ARGV[1] .. member)
       redis.call('DEL', ARGV[2] .. member)
-      redis.call('ZREM', KEYS[2], member)
+      table.insert(unlisted, member)
     end
   end
 end
+index_remove(KEYS[1], KEYS[2], unlisted)
 return ended

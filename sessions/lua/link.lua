@@ -54,13 +54,15 @@ if redis.call('HEXISTS', KEYS[1], 'np') == 1 and link_count(KEYS[1]) < 2 then
 end
 redis.call('HDEL', KEYS[1], 'l:' .. digest, 'lp:' .. provider)
 local ended = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+local unlisted = {}
+for _, member in ipairs(index_members(KEYS[1], KEYS[2], 0)) do
   if redis.call('HGET', ARGV[4] .. member, 'pn') == provider then
     ended = ended + redis.call('DEL', ARGV[4] .. member)
     redis.call('DEL', ARGV[5] .. member)
-    redis.call('ZREM', KEYS[2], member)
+    table.insert(unlisted, member)
   end
 end
+index_remove(KEYS[1], KEYS[2], unlisted)
 if not has_links(KEYS[1]) and redis.call('HGET', KEYS[1], 'off') ~= '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[6])
 end

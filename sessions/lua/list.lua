@@ -1,9 +1,9 @@
 -- The live sessions of one user, for the devices page.
--- KEYS: index; ARGV: session key prefix, now
+-- KEYS: user, index (lib/session_index.lua); ARGV: session key prefix, now
 -- Returns {member, handle, created, last seen, device, address, provider name, ...}.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local rows = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+local unlisted = {}
+for _, member in ipairs(index_members(KEYS[1], KEYS[2], tonumber(ARGV[2]))) do
   local record = redis.call('HMGET', ARGV[1] .. member, 'h', 'c', 'seen', 'dev', 'ip', 'pn')
   if record[2] then
     table.insert(rows, member)
@@ -11,7 +11,8 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       table.insert(rows, record[i] or '')
     end
   else
-    redis.call('ZREM', KEYS[1], member)
+    table.insert(unlisted, member)
   end
 end
+index_remove(KEYS[1], KEYS[2], unlisted)
 return rows

@@ -26,11 +26,12 @@ local ended = 0
 if state[3] ~= '1' and ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'off', 1, 'nvb', ARGV[7])
   redis.call('PERSIST', KEYS[1])
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local members = index_members(KEYS[1], KEYS[2], 0)
+  for _, member in ipairs(members) do
     ended = ended + redis.call('DEL', ARGV[5] .. member)
     redis.call('DEL', ARGV[6] .. member)
   end
-  redis.call('DEL', KEYS[2])
+  index_clear(KEYS[1], KEYS[2], members)
 end
 if taken then
   redis.call('HSET', KEYS[1], 'ok', 1)

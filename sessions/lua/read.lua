@@ -37,7 +37,7 @@ local every = tonumber(ARGV[4])
 local idle_over = now >= tonumber(record[4] or record[3]) + idle + every
 if remaining <= 0 or idle_over or not user[1] or user[5] == '1' or tonumber(record[3]) < not_before then
   redis.call('DEL', KEYS[1], KEYS[4])
-  redis.call('ZREM', KEYS[3], ARGV[6])
+  index_remove(KEYS[2], KEYS[3], {ARGV[6]})
   return false
 end
 -- Most pages write nothing: the idle expiry slides only when the last-seen time is written, at most
@@ -49,12 +49,8 @@ if now - tonumber(record[4] or '0') >= every then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[4], ttl)
   redis.call('HSET', KEYS[1], 'seen', math.floor(now), 'ip', ARGV[5])
-  -- The score is the latest moment this session can still be alive, so trimming by score never drops a live one
-  -- (rounded up to a whole second, as sign_in.lua does).
-  local latest = math.ceil(math.min(now + idle + every, absolute_end))
-  redis.call('ZADD', KEYS[3], latest, ARGV[6])
-  if redis.call('TTL', KEYS[3]) < latest - now then
-    redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
-  end
+  -- Indexed as alive until the latest moment it can be, so trimming the index never drops a live one (rounded up to
+  -- a whole second, as sign_in.lua does).
+  index_add(KEYS[2], KEYS[3], ARGV[6], math.ceil(math.min(now + idle + every, absolute_end)), now)
 end
 return {record[1], record[2], record[3], record[5], record[6], user[1], user[2], user[3], user[4], record[7]}

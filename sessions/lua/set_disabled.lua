@@ -9,11 +9,12 @@ local ended = 0
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'off', 1, 'sv', version, 'nvb', ARGV[5])
   redis.call('PERSIST', KEYS[1])
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local members = index_members(KEYS[1], KEYS[2], 0)
+  for _, member in ipairs(members) do
     ended = ended + redis.call('DEL', ARGV[3] .. member)
     redis.call('DEL', ARGV[4] .. member)
   end
-  redis.call('DEL', KEYS[2])
+  index_clear(KEYS[1], KEYS[2], members)
 else
   redis.call('HDEL', KEYS[1], 'off')
   redis.call('HSET', KEYS[1], 'sv', version)

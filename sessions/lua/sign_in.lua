@@ -82,29 +82,27 @@ else
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 
--- Index it; expired members leave as soon as anyone touches the index. The score is rounded up to a whole
--- second: still never before the session can end, and a listpack stores it as a small integer (16 bytes less).
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- Index it (lib/session_index.lua); expired members leave as soon as anyone walks the index. The latest moment it can
+-- be alive is rounded up to a whole second: still never before the session can end, and stored as a small integer.
 local latest = math.ceil(math.min(now + idle + tonumber(ARGV[18]), now + absolute))
-redis.call('ZADD', KEYS[3], latest, ARGV[6])
-local count = redis.call('ZCARD', KEYS[3])
-local cap = tonumber(ARGV[5])
-if count > cap then
-  -- Too many sessions: the oldest sign-ins end.
-  local others = {}
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    if member ~= ARGV[6] then
-      table.insert(others, {member, tonumber(redis.call('HGET', ARGV[16] .. member, 'c') or '0')})
-    end
-  end
-  table.sort(others, function(a, b) return a[2] < b[2] end)
-  for i = 1, count - cap do
-    redis.call('DEL', ARGV[16] .. others[i][1], ARGV[17] .. others[i][1])
-    redis.call('ZREM', KEYS[3], others[i][1])
+local others = {}
+for _, member in ipairs(index_members(KEYS[2], KEYS[3], now)) do
+  if member ~= ARGV[6] then
+    table.insert(others, member)
   end
 end
-if redis.call('TTL', KEYS[3]) < latest - now then
-  redis.call('EXPIRE', KEYS[3], math.ceil(latest - now))
+index_add(KEYS[2], KEYS[3], ARGV[6], latest, now)
+local over = #others + 1 - tonumber(ARGV[5])
+if over > 0 then
+  -- Too many sessions: the oldest sign-ins end.
+  for i, member in ipairs(others) do
+    others[i] = {member, tonumber(redis.call('HGET', ARGV[16] .. member, 'c') or '0')}
+  end
+  table.sort(others, function(a, b) return a[2] < b[2] end)
+  for i = 1, over do
+    redis.call('DEL', ARGV[16] .. others[i][1], ARGV[17] .. others[i][1])
+    index_remove(KEYS[2], KEYS[3], {others[i][1]})
+  end
 end
 local state = redis.call('HMGET', KEYS[2], 'p', 'pv', 'ok')
 return {'ok', read_long(KEYS[2], 'p', state[1]), state[2], state[3], tostring(identity_version)}

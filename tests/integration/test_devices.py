@@ -16,7 +16,7 @@ from tests.integration.pages import form_values, is_signed_in_as, is_signed_out,
 from tests.integration.persisted import wait_for_row
 from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in, sign_out
 from tests.support.polling import wait_until
-from tests.support.session_records import read_session, session_exists
+from tests.support.session_records import indexed_sessions, read_session, session_exists
 from tests.support.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -126,10 +126,9 @@ def revoke(http: requests.Session, base_url: str, handle: str) -> requests.Respo
 
 
 def index_members(stack: Stack, subject: str) -> set[str]:
-    """The members of the user's session index gh:{U}:x (the random part of each session id)."""
+    """The members of the user's session index (the random part of each session id)."""
     with stack.redis() as client:
-        members = client.zrange(keys.index_key(keys.user_tag(stack.provider_url, subject)), 0, -1)
-    return {member.decode() for member in members}
+        return set(indexed_sessions(client, keys.user_tag(stack.provider_url, subject)))
 
 
 def member_of(sid: str | None) -> str:
@@ -436,10 +435,10 @@ def test_the_next_sign_in_drops_an_expired_session_from_the_index(
     sign_in(idle, web, subject)
     sign_in(busy, web, subject)
     idle_sid = session_id(idle)
-    user_index = keys.index_key(keys.user_tag(short_idle_stack.provider_url, subject))
+    user = keys.user_tag(short_idle_stack.provider_url, subject)
     with short_idle_stack.redis() as client:
         # The index entry carries the latest moment the session can still be alive.
-        latest = client.zscore(user_index, member_of(idle_sid))
+        latest = indexed_sessions(client, user).get(member_of(idle_sid))
         assert latest is not None
 
         # The busy browser keeps its session (and so the index) alive with pages that never list

@@ -179,3 +179,15 @@ def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) 
         # A returning user whose saved profile the worker has already confirmed.
         app.session_interface.client.hset(keys.user_key(keys.user_tag(issuer, subject)), "ok", 1)
         return stored.sid
+
+
+def indexed_sessions(client: Redis, user: str) -> dict[str, float]:
+    """The index of a user's sessions: the random part of each session id -> the latest moment it can be alive.
+
+    Read from both of its forms (sessions/lua/lib/session_index.lua): the user's state fields and the older sorted set.
+    """
+    found = {member.decode(): score for member, score in client.zrange(keys.index_key(user), 0, -1, withscores=True)}
+    for name, value in client.hgetall(keys.user_key(user)).items():
+        if name.startswith(keys.INDEX_FIELD.encode()):
+            found[name[len(keys.INDEX_FIELD) :].decode()] = float(value)
+    return found

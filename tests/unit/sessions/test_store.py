@@ -17,7 +17,7 @@ import connections
 from sessions import keys
 from sessions.lifecycle import end_sessions
 from sessions.store import merge_session, session_store
-from tests.support.session_records import move_tokens_beside
+from tests.support.session_records import indexed_sessions, move_tokens_beside
 from tests.unit.conftest import AppFactory
 from tests.unit.helpers import (
     RecordingRedis,
@@ -119,7 +119,7 @@ def assert_index_score_covers(redis: RecordingRedis, sid: str) -> None:
     """The session's score in its user's index is a whole second (a small integer in the listpack), not before
     the moment the session can end: trimming the index by score never drops a live session."""
     user, member = keys.parse_sid(sid)  # type: ignore[misc]
-    score = redis.zscore(keys.index_key(user), member)
+    score = indexed_sessions(redis, user).get(member)
     assert score is not None and score == int(score)
     assert score >= time.time() + redis.pttl(record_key(sid)) / 1000 - 1
 

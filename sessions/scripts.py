@@ -36,7 +36,7 @@ SESSION_INDEX = LUA_DIR / "lib" / "session_index.lua"
 _LIBRARIES = (
     (LONG_FIELDS, (b"read_long(", b"write_long(", b"compact_state(", b"fits_pieces(", b"drop_pieces(")),
     (LINKS, (b"has_links(", b"link_count(")),
-    (SESSION_INDEX, (b"index_members(", b"index_add(", b"index_remove(", b"index_clear(")),
+    (SESSION_INDEX, (b"index_members(", b"index_add(", b"index_remove(")),
 )
 # A replicated write on a Cluster follows this many redirects (a live resharding) before it gives up.
 CLUSTER_ATTEMPTS = 5

@@ -31,7 +31,7 @@ if state[3] ~= '1' and ARGV[3] == '1' then
     ended = ended + redis.call('DEL', ARGV[5] .. member)
     redis.call('DEL', ARGV[6] .. member)
   end
-  index_clear(KEYS[1], KEYS[2], members)
+  index_remove(KEYS[1], KEYS[2], members)
 end
 if taken then
   redis.call('HSET', KEYS[1], 'ok', 1)

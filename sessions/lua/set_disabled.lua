@@ -14,7 +14,7 @@ if ARGV[1] == '1' then
     ended = ended + redis.call('DEL', ARGV[3] .. member)
     redis.call('DEL', ARGV[4] .. member)
   end
-  index_clear(KEYS[1], KEYS[2], members)
+  index_remove(KEYS[1], KEYS[2], members)
 else
   redis.call('HDEL', KEYS[1], 'off')
   redis.call('HSET', KEYS[1], 'sv', version)

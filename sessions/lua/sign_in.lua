@@ -99,10 +99,12 @@ if over > 0 then
     others[i] = {member, tonumber(redis.call('HGET', ARGV[16] .. member, 'c') or '0')}
   end
   table.sort(others, function(a, b) return a[2] < b[2] end)
+  local ended = {}
   for i = 1, over do
-    redis.call('DEL', ARGV[16] .. others[i][1], ARGV[17] .. others[i][1])
-    index_remove(KEYS[2], KEYS[3], {others[i][1]})
+    ended[i] = others[i][1]
+    redis.call('DEL', ARGV[16] .. ended[i], ARGV[17] .. ended[i])
   end
+  index_remove(KEYS[2], KEYS[3], ended)
 end
 local state = redis.call('HMGET', KEYS[2], 'p', 'pv', 'ok')
 return {'ok', read_long(KEYS[2], 'p', state[1]), state[2], state[3], tostring(identity_version)}

@@ -59,9 +59,3 @@ local function index_remove(user_key, index_key, members)
   redis.call('HDEL', user_key, unpack(fields))
   redis.call('ZREM', index_key, unpack(members))
 end
-
--- Empty the index of `members` (index_members' answer: every session of the user has just ended).
-local function index_clear(user_key, index_key, members)
-  index_remove(user_key, index_key, members)
-  redis.call('DEL', index_key)
-end

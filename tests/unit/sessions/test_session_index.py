@@ -4,6 +4,7 @@ an index stored the older way (a sorted set of its own) is still read and emptie
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import pytest
 from flask import Flask
@@ -36,6 +37,24 @@ def index_the_old_way(redis: RecordingRedis, user: str, member: str) -> None:
     redis.expire(keys.index_key(user), 3600)
 
 
+class TwoDevices(NamedTuple):
+    """Two sessions of one user, the older indexed the way the previous version did."""
+
+    user: str
+    old_browser: FlaskClient
+    old_member: str
+    new_browser: FlaskClient
+    new_member: str
+
+
+def two_devices_one_indexed_the_old_way(app: Flask, provider: MockProvider, redis: RecordingRedis) -> TwoDevices:
+    """Sign in twice as the same user, then move the first session's entry into the older sorted set."""
+    old_browser, user, old_member = signed_in_as(app, provider)
+    new_browser, _, new_member = signed_in_as(app, provider)
+    index_the_old_way(redis, user, old_member)
+    return TwoDevices(user, old_browser, old_member, new_browser, new_member)
+
+
 def test_a_sign_in_indexes_its_session_in_the_user_s_state_and_no_key_of_its_own(
     app: Flask, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
@@ -52,20 +71,18 @@ def test_a_sign_in_indexes_its_session_in_the_user_s_state_and_no_key_of_its_own
 def test_a_session_the_previous_version_indexed_is_listed_once_and_revoked(
     app: Flask, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
-    old_browser, user, old_member = signed_in_as(app, provider)
-    new_browser, _, new_member = signed_in_as(app, provider)
-    index_the_old_way(fake_redis, user, old_member)
+    devices = two_devices_one_indexed_the_old_way(app, provider, fake_redis)
     # A member in both forms (a page of this version slid an entry of the previous one) counts once.
-    fake_redis.zadd(keys.index_key(user), {new_member: time.time() + 3600})
+    fake_redis.zadd(keys.index_key(devices.user), {devices.new_member: time.time() + 3600})
 
-    page = new_browser.get("/sessions")
+    page = devices.new_browser.get("/sessions")
     assert page.status_code == 200
     assert page.get_data(as_text=True).count('data-testid="revoke-session"') == 1  # the other device; not this one
 
     with app.app_context():
-        assert end_sessions(user, "all") == 2
-    assert indexed_sessions(fake_redis, user) == {}
-    for browser in (old_browser, new_browser):
+        assert end_sessions(devices.user, "all") == 2
+    assert indexed_sessions(fake_redis, devices.user) == {}
+    for browser in (devices.old_browser, devices.new_browser):
         assert not session_exists(fake_redis, session_id(app, browser))
 
 
@@ -73,16 +90,14 @@ def test_a_session_the_previous_version_indexed_is_listed_once_and_revoked(
 def test_disabling_or_deleting_ends_sessions_in_either_form_of_the_index(
     app: Flask, provider: MockProvider, fake_redis: RecordingRedis, ending: str
 ) -> None:
-    old_browser, user, old_member = signed_in_as(app, provider)
-    new_browser, _, _ = signed_in_as(app, provider)
-    index_the_old_way(fake_redis, user, old_member)
+    devices = two_devices_one_indexed_the_old_way(app, provider, fake_redis)
 
     with app.app_context():
-        ended = set_disabled(user, True)[1] if ending == "disable" else delete_user_state(user)[1]
+        ended = set_disabled(devices.user, True)[1] if ending == "disable" else delete_user_state(devices.user)[1]
 
     assert ended == 2
-    assert indexed_sessions(fake_redis, user) == {}
-    for browser in (old_browser, new_browser):
+    assert indexed_sessions(fake_redis, devices.user) == {}
+    for browser in (devices.old_browser, devices.new_browser):
         assert not session_exists(fake_redis, session_id(app, browser))
         assert browser.get("/dashboard").status_code == 302
 
@@ -90,30 +105,26 @@ def test_disabling_or_deleting_ends_sessions_in_either_form_of_the_index(
 def test_the_next_sign_in_drops_expired_entries_of_both_forms(
     app: Flask, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
-    _, user, old_member = signed_in_as(app, provider)
-    _, _, new_member = signed_in_as(app, provider)
-    index_the_old_way(fake_redis, user, old_member)
+    devices = two_devices_one_indexed_the_old_way(app, provider, fake_redis)
     past = int(time.time()) - 1
-    fake_redis.zadd(keys.index_key(user), {old_member: past})
-    fake_redis.hset(keys.user_key(user), keys.index_field(new_member), past)
+    fake_redis.zadd(keys.index_key(devices.user), {devices.old_member: past})
+    fake_redis.hset(keys.user_key(devices.user), keys.index_field(devices.new_member), past)
 
     _, _, latest_member = signed_in_as(app, provider)
 
-    assert set(indexed_sessions(fake_redis, user)) == {latest_member}
+    assert set(indexed_sessions(fake_redis, devices.user)) == {latest_member}
 
 
 def test_the_session_cap_counts_both_forms_and_ends_the_oldest(
     make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
 ) -> None:
     app = make_app(SESSIONS_PER_USER=2)
-    oldest, user, oldest_member = signed_in_as(app, provider)
-    _, _, middle_member = signed_in_as(app, provider)
-    index_the_old_way(fake_redis, user, oldest_member)
+    devices = two_devices_one_indexed_the_old_way(app, provider, fake_redis)
 
     _, _, newest_member = signed_in_as(app, provider)
 
-    assert set(indexed_sessions(fake_redis, user)) == {middle_member, newest_member}
-    assert not session_exists(fake_redis, session_id(app, oldest))
+    assert set(indexed_sessions(fake_redis, devices.user)) == {devices.new_member, newest_member}
+    assert not session_exists(fake_redis, session_id(app, devices.old_browser))
 
 
 def test_session_layout_whole_indexes_in_the_sorted_set_the_previous_version_reads(
@@ -125,3 +136,20 @@ def test_session_layout_whole_indexes_in_the_sorted_set_the_previous_version_rea
     assert fake_redis.zscore(keys.index_key(user), member) is not None
     assert fake_redis.ttl(keys.index_key(user)) > 0
     assert not fake_redis.hexists(keys.user_key(user), keys.index_field(member))
+
+
+def test_a_lowered_cap_ends_every_session_over_it_at_the_next_sign_in(
+    make_app: AppFactory, provider: MockProvider, fake_redis: RecordingRedis
+) -> None:
+    roomy = make_app(SESSIONS_PER_USER=4)
+    devices = two_devices_one_indexed_the_old_way(roomy, provider, fake_redis)
+    third, _, third_member = signed_in_as(roomy, provider)
+
+    capped = make_app(SESSIONS_PER_USER=2)
+    _, _, newest_member = signed_in_as(capped, provider)
+
+    # Over the cap by two: the two oldest sign-ins end together, whichever form indexed them.
+    assert set(indexed_sessions(fake_redis, devices.user)) == {third_member, newest_member}
+    for browser in (devices.old_browser, devices.new_browser):
+        assert not session_exists(fake_redis, session_id(roomy, browser))
+    assert session_exists(fake_redis, session_id(roomy, third))

@@ -33,7 +33,9 @@ def deployment(
 ) -> Iterator[Stack]:
     """Redis, the certified provider, one worker and one gunicorn web process, on `database`."""
     workdir = tmp_path_factory.mktemp(f"e2e-{database}")
-    running = start_stack(workdir, provider="certified", database_url=database_url_for(database, request, workdir))
+    running = start_stack(
+        workdir, provider="certified", database_url=database_url_for(database, request, workdir, migrated=True)
+    )
     try:
         yield running
     finally:

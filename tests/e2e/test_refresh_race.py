@@ -46,7 +46,7 @@ def two_web(database: str, request: pytest.FixtureRequest, tmp_path_factory: pyt
     running = start_stack(
         workdir,
         provider="certified",
-        database_url=database_url_for(database, request, workdir),
+        database_url=database_url_for(database, request, workdir, migrated=True),
         web=2,
         web_workers=2,
         settings={"TOKEN_REFRESH_AHEAD": REFRESH_AHEAD},

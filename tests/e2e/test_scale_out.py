@@ -34,7 +34,7 @@ def scaled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     running = start_stack(
         workdir,
         provider="certified",
-        database_url=database_url_for("postgresql", request, workdir),
+        database_url=database_url_for("postgresql", request, workdir, migrated=True),
         web=2,
         workers=2,
         web_workers=2,

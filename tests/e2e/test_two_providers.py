@@ -108,7 +108,7 @@ def two_providers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             workdir,
             web=0,
             provider=None,
-            database_url=database_url_for("postgresql", request, workdir),
+            database_url=database_url_for("postgresql", request, workdir, migrated=True),
             settings=provider_settings(providers),
         )
     except BaseException:

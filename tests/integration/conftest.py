@@ -17,7 +17,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """One real deployment (Redis, provider, worker, gunicorn) shared by tests that do not disturb it,
     once on SQLite and once on PostgreSQL: every test using it runs against both."""
     workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
-    database_url = database_url_for(request.param, request, workdir)
+    database_url = database_url_for(request.param, request, workdir, migrated=True)
     running = start_stack(workdir, database_url=database_url)
     try:
         yield running

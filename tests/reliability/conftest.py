@@ -18,8 +18,8 @@ from tests.support.stack import Stack
 
 @pytest.fixture
 def postgres_url(postgres_cluster: PostgresCluster) -> str:
-    """DATABASE_URL of a new, empty database on the shared cluster."""
-    return postgres_cluster.create_database(f"rel_{uuid.uuid4().hex[:12]}")
+    """DATABASE_URL of a new database on the shared cluster, at the latest migration."""
+    return postgres_cluster.create_database(f"rel_{uuid.uuid4().hex[:12]}", migrated=True)
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """Two workers on SQLite or PostgreSQL, shared by this module's tests (each uses its own subject)."""
     url = None
     if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_cluster").create_database(f"upserts_{uuid.uuid4().hex[:8]}")
+        url = request.getfixturevalue("postgres_cluster").create_database(
+            f"upserts_{uuid.uuid4().hex[:8]}", migrated=True
+        )
     # No maintenance run while a test holds SQLite's lock: its outbox read would wait out the busy timeout.
     quiet = {"WORKER_MAINTENANCE_INTERVAL": 600}
     running = start_reliability_stack(

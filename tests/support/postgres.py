@@ -12,13 +12,17 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from devstack.processes import wait_for_port
+from tests.support.migrated_databases import copy_sqlite_template, migrate
 from tests.support.ports import free_port
+
+# The database create_database(migrated=True) copies: migrated once per cluster by `flask db upgrade`.
+MIGRATED_TEMPLATE = "gatehouse_migrated"
 
 
 def postgres_bin(tool: str) -> str:
@@ -39,15 +43,23 @@ class PostgresCluster:
 
     port: int
     data_dir: str
+    has_migrated_template: bool = field(default=False, compare=False)
 
     def url(self, database: str = "gatehouse") -> str:
         """A DATABASE_URL for `database` on this cluster."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database and return its URL."""
+    def create_database(self, name: str, *, migrated: bool = False) -> str:
+        """Create a database and return its URL: empty, or `migrated` to the latest revision (a template's copy)."""
+        template: list[str] = []
+        if migrated:
+            if not self.has_migrated_template:
+                migrate(self.create_database(MIGRATED_TEMPLATE))
+                self.has_migrated_template = True
+            template = ["--template", MIGRATED_TEMPLATE]
         createdb = postgres_bin("createdb")
-        subprocess.run(_as_postgres([createdb, "-h", "127.0.0.1", "-p", str(self.port), name]), check=True, timeout=60)
+        command = [createdb, "-h", "127.0.0.1", "-p", str(self.port), *template, name]
+        subprocess.run(_as_postgres(command), check=True, timeout=60)
         return self.url(name)
 
     def pg_ctl(self, *args: str) -> None:
@@ -109,9 +121,12 @@ def start_cluster() -> PostgresCluster:
 DATABASES = ["sqlite", "postgresql"]
 
 
-def database_url_for(backend: str, request: pytest.FixtureRequest, workdir: Path) -> str:
-    """A fresh, empty database on `backend`: a SQLite file, or a new database on the run's PostgreSQL cluster."""
+def database_url_for(backend: str, request: pytest.FixtureRequest, workdir: Path, *, migrated: bool = False) -> str:
+    """A fresh database on `backend`: a SQLite file, or a new database on the run's PostgreSQL cluster.
+
+    Empty, or `migrated` to the latest revision (tests/support/migrated_databases.py)."""
     if backend == "sqlite":
-        return f"sqlite:///{workdir / 'gatehouse.db'}"
+        database = workdir / "gatehouse.db"
+        return copy_sqlite_template(database) if migrated else f"sqlite:///{database}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.create_database(f"db_{uuid.uuid4().hex[:12]}")
+    return cluster.create_database(f"db_{uuid.uuid4().hex[:12]}", migrated=migrated)

@@ -2,7 +2,9 @@
 
 `start_stack` starts one or two redis-servers (sessions and queue, optionally with AOF, extra
 arguments or a password), an OpenID provider of the asked kind (the mock provider, the certified
-`oidc-provider`, or none), migrates the database (SQLite, or the PostgreSQL URL given), then RQ
+`oidc-provider`, or none), migrates the database (SQLite, or the PostgreSQL URL given; a database
+already at the latest revision, such as a copy of tests/support/migrated_databases.py's template, is
+left as it is), then RQ
 workers (`flask --app app worker`) and gunicorn web processes started with the repository's
 gunicorn.conf.py, as production runs them, each on a free 127.0.0.1 port.
 
@@ -32,6 +34,7 @@ from sqlalchemy import select
 from devstack.processes import start_mock_provider, start_redis, stop, wait_for_port
 from tests.support.certified_provider import CLIENT_ID, CLIENT_SECRET, CertifiedProvider, start_certified_provider
 from tests.support.cli import run_flask
+from tests.support.migrated_databases import copy_sqlite_template, is_migrated
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
 from tests.support.session_records import read_session
@@ -350,6 +353,12 @@ def redis_servers(
     return sessions, queue
 
 
+def default_database(workdir: Path) -> str:
+    """The stack's own SQLite file: a copy of the migrated template, or the file an earlier stack left there."""
+    database = workdir / "gatehouse.db"
+    return f"sqlite:///{database}" if database.exists() else copy_sqlite_template(database)
+
+
 def start_stack(
     workdir: Path,
     *,
@@ -373,6 +382,9 @@ def start_stack(
     queue_on_own_redis: bool = False,
 ) -> Stack:
     """Start Redis (one, or two with `separate_queue`), the provider, migrate, then workers and web processes.
+
+    With no `database_url`, the database is a SQLite file in `workdir`: a copy of the migrated template
+    (or the file a stack stopped earlier left there).
 
     `provider`: "mock" (oidc-provider-mock; `token_max_age`), "certified" (oidc-provider with the web
     processes' exact redirect URLs; `access_token_ttl`), or None (never contacted unless a test signs in).
@@ -423,7 +435,7 @@ def start_stack(
         "SECRET_KEY": "test-stack-secret-key-0123456789abcdef0123",
         "REDIS_URL": redis_url or sessions.url,
         "QUEUE_REDIS_URL": queue.url if redis_url is None or queue_on_own_redis else redis_url,
-        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'gatehouse.db'}",
+        "DATABASE_URL": database_url or default_database(workdir),
         "OIDC_ISSUER": provider_url,
         "OIDC_CLIENT_ID": CLIENT_ID,
         "OIDC_CLIENT_SECRET": CLIENT_SECRET,
@@ -444,7 +456,8 @@ def start_stack(
         redis_client=redis_client,
     )
     try:
-        stack.flask("db", "upgrade")
+        if not is_migrated(stack.database_url):
+            stack.flask("db", "upgrade")
         for index in range(workers):
             stack.start_worker(f"worker{index}")
         for index, port in enumerate(web_ports):

@@ -15,8 +15,9 @@ run: $(INSTALLED)
 
 # The suite mostly waits on servers, so it runs in more pytest-xdist workers than a 2-core machine has
 # cores. `--dist loadgroup` keeps the tests sharing a module's deployment on one worker (tests/conftest.py
-# `deployment_group`). `make test TEST_WORKERS=2` overrides; pyproject's addopts print the 15 slowest tests.
-TEST_WORKERS ?= 3
+# `deployment_group`). Four measured faster than three on 2 cores (docs/performance.md, goal 5). `make test
+# TEST_WORKERS=2` overrides; pyproject's addopts print the 15 slowest tests.
+TEST_WORKERS ?= 4
 UNIT_WORKERS ?= 3
 XDIST = -n $(TEST_WORKERS) --dist loadgroup
 

@@ -24,6 +24,7 @@ It prints a table, then the same figures as one JSON line (for docs/performance.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import statistics
 import sys
@@ -45,6 +46,7 @@ from devstack.processes import free_port, start_redis, stop
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.lifecycle import end_sessions, start_user_session
+from sessions.record_fields import provider_sid_text, session_handle, stored_provider_sid
 from sessions.store import encode_data, session_store
 from sessions.token_record import pack_tokens
 from tests.support.redis_monitor import recording
@@ -198,7 +200,8 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
             who = identity(subject)
             user = keys.user_tag(who.issuer, who.subject)
             for _ in range(sessions_each):
-                member, provider_sid, now, tokens = keys.new_random(), str(uuid.uuid4()), time.time(), provider_tokens()
+                member, provider_sid, tokens = keys.new_random(), str(uuid.uuid4()), provider_tokens()
+                now = math.floor(time.time() * 1000) / 1000  # as sessions/lifecycle.py stores it
                 store.scripts.sign_in(
                     keys=[
                         keys.session_key(user, member),
@@ -214,8 +217,8 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                         config["SESSIONS_PER_USER"],
                         member,
                         encode_data({}),
-                        keys.new_handle(),
-                        provider_sid,
+                        session_handle(member),
+                        stored_provider_sid(provider_sid, compact=store.scripts.compact),
                         device,
                         ADDRESS,
                         int(now),
@@ -247,14 +250,14 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
 
 def stored_layout(redis: Redis, session: SignedIn) -> dict[str, tuple[str, list[bytes], bool]]:
     """The keys one sign-in stored: per key its type, its hash fields and whether it expires."""
-    provider_sid = redis.hget(keys.session_key(session.user, session.member), "ps") or b""
+    provider_sid = provider_sid_text(redis.hget(keys.session_key(session.user, session.member), "ps") or b"")
     layout = {}
     for role, key in (
         ("session", keys.session_key(session.user, session.member)),
         ("tokens", keys.tokens_key(session.user, session.member)),
         ("user", keys.user_key(session.user)),
         ("index", keys.index_key(session.user)),
-        ("provider sid", keys.provider_session_key(ISSUER, provider_sid.decode())),
+        ("provider sid", keys.provider_session_key(ISSUER, provider_sid)),
     ):
         kind = redis.type(key).decode()
         # Fields named after the user (the provider sid lookup's) or the session (its index entry in the user's state)
@@ -406,7 +409,7 @@ def user_keys(redis: Redis, created: list[SignedIn]) -> dict[str, list[str]]:
         found["tokens"].append(keys.tokens_key(user, session.member))
         provider_sid = redis.hget(session_key, "ps")
         if provider_sid:
-            found["provider_sid"].append(keys.provider_session_key(ISSUER, provider_sid.decode()))
+            found["provider_sid"].append(keys.provider_session_key(ISSUER, provider_sid_text(provider_sid)))
     found["index"].append(keys.index_key(user))
     found["user_state"].append(keys.user_key(user))
     return {role: [key for key in names if redis.exists(key)] for role, names in found.items()}

@@ -12,10 +12,13 @@ slot and one Lua script can read them in one round trip:
                            sessions/lua/lib/session_index.lua)
     gh:{U}:x       zset    that index as stored before 2026-12-07 (member R, the same score) and by
                            SESSION_LAYOUT=whole
-    gh:{U}:s:R     hash    one session: app data (msgpack, in pieces "d", "d2", ...), created, auth time, handle,
-                           provider sid, device, address, last seen; and its tokens, "<generation>|<msgpack>"
-                           (sessions/token_record.py) in 64-byte pieces "t", "t2", ... (sessions/long_fields.py;
-                           read only by requests that call the API, never by the page script)
+    gh:{U}:s:R     hash    one session: app data (msgpack, in pieces "d", "d2", ...; none while empty), created
+                           (seconds, to the millisecond), auth time, provider sid, device, address, last seen
+                           (from its first write), and with SESSION_LAYOUT=whole or from before 2026-12-08 its
+                           handle (else derived from R; sessions/record_fields.py); and its tokens,
+                           "<generation>|<msgpack>" (sessions/token_record.py) in 64-byte pieces "t", "t2", ...
+                           (sessions/long_fields.py; read only by requests that call the API, never by the page
+                           script)
     gh:{U}:t:R     string  that session's tokens instead, when too long for pieces (over 1 KB), or when stored
                            before 2026-12 (then possibly a hash)
     gh:{U}:l:R     string  the lease of the one request refreshing those tokens
@@ -28,7 +31,7 @@ slot and one Lua script can read them in one round trip:
 
 A signed-in session id is "U.R", an anonymous one "R", where R is 256 random bits.
 The cookie carries only that id; U identifies no one without the user's issuer
-and subject, and the handle shown on /sessions is unrelated random data.
+and subject, and the handle shown on /sessions is a one-way digest of R that tells nothing of it.
 """
 
 from __future__ import annotations
@@ -49,17 +52,14 @@ _USER_TAG = rf"{_B64}{{20}}"
 # \Z, not $: "$" also matches before a trailing newline, which would let "R\n" pass for "R".
 SIGNED_IN_SID = re.compile(rf"^(?P<user>{_USER_TAG})\.(?P<random>{_RANDOM})\Z")
 ANONYMOUS_SID = re.compile(rf"^(?P<random>{_RANDOM})\Z")
-HANDLE = re.compile(rf"^{_B64}{{22}}\Z")
+# A session's handle: derived, 32 hex digits (sessions/record_fields.py), or the 22 random characters a
+# session stored before 2026-12-08 keeps.
+HANDLE = re.compile(rf"^(?:[0-9a-f]{{32}}|{_B64}{{22}})\Z")
 
 
 def new_random() -> str:
     """256 random bits, URL-safe."""
     return secrets.token_urlsafe(RANDOM_BYTES)
-
-
-def new_handle() -> str:
-    """A session's public name on /sessions: random, unrelated to its id."""
-    return secrets.token_urlsafe(16)
 
 
 def signed_in_sid(user: str, random_part: str) -> str:

@@ -7,6 +7,7 @@ it costs O(that user's sessions) whatever else Redis holds.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from flask import Flask, current_app, request
 from oidc.provider import provider_named
 from sessions import keys
 from sessions.devices import describe_device
+from sessions.record_fields import session_handle, stored_provider_sid
 from sessions.scripts import ScriptCall
 from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.token_record import pack_tokens
@@ -63,8 +65,11 @@ def start_user_session(
     if stored.version is not None:
         store.end(stored)
     empty(stored)
-    user, member, handle = keys.user_tag(identity.issuer, identity.subject), keys.new_random(), keys.new_handle()
-    now = time.time()
+    user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
+    handle = session_handle(member)
+    # Whole milliseconds: "created" stored in 14 characters, not 18 (a floor: a session never looks older
+    # than it is to "not valid before", which compares it with full precision).
+    now = math.floor(time.time() * 1000) / 1000
     config = current_app.config
     sign_in = ScriptCall(
         store.scripts.sign_in,
@@ -78,7 +83,7 @@ def start_user_session(
             member,
             encode_data(data),
             handle,
-            provider_sid or "",
+            stored_provider_sid(provider_sid or "", compact=store.scripts.compact),
             describe_device(request.user_agent.string),
             request.remote_addr or "",
             "" if auth_time is None else auth_time,
@@ -141,7 +146,9 @@ def record_auth_time(stored: StoredSession, auth_time: int, provider_sid: str | 
     # set_auth_time.lua sets it only while the session exists (no stray hash for a session signed out meanwhile).
     store = session_store(current_app)
     set_auth_time = ScriptCall(
-        store.scripts.set_auth_time, [keys.session_key(stored.user, stored.member)], [auth_time, provider_sid or ""]
+        store.scripts.set_auth_time,
+        [keys.session_key(stored.user, stored.member)],
+        [auth_time, stored_provider_sid(provider_sid or "", compact=store.scripts.compact)],
     )
     join = (
         _join_provider_session(stored.identity.issuer, provider_sid, stored.user, issued_at) if stored.identity else []
@@ -175,10 +182,21 @@ def end_sessions(
     With `provider`, the provider_sid and before modes end only sessions signed in with that provider.
     """
     store = session_store(app or current_app)
+    args: list[str | bytes | float] = [
+        keys.session_key(user, ""),
+        keys.tokens_key(user, ""),
+        mode,
+        argument,
+        keep,
+        time.time(),
+        provider,
+    ]
+    if mode == "provider_sid":
+        # Sessions store a UUID sid in a shorter form (sessions/record_fields.py); older ones as text.
+        compact = stored_provider_sid(str(argument), compact=True)
+        args.append(compact if compact != argument else "")
     ended = store.scripts.replicated(
-        store.scripts.end_sessions,
-        keys=[keys.user_key(user), keys.index_key(user)],
-        args=[keys.session_key(user, ""), keys.tokens_key(user, ""), mode, argument, keep, time.time(), provider],
+        store.scripts.end_sessions, keys=[keys.user_key(user), keys.index_key(user)], args=args
     )
     return int(ended)
 
@@ -199,6 +217,12 @@ class DeviceSession:
 
 def list_sessions() -> list[DeviceSession]:
     """Every live session of the signed-in user, newest sign-in first."""
+    found = [device for _, device in _listed_sessions()]
+    return sorted(found, key=lambda row: (not row.current, -row.signed_in_at))
+
+
+def _listed_sessions() -> list[tuple[str, DeviceSession]]:
+    """The signed-in user's live sessions, each with its member (the random part of its id)."""
     stored = current_session()
     if stored.user is None:
         return []
@@ -210,18 +234,17 @@ def list_sessions() -> list[DeviceSession]:
     found = []
     for start in range(0, len(rows), 7):
         member, handle, created, seen, device, address, provider = (value.decode() for value in rows[start : start + 7])
-        found.append(
-            DeviceSession(
-                handle=handle,
-                signed_in_at=float(created),
-                last_seen_at=float(seen or created),
-                device=device or "Unknown device",
-                address=address,
-                current=member == stored.member,
-                provider=provider or None,
-            )
+        device_session = DeviceSession(
+            handle=handle or session_handle(member),
+            signed_in_at=float(created),
+            last_seen_at=float(seen or created),
+            device=device or "Unknown device",
+            address=address,
+            current=member == stored.member,
+            provider=provider or None,
         )
-    return sorted(found, key=lambda row: (not row.current, -row.signed_in_at))
+        found.append((member, device_session))
+    return found
 
 
 def revoke_session(handle: str) -> bool:
@@ -229,7 +252,12 @@ def revoke_session(handle: str) -> bool:
     stored = current_session()
     if stored.user is None or not keys.HANDLE.match(handle) or handle == stored.handle:
         return False
-    return end_sessions(stored.user, "handle", handle, keep=stored.member or "") > 0
+    # Handles are derived in Python (sessions/record_fields.py), so the member is found here: one more round trip,
+    # on a revoke only. A session that ends meanwhile is simply not ended twice.
+    member = next((member for member, device in _listed_sessions() if device.handle == handle), None)
+    if member is None or member == stored.member:
+        return False
+    return end_sessions(stored.user, "member", member, keep=stored.member or "") > 0
 
 
 def revoke_other_sessions() -> int:

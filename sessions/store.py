@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 import metrics
 from connections import REDIS_UNAVAILABLE
 from sessions import keys
+from sessions.record_fields import session_handle
 from sessions.scripts import SessionScripts
 from users.schema import Identity, Profile, decode_identity, decode_profile
 from web import vary_on_cookie
@@ -217,7 +218,7 @@ class RedisSessionStore(RedisSessionInterface):
         stored.user, stored.member = user, member
         stored.loaded, stored.version, stored.created_at = data, record[1].decode(), float(record[2])
         if user is not None:
-            stored.handle = record[3].decode()
+            stored.handle = record[3].decode() if record[3] else session_handle(member)
             stored.auth_time = int(float(record[4])) if record[4] else None
             stored.identity = decode_identity(record[5])
             stored.profile = decode_profile(record[6])

@@ -3,7 +3,8 @@
 -- ARGV: 1 session key prefix, 2 tokens key prefix, 3 mode, 4 argument, 5 member to keep ('' for none), 6 now,
 --       7 provider name: with provider_sid and before, only sessions signed in with that provider end
 --       ('' for any; a session stored before sessions kept their provider's name counts as any provider's)
--- Modes: member (ARGV[4] = member), handle (ARGV[4] = handle), all, provider_sid (ARGV[4] = sid),
+--       8 with provider_sid: the sid's compact stored form (sessions/record_fields.py; '' when it has none)
+-- Modes: member (ARGV[4] = member), all, provider_sid (ARGV[4] = sid),
 --        before (ARGV[4] = time: ends sessions started earlier, and sets "not valid before").
 -- Returns how many sessions ended.
 local mode, argument, keep = ARGV[3], ARGV[4], ARGV[5]
@@ -25,17 +26,18 @@ for _, member in ipairs(index_members(KEYS[1], KEYS[2], tonumber(ARGV[6]))) do
     elseif mode == 'member' then
       matches = member == argument
     else
-      local record = redis.call('HMGET', ARGV[1] .. member, 'h', 'ps', 'c', 'pn')
+      local record = redis.call('HMGET', ARGV[1] .. member, 'ps', 'c', 'pn')
+      local provider_sid, created, signed_in_with = record[1], record[2], record[3]
       local provider = ARGV[7] or ''
-      local same_provider = provider == '' or not record[4] or record[4] == provider
-      if not record[3] then
+      local same_provider = provider == '' or not signed_in_with or signed_in_with == provider
+      if not created then
         table.insert(unlisted, member)
-      elseif mode == 'handle' then
-        matches = record[1] == argument
       elseif mode == 'provider_sid' then
-        matches = record[2] == argument and same_provider
+        -- The sid in either stored form (sessions/record_fields.py): ARGV[8] is its compact one, if it has one.
+        local compact_sid = ARGV[8] or ''
+        matches = (provider_sid == argument or (compact_sid ~= '' and provider_sid == compact_sid)) and same_provider
       elseif mode == 'before' then
-        matches = tonumber(record[3]) < tonumber(argument) and same_provider
+        matches = tonumber(created) < tonumber(argument) and same_provider
       end
     end
     if matches then

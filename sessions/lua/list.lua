@@ -1,6 +1,7 @@
 -- The live sessions of one user, for the devices page.
 -- KEYS: user, index (lib/session_index.lua); ARGV: session key prefix, now
--- Returns {member, handle, created, last seen, device, address, provider name, ...}.
+-- Returns {member, stored handle ('' when derived: sessions/record_fields.py), created, last seen ('' before the
+-- first write), device, address, provider name, ...}.
 local rows = {}
 local unlisted = {}
 for _, member in ipairs(index_members(KEYS[1], KEYS[2], tonumber(ARGV[2]))) do

@@ -44,7 +44,8 @@ end
 -- every `every` seconds, and then to `idle + every`, so a session ends between `idle` and `idle + every`
 -- after its last request (never early). A page that writes costs Redis the write, its replication and
 -- its append-only log entry; one in `every` seconds of a user's pages does.
-if now - tonumber(record[4] or '0') >= every then
+-- A session signed in with the compact layout has no last-seen time until its first write: the sign-in is it.
+if now - tonumber(record[4] or record[3]) >= every then
   local ttl = math.ceil(math.min(idle + every, remaining))
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[4], ttl)

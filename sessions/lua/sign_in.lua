@@ -2,7 +2,7 @@
 -- The tokens go in the session's hash ('t', 't2', ...: lib/long_fields.lua), or the tokens key when too long.
 -- KEYS: session, user, index, tokens
 -- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
---       7 data, 8 handle, 9 provider sid, 10 device, 11 address, 12 auth time,
+--       7 data, 8 handle (stored by SESSION_LAYOUT=whole only), 9 provider sid (sessions/record_fields.py), 10 device, 11 address, 12 auth time,
 --       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
 --       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes,
 --       19 the provider's name (signed in with), 20 the link field (sessions/keys.py) of an identity linked
@@ -30,6 +30,8 @@ end
 compact_state(KEYS[2])
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
+-- msgpack's empty map: the app data of nearly every sign-in.
+local EMPTY_DATA = '\128'
 local absolute = tonumber(ARGV[3])
 
 -- Versions come from Redis's clock and only go up: they never depend on web hosts' clocks agreeing.
@@ -62,9 +64,16 @@ end
 
 -- As read.lua slides it: the idle expiry moves only with the last-seen time, by `idle + every`.
 local ttl = math.ceil(math.min(idle + tonumber(ARGV[18]), absolute))
-write_long(KEYS[1], 'd', ARGV[7])
-redis.call('HSET', KEYS[1], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'h', ARGV[8],
-  'dev', ARGV[10], 'ip', ARGV[11], 'seen', math.floor(now))
+-- The compact layout leaves out what a reader can do without (sessions/record_fields.py): empty app data
+-- (read as empty), the last-seen time (read as the sign-in time until a page writes one) and the handle
+-- (derived from the member: lib/session_handle.lua). SESSION_LAYOUT=whole stores them for the previous version.
+if not COMPACT or ARGV[7] ~= EMPTY_DATA then
+  write_long(KEYS[1], 'd', ARGV[7])
+end
+redis.call('HSET', KEYS[1], 'v', 1, 'c', ARGV[1], 'at', ARGV[12], 'dev', ARGV[10], 'ip', ARGV[11])
+if not COMPACT then
+  redis.call('HSET', KEYS[1], 'h', ARGV[8], 'seen', math.floor(now))
+end
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'ps', ARGV[9])
 end

@@ -15,6 +15,7 @@ from redis import Redis
 
 from sessions import keys
 from sessions.long_fields import PIECE_BYTES, join_pieces, piece_fields
+from sessions.record_fields import provider_sid_text, session_handle
 from sessions.token_record import pack_tokens, unpack_tokens
 from users.schema import decode_identity, decode_profile, encode, identity_dict, profile_dict, profile_from
 
@@ -39,8 +40,8 @@ def read_session(client: Redis, sid: str | None) -> dict[str, Any] | None:
         return composed
     state = client.hgetall(keys.user_key(user))
     tokens = tokens_value(client, user, member)
-    composed["handle"] = _text(record.get(b"h"))
-    composed["provider_sid"] = _text(record.get(b"ps"))
+    composed["handle"] = _text(record.get(b"h")) or session_handle(member)
+    composed["provider_sid"] = provider_sid_text(record[b"ps"]) if record.get(b"ps") else None
     identity, profile = (join_pieces([state.get(name.encode()) for name in piece_fields(field)]) for field in "ip")
     if identity:
         composed["user"] = identity_dict(decode_identity(identity))
@@ -84,6 +85,11 @@ def rewrite_session(client: Redis, sid: str, **changes: Any) -> None:
     user, member = parsed
     session_key = keys.session_key(user, member)
     if "created_at" in changes:
+        # Only the sign-in moves: a session never written since it signed in has no last-seen time of its own
+        # (its sign-in is it), so it keeps the one it had.
+        created = client.hget(session_key, "c")
+        if user is not None and created is not None and not client.hexists(session_key, "seen"):
+            client.hset(session_key, "seen", int(float(created)))
         client.hset(session_key, "c", changes.pop("created_at"))
     if "tokens" in changes:
         assert user is not None
@@ -160,8 +166,12 @@ def seed_profile(client: Redis, issuer: str, subject: str, profile: dict[str, An
     client.expire(user_key, 30 * 24 * 3600)
 
 
-def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) -> str:
-    """Start a signed-in session for a user straight through the app's store (no provider); returns its id."""
+def plant_session(
+    app: Any, issuer: str, subject: str, profile: dict[str, Any], *, provider_sid: str | None = None
+) -> str:
+    """Start a signed-in session for a user straight through the app's store (no provider); returns its id.
+
+    `provider_sid`: the provider session it came from, as an ID token's `sid` names it."""
     from sessions.lifecycle import start_user_session
     from users.schema import Identity
 
@@ -171,7 +181,7 @@ def plant_session(app: Any, issuer: str, subject: str, profile: dict[str, Any]) 
             profile=profile_from(profile),
             tokens={"access_token": "planted", "refresh_token": None, "expires_at": None, "id_token": None},
             data={},
-            provider_sid=None,
+            provider_sid=provider_sid,
             auth_time=None,
             issued_at=int(time.time()),
             provider="oidc",

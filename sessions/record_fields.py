@@ -1,0 +1,49 @@
+"""Short stored forms of a session record's fields (sessions/keys.py lists them), for a smaller hash.
+
+A session's hash is one listpack whose allocation takes the next jemalloc size class, so a few dozen
+bytes decide whether a session with an ID token costs 896 or 1,024 bytes (docs/performance.md, "The
+session's listpack, byte by byte"). With SESSION_LAYOUT=compact (the default):
+
+- **The handle is not stored.** It is derived from the session's random part: the first 128 bits of
+  SHA-1("h:" + random part), in hex. Redis scripts have SHA-1 only (`redis.sha1hex`,
+  sessions/lua/lib/session_handle.lua), and SHA-1's preimage resistance, all a handle needs, is intact:
+  it tells nothing of the 256 random bits behind it, so it is as unrelated to the session id as a random
+  one was. A session stored before keeps the random handle in its field "h", and that one is its handle.
+- **A provider `sid` that is a UUID is stored as a zero byte and its 16 bytes** (17 bytes, not 36).
+  Ending sessions by `sid` compares both forms (sessions/lua/end_sessions.lua), for sessions stored before.
+  Only a text `sid` of a zero byte and 16 more could read as a UUID's form, and only the provider that
+  issued both could make one: it can end its own provider sessions anyway.
+
+SESSION_LAYOUT=whole stores both as text, as the previous version reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+# The first byte of a `sid` stored as its UUID's bytes.
+UUID_MARK = b"\x00"
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def session_handle(random_part: str) -> str:
+    """The handle of the session `random_part`, as sessions/lua/lib/session_handle.lua derives it."""
+    # SHA-1 because the scripts must derive the same value and Redis gives them nothing else; only its
+    # preimage resistance is relied on (the input is 256 random bits), and that is unbroken.
+    return hashlib.sha1(f"h:{random_part}".encode()).hexdigest()[:32]  # noqa: S324
+
+
+def stored_provider_sid(provider_sid: str, *, compact: bool) -> str | bytes:
+    """The form a session stores its provider `sid` in: a canonical lowercase UUID as 17 bytes when `compact`."""
+    if compact and _CANONICAL_UUID.match(provider_sid):
+        return UUID_MARK + uuid.UUID(provider_sid).bytes
+    return provider_sid
+
+
+def provider_sid_text(stored: bytes) -> str:
+    """The `sid` a session's stored field holds, in either form."""
+    if len(stored) == 1 + 16 and stored.startswith(UUID_MARK):
+        return str(uuid.UUID(bytes=stored[1:]))
+    return stored.decode()

@@ -67,8 +67,8 @@ def start_user_session(
     empty(stored)
     user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
     handle = session_handle(member)
-    # Whole milliseconds: "created" stored in 14 characters, not 18 (a floor: a session never looks older
-    # than it is to "not valid before", which compares it with full precision).
+    # Whole milliseconds: "created" stored in 14 characters, not 18. Rounded down, so to "not valid before"
+    # (compared at full precision) a session can look up to a millisecond older than it is, never younger.
     now = math.floor(time.time() * 1000) / 1000
     config = current_app.config
     sign_in = ScriptCall(

@@ -15,6 +15,7 @@ from sessions import keys
 from tests.integration.pages import form_values, is_signed_in_as, is_signed_out, texts
 from tests.integration.persisted import wait_for_row
 from tests.support.browserless import TIMEOUT, csrf_token, session_id, sign_in, sign_out
+from tests.support.concurrency import at_once
 from tests.support.polling import wait_until
 from tests.support.session_records import indexed_sessions, read_session, session_exists
 from tests.support.stack import Stack, start_stack
@@ -272,6 +273,42 @@ def test_another_users_handle_is_not_found_and_their_session_survives(
         assert refused.status_code == 404, handle
         assert NOT_YOURS in refused.text
     assert is_signed_in_as(mine, stack.web_url, subject)
+
+
+def test_two_devices_revoking_each_other_at_the_same_instant_never_both_survive(
+    stack: Stack, browsers: list[requests.Session], subject: str
+) -> None:
+    """Whichever revoke ends the other session first wins. A request whose own session ended before it was read
+    revokes nothing: its form belonged to that session (400), or it is sent to sign in (302 to /login). So one
+    device or neither is left, never both, and a survivor is the one whose revoke went through."""
+    firefox, safari = browsers[0], browsers[1]
+    sign_in(firefox, stack.web_url, subject)
+    sign_in(safari, stack.web_url, subject)
+    handles = {}
+    forms = {}
+    for name, http in (("firefox", firefox), ("safari", safari)):
+        page = devices_page(http, stack.web_url).text
+        [other] = [row for row in device_rows(page) if not row.current]
+        handles[name], forms[name] = other.handle, csrf_token(page)
+
+    def revoke_other(http: requests.Session, name: str) -> requests.Response:
+        return http.post(
+            f"{stack.web_url}/sessions/{handles[name]}/revoke",
+            data={"csrf_token": forms[name]},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+
+    answers = at_once(lambda: revoke_other(firefox, "firefox"), lambda: revoke_other(safari, "safari"))
+
+    signed_in = [is_signed_in_as(http, stack.web_url, subject) for http in (firefox, safari)]
+    assert signed_in != [True, True]
+    for answer, still_in in zip(answers, signed_in, strict=True):
+        assert answer.status_code in (302, 400), answer.status_code
+        if still_in:
+            assert answer.status_code == 302
+            assert urlsplit(answer.headers["Location"]).path == "/sessions"  # its revoke went through
+    assert len(index_members(stack, subject)) == signed_in.count(True)
 
 
 def test_a_profile_edit_in_one_browser_shows_in_the_others_next_page(

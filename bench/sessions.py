@@ -46,7 +46,7 @@ from devstack.processes import free_port, start_redis, stop
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.lifecycle import end_sessions, start_user_session
-from sessions.record_fields import provider_sid_text, session_handle, stored_provider_sid
+from sessions.record_fields import new_session_handle, provider_sid_text, stored_provider_sid
 from sessions.store import encode_data, session_store
 from sessions.token_record import pack_tokens
 from tests.support.redis_monitor import recording
@@ -217,7 +217,7 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
                         config["SESSIONS_PER_USER"],
                         member,
                         encode_data({}),
-                        session_handle(member),
+                        new_session_handle(member, compact=store.scripts.compact),
                         stored_provider_sid(provider_sid, compact=store.scripts.compact),
                         device,
                         ADDRESS,

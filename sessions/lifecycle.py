@@ -18,7 +18,7 @@ from flask import Flask, current_app, request
 from oidc.provider import provider_named
 from sessions import keys
 from sessions.devices import describe_device
-from sessions.record_fields import session_handle, stored_provider_sid
+from sessions.record_fields import new_session_handle, session_handle, stored_provider_sid
 from sessions.scripts import ScriptCall
 from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.token_record import pack_tokens
@@ -66,7 +66,7 @@ def start_user_session(
         store.end(stored)
     empty(stored)
     user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
-    handle = session_handle(member)
+    handle = new_session_handle(member, compact=store.scripts.compact)
     # Whole milliseconds: "created" stored in 14 characters, not 18. Rounded down, so to "not valid before"
     # (compared at full precision) a session can look up to a millisecond older than it is, never younger.
     now = math.floor(time.time() * 1000) / 1000

@@ -5,22 +5,24 @@ bytes decide whether a session with an ID token costs 896 or 1,024 bytes (docs/p
 session's listpack, byte by byte"). With SESSION_LAYOUT=compact (the default):
 
 - **The handle is not stored.** It is derived from the session's random part: the first 128 bits of
-  SHA-1("h:" + random part), in hex. Redis scripts have SHA-1 only (`redis.sha1hex`,
-  sessions/lua/lib/session_handle.lua), and SHA-1's preimage resistance, all a handle needs, is intact:
-  it tells nothing of the 256 random bits behind it, so it is as unrelated to the session id as a random
-  one was. A session stored before keeps the random handle in its field "h", and that one is its handle.
+  SHA-256("h:" + random part), in hex. A digest tells nothing of the 256 random bits behind it, so the
+  handle is as unrelated to the session id as a random one was. Python derives it (the devices page, and
+  a revoke, which finds the member among the user's own listed sessions: sessions/lifecycle.py). A session
+  stored before keeps the random handle in its field "h", and that one is its handle.
 - **A provider `sid` that is a UUID is stored as a zero byte and its 16 bytes** (17 bytes, not 36).
   Ending sessions by `sid` compares both forms (sessions/lua/end_sessions.lua), for sessions stored before.
   Only a text `sid` of a zero byte and 16 more could read as a UUID's form, and only the provider that
   issued both could make one: it can end its own provider sessions anyway.
 
-SESSION_LAYOUT=whole stores both as text, as the previous version reads them.
+SESSION_LAYOUT=whole stores both as the previous version reads them: the `sid` as text, and a random handle
+of 22 characters (the form that version accepts on a revoke), which is then the session's handle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import uuid
 
 # The first byte of a `sid` stored as its UUID's bytes.
@@ -29,10 +31,13 @@ _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 
 def session_handle(random_part: str) -> str:
-    """The handle of the session `random_part`, as sessions/lua/lib/session_handle.lua derives it."""
-    # SHA-1 because the scripts must derive the same value and Redis gives them nothing else; only its
-    # preimage resistance is relied on (the input is 256 random bits), and that is unbroken.
-    return hashlib.sha1(f"h:{random_part}".encode()).hexdigest()[:32]  # noqa: S324
+    """The handle of the session `random_part`: 32 hex digits, one-way."""
+    return hashlib.sha256(f"h:{random_part}".encode()).hexdigest()[:32]
+
+
+def new_session_handle(random_part: str, *, compact: bool) -> str:
+    """The handle of a session starting now: derived when `compact` (and not stored), else random (and stored)."""
+    return session_handle(random_part) if compact else secrets.token_urlsafe(16)
 
 
 def stored_provider_sid(provider_sid: str, *, compact: bool) -> str | bytes:

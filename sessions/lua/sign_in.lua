@@ -2,7 +2,8 @@
 -- The tokens go in the session's hash ('t', 't2', ...: lib/long_fields.lua), or the tokens key when too long.
 -- KEYS: session, user, index, tokens
 -- ARGV: 1 now, 2 idle, 3 absolute, 4 user state ttl, 5 max sessions per user, 6 member,
---       7 data, 8 handle (stored by SESSION_LAYOUT=whole only), 9 provider sid (sessions/record_fields.py), 10 device, 11 address, 12 auth time,
+--       7 data, 8 handle (stored by SESSION_LAYOUT=whole only), 9 provider sid (sessions/record_fields.py),
+--       10 device, 11 address, 12 auth time,
 --       13 identity, 14 first profile, 15 packed tokens (sessions/token_record.py),
 --       16 session key prefix, 17 tokens key prefix, 18 seconds between last-seen writes,
 --       19 the provider's name (signed in with), 20 the link field (sessions/keys.py) of an identity linked
@@ -66,7 +67,7 @@ end
 local ttl = math.ceil(math.min(idle + tonumber(ARGV[18]), absolute))
 -- The compact layout leaves out what a reader can do without (sessions/record_fields.py): empty app data
 -- (read as empty), the last-seen time (read as the sign-in time until a page writes one) and the handle
--- (derived from the member: lib/session_handle.lua). SESSION_LAYOUT=whole stores them for the previous version.
+-- (derived from the member: sessions/record_fields.py). SESSION_LAYOUT=whole stores them for the previous version.
 if not COMPACT or ARGV[7] ~= EMPTY_DATA then
   write_long(KEYS[1], 'd', ARGV[7])
 end

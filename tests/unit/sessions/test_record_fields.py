@@ -91,14 +91,14 @@ def test_a_uuid_sid_is_stored_short_and_a_back_channel_logout_by_it_ends_the_ses
 def test_a_session_storing_its_sid_as_text_is_still_logged_out_by_it(app: Flask, fake_redis: RecordingRedis) -> None:
     user, member = started_with_sid(app, PROVIDER_SID)
     fake_redis.hset(keys.session_key(user, member), "ps", PROVIDER_SID)  # as the previous version stored it
-    other_user, other = started_with_sid(app, "not-a-uuid-sid")
-    assert fake_redis.hget(keys.session_key(other_user, other), "ps") == b"not-a-uuid-sid"
+    _, other = started_with_sid(app, "not-a-uuid-sid")
+    assert fake_redis.hget(keys.session_key(user, other), "ps") == b"not-a-uuid-sid"
 
     with app.app_context():
         assert end_sessions(user, "provider_sid", PROVIDER_SID) == 1
         assert end_sessions(user, "provider_sid", "not-a-uuid-sid") == 1
     assert not fake_redis.exists(keys.session_key(user, member))
-    assert not fake_redis.exists(keys.session_key(other_user, other))
+    assert not fake_redis.exists(keys.session_key(user, other))
 
 
 def test_a_session_without_a_sid_is_not_ended_by_someone_else_s(app: Flask, fake_redis: RecordingRedis) -> None:

@@ -24,7 +24,6 @@ It prints a table, then the same figures as one JSON line (for docs/performance.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import statistics
 import sys
@@ -46,7 +45,7 @@ from devstack.processes import free_port, start_redis, stop
 from sessions import keys
 from sessions.devices import describe_device
 from sessions.lifecycle import end_sessions, start_user_session
-from sessions.record_fields import new_session_handle, provider_sid_text, stored_provider_sid
+from sessions.record_fields import new_session_handle, provider_sid_text, stored_creation_time, stored_provider_sid
 from sessions.store import encode_data, session_store
 from sessions.token_record import pack_tokens
 from tests.support.redis_monitor import recording
@@ -201,7 +200,7 @@ def sign_in_many(server: BenchRedis, subjects: list[str], sessions_each: int) ->
             user = keys.user_tag(who.issuer, who.subject)
             for _ in range(sessions_each):
                 member, provider_sid, tokens = keys.new_random(), str(uuid.uuid4()), provider_tokens()
-                now = math.floor(time.time() * 1000) / 1000  # as sessions/lifecycle.py stores it
+                now = stored_creation_time(time.time())
                 store.scripts.sign_in(
                     keys=[
                         keys.session_key(user, member),

@@ -7,7 +7,6 @@ it costs O(that user's sessions) whatever else Redis holds.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from flask import Flask, current_app, request
 from oidc.provider import provider_named
 from sessions import keys
 from sessions.devices import describe_device
-from sessions.record_fields import new_session_handle, session_handle, stored_provider_sid
+from sessions.record_fields import new_session_handle, session_handle, stored_creation_time, stored_provider_sid
 from sessions.scripts import ScriptCall
 from sessions.store import StoredSession, empty, encode_data, session_store
 from sessions.token_record import pack_tokens
@@ -67,9 +66,7 @@ def start_user_session(
     empty(stored)
     user, member = keys.user_tag(identity.issuer, identity.subject), keys.new_random()
     handle = new_session_handle(member, compact=store.scripts.compact)
-    # Whole milliseconds: "created" stored in 14 characters, not 18. Rounded down, so to "not valid before"
-    # (compared at full precision) a session can look up to a millisecond older than it is, never younger.
-    now = math.floor(time.time() * 1000) / 1000
+    now = stored_creation_time(time.time())
     config = current_app.config
     sign_in = ScriptCall(
         store.scripts.sign_in,
@@ -255,7 +252,7 @@ def revoke_session(handle: str) -> bool:
     # Handles are derived in Python (sessions/record_fields.py), so the member is found here: one more round trip,
     # on a revoke only. A session that ends meanwhile is simply not ended twice.
     member = next((member for member, device in _listed_sessions() if device.handle == handle), None)
-    if member is None or member == stored.member:
+    if member is None:
         return False
     return end_sessions(stored.user, "member", member, keep=stored.member or "") > 0
 

@@ -21,6 +21,7 @@ of 22 characters (the form that version accepts on a revoke), which is then the 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import uuid
@@ -28,6 +29,14 @@ import uuid
 # The first byte of a `sid` stored as its UUID's bytes.
 UUID_MARK = b"\x00"
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def stored_creation_time(now: float) -> float:
+    """A session's creation time as stored: whole milliseconds (14 characters, not 18), rounded down.
+
+    To "not valid before" (compared at full precision) a session can look up to a millisecond older than it
+    is, never younger, so nothing signed in before it survives."""
+    return math.floor(now * 1000) / 1000
 
 
 def session_handle(random_part: str) -> str:

@@ -31,8 +31,6 @@ end
 compact_state(KEYS[2])
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
--- msgpack's empty map: the app data of nearly every sign-in.
-local EMPTY_DATA = '\128'
 local absolute = tonumber(ARGV[3])
 
 -- Versions come from Redis's clock and only go up: they never depend on web hosts' clocks agreeing.
@@ -65,9 +63,10 @@ end
 
 -- As read.lua slides it: the idle expiry moves only with the last-seen time, by `idle + every`.
 local ttl = math.ceil(math.min(idle + tonumber(ARGV[18]), absolute))
--- The compact layout leaves out what a reader can do without (sessions/record_fields.py): empty app data
--- (read as empty), the last-seen time (read as the sign-in time until a page writes one) and the handle
--- (derived from the member: sessions/record_fields.py). SESSION_LAYOUT=whole stores them for the previous version.
+-- The compact layout leaves out what a reader can do without: empty app data (read as empty), the last-seen
+-- time (read as the sign-in time until a page writes one) and the handle (derived from the member:
+-- sessions/record_fields.py). SESSION_LAYOUT=whole stores them for the previous version.
+local EMPTY_DATA = '\128'  -- msgpack's empty map: the app data of nearly every sign-in
 if not COMPACT or ARGV[7] ~= EMPTY_DATA then
   write_long(KEYS[1], 'd', ARGV[7])
 end

@@ -22,9 +22,12 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from alembic.script import ScriptDirectory
 
-from tests.support.cli import run_flask
+from tests.support.cli import ROOT, run_flask
 from tests.support.environments import MIGRATION_SETTINGS
+
+MIGRATIONS = ROOT / "migrations"
 
 
 def migrate(database_url: str) -> None:
@@ -73,6 +76,12 @@ def revision(database_url: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The latest migration's revision, as Alembic reads it from migrations/ (no database, no process)."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 def is_migrated(database_url: str) -> bool:
-    """True when the database is at the template's revision: `flask db upgrade` would change nothing."""
-    return revision(database_url) == revision(f"sqlite:///{sqlite_template()}")
+    """True when the database is at the latest revision: `flask db upgrade` would change nothing."""
+    return revision(database_url) == head_revision()

@@ -4,9 +4,8 @@
 arguments or a password), an OpenID provider of the asked kind (the mock provider, the certified
 `oidc-provider`, or none), migrates the database (SQLite, or the PostgreSQL URL given; a database
 already at the latest revision, such as a copy of tests/support/migrated_databases.py's template, is
-left as it is), then RQ
-workers (`flask --app app worker`) and gunicorn web processes started with the repository's
-gunicorn.conf.py, as production runs them, each on a free 127.0.0.1 port.
+left as it is), then RQ workers (`flask --app app worker`) and gunicorn web processes started with the
+repository's gunicorn.conf.py, as production runs them, each on a free 127.0.0.1 port.
 
 The suites choose parameters (tests/integration/conftest.py, tests/reliability/helpers.py,
 tests/e2e/conftest.py); the security suite mounts apps in its own process instead (its conftest).
